@@ -1,0 +1,19 @@
+/** @jest-config-loader-options {"transpileOnly": true} */
+import type { Config } from 'jest';
+
+const config: Config = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.(t|j)sx?$': [
+      '@swc/jest',
+      { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } },
+    ],
+  },
+  // nanoid >= 5 is ESM-only; Jest's CommonJS runtime on Node 20 cannot require(esm), so swc compiles it.
+  transformIgnorePatterns: ['/node_modules/(?!nanoid/)'],
+  testPathIgnorePatterns: ['/node_modules/', '/test/lint-fixtures/'],
+};
+
+export default config;
