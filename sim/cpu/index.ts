@@ -1,0 +1,4 @@
+export * from './costs';
+export * from './exceptions';
+export * from './mmu';
+export * from './vcpu';

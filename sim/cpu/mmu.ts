@@ -1,0 +1,122 @@
+/**
+ * The guest's first-level MMU: x86-64 4-level paging walked in guest-physical memory, with a
+ * per-vCPU TLB. Page-table entries are 8 bytes; the model honours P, RW and US (with CR0.WP=1
+ * semantics: supervisor writes to read-only pages fault too) and ignores large pages, A/D bits
+ * and NX.
+ *
+ * Every page-table read is itself a guest-physical access and goes through the second-level
+ * MMU (EPT/NPT), so a page-table page that the host has not mapped causes an EPT violation
+ * during the walk, as on hardware.
+ */
+import { PAGE_SIZE, type Gpa, type Gva } from '../../shared-abi/addr';
+import { PFEC_PRESENT, PFEC_USER, PFEC_WRITE, PTE_P, PTE_RW, PTE_US } from '../../shared-abi/arch';
+
+/** The slice of guest memory the walker reads. */
+export interface PhysReader {
+  readonly size: number;
+  readU32(gpa: number): number;
+}
+
+/** The hypervisor's second-level translation, as the hardware sees it. */
+export interface SecondLevelMmu {
+  /** Is guest frame `gfn` mapped for this kind of access? False means an EPT violation. */
+  isMapped(gfn: number, write: boolean): boolean;
+}
+
+/** Outcome codes of a translation (no allocation on the hot path). */
+export const XLATE_OK = 0;
+/** Guest page fault: `faultErrorCode` holds the #PF error code. */
+export const XLATE_PF = 1;
+/** A page-table page is not mapped by the host: EPT violation at `faultGpa`. */
+export const XLATE_EPT_WALK = 2;
+/** A page-table entry points outside guest RAM. */
+export const XLATE_BAD_TABLE = 3;
+export type XlateCode = typeof XLATE_OK | typeof XLATE_PF | typeof XLATE_EPT_WALK | typeof XLATE_BAD_TABLE;
+
+const TLB_P = 1;
+const TLB_RW = 2;
+const TLB_US = 4;
+const LEVEL_SHIFT = [39, 30, 21, 12] as const;
+
+export class GuestMmu {
+  /** Virtual page number -> (page frame number * 8 | permission bits). */
+  private readonly tlb = new Map<number, number>();
+  /** Results of the last translate() call. */
+  gpa = 0 as Gpa;
+  faultErrorCode = 0;
+  faultGpa = 0 as Gpa;
+  /** Number of TLB misses (page walks) so far. */
+  walks = 0;
+
+  constructor(
+    private readonly mem: PhysReader,
+    private readonly slat: SecondLevelMmu,
+  ) {}
+
+  flush(): void {
+    this.tlb.clear();
+  }
+
+  invalidate(va: Gva): void {
+    this.tlb.delete(Math.floor(va / PAGE_SIZE));
+  }
+
+  /**
+   * Translate `va` for an access. With paging off the address is physical. On XLATE_OK the
+   * physical address is in `this.gpa`; otherwise see the code's comment.
+   */
+  translate(va: Gva, write: boolean, user: boolean, paging: boolean, cr3: number): XlateCode {
+    if (!paging) {
+      this.gpa = va as number as Gpa;
+      return XLATE_OK;
+    }
+    const vpn = Math.floor(va / PAGE_SIZE);
+    const off = va - vpn * PAGE_SIZE;
+    let ent = this.tlb.get(vpn);
+    if (ent === undefined) {
+      const code = this.walk(va, cr3);
+      if (code !== XLATE_OK) {
+        if (code === XLATE_PF) this.faultErrorCode = (write ? PFEC_WRITE : 0) | (user ? PFEC_USER : 0);
+        return code;
+      }
+      ent = this.walkResult;
+      this.tlb.set(vpn, ent);
+    }
+    const perms = ent & 7;
+    if ((user && !(perms & TLB_US)) || (write && !(perms & TLB_RW))) {
+      this.faultErrorCode = PFEC_PRESENT | (write ? PFEC_WRITE : 0) | (user ? PFEC_USER : 0);
+      return XLATE_PF;
+    }
+    this.gpa = ((ent - perms) / 8 * PAGE_SIZE + off) as Gpa;
+    return XLATE_OK;
+  }
+
+  private walkResult = 0;
+
+  private walk(va: Gva, cr3: number): XlateCode {
+    this.walks++;
+    let table = cr3 - (cr3 % PAGE_SIZE);
+    let rw = TLB_RW;
+    let us = TLB_US;
+    for (const shift of LEVEL_SHIFT) {
+      const idx = Math.floor(va / 2 ** shift) % 512;
+      const entryGpa = table + idx * 8;
+      if (entryGpa + 8 > this.mem.size) {
+        this.faultGpa = entryGpa as Gpa;
+        return XLATE_BAD_TABLE;
+      }
+      if (!this.slat.isMapped(Math.floor(entryGpa / PAGE_SIZE), false)) {
+        this.faultGpa = entryGpa as Gpa;
+        return XLATE_EPT_WALK;
+      }
+      const lo = this.mem.readU32(entryGpa);
+      if (!(lo & PTE_P)) return XLATE_PF;
+      const hi = this.mem.readU32(entryGpa + 4);
+      if (!(lo & PTE_RW)) rw = 0;
+      if (!(lo & PTE_US)) us = 0;
+      table = (hi & 0xfffff) * 2 ** 32 + ((lo >>> 12) << 12 >>> 0);
+    }
+    this.walkResult = (table / PAGE_SIZE) * 8 + TLB_P + rw + us;
+    return XLATE_OK;
+  }
+}

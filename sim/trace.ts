@@ -1,0 +1,342 @@
+/**
+ * The trace bus: every component reports what happened as a flat record
+ * `{t, cpu, src, event, ...fields}`. The bus stamps the virtual time, counts events per name, keeps
+ * a running 64-bit hash of everything emitted and hands records to listeners (checkers, recorders,
+ * printers). "Same scenario + same seed => identical trace" is one comparison of `hash`.
+ *
+ * The hash never serializes to text. Each record is fed, as 32-bit words, to two murmur3-style
+ * lanes with different constants:
+ *   RECORD, str(event), num(t), num(cpu), str(src), { str(key), value }*, END, fieldCount
+ * where str(s) = length, then UTF-16 code units two per word; num(v) is INT32 + v when v is an
+ * int32, INT53 + low word + high word for other safe integers, F64 + the two little-endian words
+ * of the double otherwise (-0 hashes like 0); a bigint is BIGINT + str(hex); booleans, null and
+ * undefined are one tag word each. Every variable-length item is length-prefixed or tagged, so
+ * different traces give different word streams. `hash` finalizes copies of the lanes (fmix32
+ * with the word count) into 16 hex digits; emitting continues from the unfinalized state.
+ */
+import { EventEmitter } from 'eventemitter3';
+import { formatTime } from './clock';
+import { SimError } from './errors';
+
+// Globals used on hot paths, bound once: inside a vm context (Jest) each global lookup goes
+// through an interceptor and costs ~100 ns (docs/performance.md).
+const { imul } = Math;
+const { isSafeInteger } = Number;
+
+/** Which layer a record comes from. */
+export type TraceSource = 'host' | 'guest' | 'cpu' | 'worker' | 'harness' | 'check';
+
+/** Values a trace field may hold. */
+export type TraceValue = number | bigint | string | boolean | null | undefined;
+
+/** Extra fields of a record, hashed in insertion order. Keys `t`, `cpu`, `src`, `event` are reserved. */
+export type TraceFields = Readonly<Record<string, TraceValue>>;
+
+/** One trace record. `cpu` is -1 when the record is not per-CPU. */
+export interface TraceRecord {
+  t: number;
+  cpu: number;
+  src: TraceSource;
+  event: string;
+  [field: string]: unknown;
+}
+
+/** Events of the bus itself (eventemitter3 typed events). */
+export interface TraceBusEvents {
+  record: (rec: TraceRecord) => void;
+}
+
+export interface TraceBusOptions {
+  /** Keep the running hash (default true). With false, `hash` throws. */
+  hashEnabled?: boolean;
+}
+
+/** Anything with a virtual `now` in ns (a `VirtualClock`). */
+export interface TimeSource {
+  readonly now: number;
+}
+
+// Tag words of the canonical encoding.
+const TAG_RECORD = 0x52454331;
+const TAG_END = 0x454e4421;
+const TAG_INT32 = 1;
+const TAG_INT53 = 2;
+const TAG_F64 = 3;
+const TAG_BIGINT = 4;
+const TAG_STRING = 5;
+const TAG_TRUE = 6;
+const TAG_FALSE = 7;
+const TAG_NULL = 8;
+const TAG_UNDEFINED = 9;
+
+const TWO32 = 0x1_0000_0000;
+const f64Scratch = new DataView(new ArrayBuffer(8));
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+function isReserved(k: string): boolean {
+  return k === 't' || k === 'cpu' || k === 'src' || k === 'event';
+}
+
+/** Trace bus with running hash and per-event counts. */
+export class TraceBus {
+  private readonly ee = new EventEmitter<TraceBusEvents>();
+  private listeners = 0;
+  private h1 = 0x243f6a88 | 0;
+  private h2 = 0x85a308d3 | 0;
+  private words = 0;
+  private nrec = 0;
+  private readonly perEvent = new Map<string, number>();
+  /** Whether the running hash is kept. */
+  readonly hashEnabled: boolean;
+
+  constructor(
+    private readonly clock: TimeSource,
+    opts: TraceBusOptions = {},
+  ) {
+    this.hashEnabled = opts.hashEnabled ?? true;
+  }
+
+  /**
+   * Records one event at the current virtual time. Hashes and counts it, and hands a fresh
+   * record to listeners (the record is only built when someone listens).
+   */
+  emit(src: TraceSource, cpu: number, event: string, fields?: TraceFields): void {
+    const t = this.clock.now;
+    this.nrec++;
+    const c = this.perEvent.get(event);
+    this.perEvent.set(event, c === undefined ? 1 : c + 1);
+    if (this.hashEnabled) {
+      this.mix(TAG_RECORD);
+      this.mixString(event);
+      this.mixNumber(t);
+      this.mixNumber(cpu);
+      this.mixString(src);
+      let nf = 0;
+      if (fields !== undefined) {
+        for (const k in fields) {
+          if (isReserved(k)) this.reserved(event, k);
+          this.mixString(k);
+          this.mixValue(fields[k]);
+          nf++;
+        }
+      }
+      this.mix(TAG_END);
+      this.mix(nf);
+    }
+    if (this.listeners > 0) {
+      const rec: TraceRecord = { t, cpu, src, event };
+      if (fields !== undefined) {
+        for (const k in fields) {
+          if (isReserved(k)) this.reserved(event, k);
+          rec[k] = fields[k];
+        }
+      }
+      this.ee.emit('record', rec);
+    }
+  }
+
+  /** Subscribes to records. */
+  on<E extends keyof TraceBusEvents>(event: E, fn: TraceBusEvents[E]): this {
+    this.ee.on(event, fn);
+    this.listeners = this.ee.listenerCount('record');
+    return this;
+  }
+
+  /** Unsubscribes. */
+  off<E extends keyof TraceBusEvents>(event: E, fn: TraceBusEvents[E]): this {
+    this.ee.off(event, fn);
+    this.listeners = this.ee.listenerCount('record');
+    return this;
+  }
+
+  /** Running hash of every record so far: 16 hex digits. Throws if hashing is disabled. */
+  get hash(): string {
+    if (!this.hashEnabled) throw new SimError('trace', 'trace hashing is disabled (TraceBus was built with hashEnabled: false)');
+    const n = this.words | 0;
+    let a = fmix32(this.h1 ^ n);
+    let b = fmix32(this.h2 ^ imul(n, 0x9e3779b1));
+    a = (a + b) | 0;
+    b = (b + a) | 0;
+    return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
+  }
+
+  /** Records emitted so far. */
+  get recordCount(): number {
+    return this.nrec;
+  }
+
+  /** Records per event name, in order of first appearance. */
+  counts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of this.perEvent) out[k] = v;
+    return out;
+  }
+
+  /** Records emitted so far with this event name. */
+  countOf(event: string): number {
+    return this.perEvent.get(event) ?? 0;
+  }
+
+  private reserved(event: string, k: string): never {
+    throw new SimError('trace', `trace event '${event}': field name '${k}' is reserved (t, cpu, src and event are set by the bus)`);
+  }
+
+  private mix(k: number): void {
+    let k1 = imul(k, 0xcc9e2d51);
+    k1 = imul((k1 << 15) | (k1 >>> 17), 0x1b873593);
+    let h1 = this.h1 ^ k1;
+    h1 = (h1 << 13) | (h1 >>> 19);
+    this.h1 = (imul(h1, 5) + 0xe6546b64) | 0;
+    let k2 = imul(k, 0x85ebca77);
+    k2 = imul((k2 << 17) | (k2 >>> 15), 0xc2b2ae3d);
+    let h2 = this.h2 ^ k2;
+    h2 = (h2 << 19) | (h2 >>> 13);
+    this.h2 = (imul(h2, 5) + 0x561ccd1b) | 0;
+    this.words++;
+  }
+
+  private mixString(s: string): void {
+    const n = s.length;
+    this.mix(n);
+    let i = 0;
+    for (; i + 1 < n; i += 2) this.mix(s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16));
+    if (i < n) this.mix(s.charCodeAt(i));
+  }
+
+  private mixNumber(v: number): void {
+    if ((v | 0) === v) {
+      this.mix(TAG_INT32);
+      this.mix(v);
+    } else if (isSafeInteger(v)) {
+      const lo = v >>> 0;
+      this.mix(TAG_INT53);
+      this.mix(lo);
+      this.mix((v - lo) / TWO32);
+    } else {
+      f64Scratch.setFloat64(0, v, true);
+      this.mix(TAG_F64);
+      this.mix(f64Scratch.getInt32(0, true));
+      this.mix(f64Scratch.getInt32(4, true));
+    }
+  }
+
+  private mixValue(v: TraceValue): void {
+    switch (typeof v) {
+      case 'number':
+        this.mixNumber(v);
+        return;
+      case 'string':
+        this.mix(TAG_STRING);
+        this.mixString(v);
+        return;
+      case 'boolean':
+        this.mix(v ? TAG_TRUE : TAG_FALSE);
+        return;
+      case 'bigint':
+        this.mix(TAG_BIGINT);
+        this.mixString(v.toString(16));
+        return;
+      case 'undefined':
+        this.mix(TAG_UNDEFINED);
+        return;
+      default:
+        if (v === null) {
+          this.mix(TAG_NULL);
+          return;
+        }
+        throw new SimError('trace', `trace field value of type ${typeof v} cannot be hashed`);
+    }
+  }
+}
+
+/** A record pattern: each key must equal the record's value, or satisfy the predicate given. */
+export type TracePattern = Readonly<Record<string, TraceValue | ((value: unknown) => boolean)>>;
+
+/** True when every key of `pattern` matches `rec` (strict equality, NaN matches NaN, functions are predicates). */
+export function matchRecord(rec: TraceRecord, pattern: TracePattern): boolean {
+  for (const k in pattern) {
+    const want = pattern[k];
+    const got = rec[k];
+    if (typeof want === 'function') {
+      if (!want(got)) return false;
+    } else if (want !== got && !(want !== want && got !== got)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** One line per record: `     0.000001234 cpu0 host    kvm_async_pf_not_present token=1 gpa=0x1000`. */
+export function formatRecord(rec: TraceRecord): string {
+  let line = `${formatTime(rec.t)} ${rec.cpu >= 0 ? ('cpu' + rec.cpu).padEnd(5) : '-'.padEnd(5)} ${rec.src.padEnd(7)} ${rec.event}`;
+  for (const k in rec) {
+    if (isReserved(k)) continue;
+    line += ` ${k}=${formatValue(rec[k])}`;
+  }
+  return line;
+}
+
+function formatValue(v: unknown): string {
+  if (typeof v === 'bigint') return '0x' + v.toString(16);
+  if (typeof v === 'string') return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
+  return String(v);
+}
+
+/** Collects records from a bus into `records` (tests, CLI). Optionally keeps only matching ones. */
+export class TraceRecorder {
+  readonly records: TraceRecord[] = [];
+  private attached = true;
+  private readonly listener = (rec: TraceRecord): void => {
+    if (this.keep === undefined || (typeof this.keep === 'function' ? this.keep(rec) : matchRecord(rec, this.keep))) {
+      this.records.push(rec);
+    }
+  };
+
+  constructor(
+    private readonly bus: TraceBus,
+    private readonly keep?: TracePattern | ((rec: TraceRecord) => boolean),
+  ) {
+    bus.on('record', this.listener);
+  }
+
+  /** Stops recording (records so far stay). */
+  detach(): void {
+    if (!this.attached) return;
+    this.attached = false;
+    this.bus.off('record', this.listener);
+  }
+
+  /** First recorded record matching `pattern`. */
+  find(pattern: TracePattern): TraceRecord | undefined {
+    return this.records.find((r) => matchRecord(r, pattern));
+  }
+
+  /** All recorded records matching `pattern`. */
+  filter(pattern: TracePattern): TraceRecord[] {
+    return this.records.filter((r) => matchRecord(r, pattern));
+  }
+
+  /** Number of recorded records matching `pattern`. */
+  count(pattern: TracePattern): number {
+    let n = 0;
+    for (const r of this.records) if (matchRecord(r, pattern)) n++;
+    return n;
+  }
+
+  /** Forgets recorded records. */
+  clear(): void {
+    this.records.length = 0;
+  }
+
+  /** The records formatted one per line (`formatRecord`). */
+  lines(): string[] {
+    return this.records.map(formatRecord);
+  }
+}
