@@ -11,6 +11,9 @@
 import { PAGE_SIZE, type Gpa, type Gva } from '../../shared-abi/addr';
 import { PFEC_PRESENT, PFEC_USER, PFEC_WRITE, PTE_P, PTE_RW, PTE_US } from '../../shared-abi/arch';
 
+// Bound once: Jest runs modules in a vm context where global lookups are slow (docs/performance.md).
+const { floor } = Math;
+
 /** The slice of guest memory the walker reads. */
 export interface PhysReader {
   readonly size: number;
@@ -58,7 +61,7 @@ export class GuestMmu {
   }
 
   invalidate(va: Gva): void {
-    this.tlb.delete(Math.floor(va / PAGE_SIZE));
+    this.tlb.delete(floor(va / PAGE_SIZE));
   }
 
   /**
@@ -70,7 +73,7 @@ export class GuestMmu {
       this.gpa = va as number as Gpa;
       return XLATE_OK;
     }
-    const vpn = Math.floor(va / PAGE_SIZE);
+    const vpn = floor(va / PAGE_SIZE);
     const off = va - vpn * PAGE_SIZE;
     let ent = this.tlb.get(vpn);
     if (ent === undefined) {
@@ -99,13 +102,13 @@ export class GuestMmu {
     let rw = TLB_RW;
     let us = TLB_US;
     for (const shift of LEVEL_SHIFT) {
-      const idx = Math.floor(va / 2 ** shift) % 512;
+      const idx = floor(va / 2 ** shift) % 512;
       const entryGpa = table + idx * 8;
       if (entryGpa + 8 > this.mem.size) {
         this.faultGpa = entryGpa as Gpa;
         return XLATE_BAD_TABLE;
       }
-      if (!this.slat.isMapped(Math.floor(entryGpa / PAGE_SIZE), false)) {
+      if (!this.slat.isMapped(floor(entryGpa / PAGE_SIZE), false)) {
         this.faultGpa = entryGpa as Gpa;
         return XLATE_EPT_WALK;
       }

@@ -28,6 +28,10 @@ import { COST } from './costs';
 import { VEC_DF, VEC_GP, VEC_PF, VEC_UD, combineExceptions } from './exceptions';
 import { GuestMmu, XLATE_BAD_TABLE, XLATE_EPT_WALK, XLATE_OK, XLATE_PF, type SecondLevelMmu } from './mmu';
 
+// Bound once: Jest runs modules in a vm context where global lookups are slow (docs/performance.md).
+const { floor, max, min } = Math;
+const { asUintN } = BigInt;
+
 /** Guest-physical memory as the CPU uses it (sim/memory.ts's GuestMemory satisfies this). */
 export interface PhysMemory {
   readonly size: number;
@@ -231,7 +235,7 @@ export class Vcpu {
         break;
       case 'compute':
         this.busyInsn = insn;
-        this.lastCost = Math.max(0, insn.ns);
+        this.lastCost = max(0, insn.ns);
         return STEP_BUSY;
       case 'read_cr':
         if (this.cpl !== 0) return this.fault(VEC_GP, 0, cost);
@@ -292,7 +296,7 @@ export class Vcpu {
     if (insn === null || insn.op !== 'compute') throw new Error(`vCPU ${this.id}: endBusy() with no compute in flight`);
     this.busyInsn = null;
     const shadow = this.interruptShadow;
-    this.retire(Math.max(0, Math.min(insn.ns, elapsed)), shadow);
+    this.retire(max(0, min(insn.ns, elapsed)), shadow);
   }
 
   /**
@@ -499,7 +503,7 @@ export class Vcpu {
   }
 
   private slatMapped(pa: number, write: boolean): boolean {
-    return this.slat.isMapped(Math.floor(pa / PAGE_SIZE), write);
+    return this.slat.isMapped(floor(pa / PAGE_SIZE), write);
   }
 
   private load(pa: number, size: number): number | bigint {
@@ -524,10 +528,10 @@ export class Vcpu {
         this.mem.writeU16(pa, Number(value) & 0xffff);
         break;
       case 4:
-        this.mem.writeU32(pa, typeof value === 'number' ? value >>> 0 : Number(BigInt.asUintN(32, value)));
+        this.mem.writeU32(pa, typeof value === 'number' ? value >>> 0 : Number(asUintN(32, value)));
         break;
       default:
-        this.mem.writeU64(pa, BigInt.asUintN(64, typeof value === 'bigint' ? value : BigInt(value)));
+        this.mem.writeU64(pa, asUintN(64, typeof value === 'bigint' ? value : BigInt(value)));
     }
     return undefined;
   }
