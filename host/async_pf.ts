@@ -1,0 +1,237 @@
+/**
+ * The architecture-neutral half of async page faults (virt/kvm/async_pf.c): the per-vCPU list of
+ * outstanding work items, the worker that faults the page in, the `done` list, the dequeue loop,
+ * the wake-all item and queue clearing. Everything x86 goes through `AsyncPfArch` (the
+ * `kvm_arch_*` hooks, implemented in x86/apf.ts).
+ *
+ * Spec §3.6 (setup), §3.7 (completion), §3.9 (wake-all), §3.10 (cleanup).
+ */
+import { ASYNC_PF_PER_VCPU, KVM_APF_WAKE_ALL_TOKEN } from '../shared-abi/apf';
+import type { Simulation } from '../sim/engine';
+import { GUEST_RAM_HOST_PFN, type HostMemory, type PageInTicket } from './hostmem';
+
+/** x86 part of a work item (`struct kvm_arch_async_pf`). */
+export interface ArchAsyncPf {
+  readonly token: number;
+  readonly gfn: number;
+  readonly errorCode: number;
+  /** The MMU was a direct (TDP) MMU when the fault happened. */
+  readonly directMap: boolean;
+  /** Guest page-table root for shadow paging; -1 (INVALID_GPA) when direct. */
+  readonly cr3: number;
+}
+
+/** `struct kvm_async_pf`. */
+export interface AsyncPfWork {
+  /** Creation order on this vCPU (diagnostics). */
+  readonly seq: number;
+  readonly cr2OrGpa: number;
+  /** Host virtual address the worker faults in. */
+  readonly addr: number;
+  readonly arch: ArchAsyncPf;
+  readonly wakeupAll: boolean;
+  notpresentInjected: boolean;
+  /** Whether the worker's fault-in succeeded (false for a failing page). */
+  ok: boolean;
+  state: 'queued' | 'done' | 'freed';
+  /** The worker's page-in, while it runs. */
+  ticket: PageInTicket | null;
+}
+
+/** The x86 hooks of the generic code (spec §3.6.1, §3.7.2–§3.7.4, §3.7.0 step 6). */
+export interface AsyncPfArch {
+  /** kvm_arch_async_page_not_present: returns whether "not present" was injected. */
+  notPresent(work: AsyncPfWork): boolean;
+  /** kvm_arch_async_page_ready: the prefault. */
+  ready(work: AsyncPfWork): void;
+  /** kvm_arch_async_page_present: notify the guest. */
+  present(work: AsyncPfWork): void;
+  /** kvm_arch_async_page_present_queued: APF_READY + kick (v5.8+ only). */
+  presentQueued(): void;
+  /** kvm_arch_can_dequeue_async_page_present (older: can_inject). */
+  canDequeue(): boolean;
+  /** v5.8+: the worker calls presentQueued on the empty→non-empty transition. */
+  readonly hasPresentQueued: boolean;
+}
+
+/** What the generic code needs from its vCPU. */
+export interface AsyncPfHost {
+  readonly sim: Simulation;
+  readonly hostMem: HostMemory;
+  readonly vcpuId: number;
+  readonly arch: AsyncPfArch;
+  /** The old `kvm_async_pf_completed` class with `pfn`. */
+  readonly completedHasPfn: boolean;
+  /** An allocation from async_pf_cache fails (test hook / configured probability). */
+  allocFails(kind: 'fault' | 'wakeup_all'): boolean;
+  /** __kvm_vcpu_wake_up: wake the vCPU thread if it is blocked. */
+  wakeUp(): void;
+  /**
+   * The vCPU (or VM) this work belongs to: 'alive'; 'flushed' (torn down after flushing the
+   * work: a completion is dropped silently); 'freed' (torn down without flushing: a completion
+   * now runs against freed memory).
+   */
+  lifecycle(): 'alive' | 'flushed' | 'freed';
+}
+
+export type SetupResult = 'queued' | 'queue_full' | 'alloc_fail';
+
+export interface AsyncPfCounters {
+  setups: number;
+  completions: number;
+  dequeued: number;
+  wakeAllsQueued: number;
+  cleared: number;
+  afterFree: number;
+}
+
+/** `vcpu->async_pf`: the generic per-vCPU state and operations. */
+export class AsyncPf {
+  /** Every outstanding non-wake-all item, oldest first (`queue`). */
+  readonly queue: AsyncPfWork[] = [];
+  /** Completed items, FIFO (`done`). */
+  readonly done: AsyncPfWork[] = [];
+  /** Items counted against ASYNC_PF_PER_VCPU (queue + wake-all items on done). */
+  queued = 0;
+  readonly counters: AsyncPfCounters = { setups: 0, completions: 0, dequeued: 0, wakeAllsQueued: 0, cleared: 0, afterFree: 0 };
+  private seq = 0;
+
+  constructor(private readonly host: AsyncPfHost) {}
+
+  /** kvm_setup_async_pf (spec §3.6): queue a work item and start its worker. */
+  setup(cr2OrGpa: number, arch: ArchAsyncPf): SetupResult {
+    if (this.queued >= ASYNC_PF_PER_VCPU) return 'queue_full';
+    // Step 2 (hva error) cannot happen: every guest frame has a host address in this model.
+    if (this.host.allocFails('fault')) return 'alloc_fail';
+    const work: AsyncPfWork = {
+      seq: ++this.seq,
+      cr2OrGpa,
+      addr: this.host.hostMem.hva(arch.gfn),
+      arch,
+      wakeupAll: false,
+      notpresentInjected: false,
+      ok: false,
+      state: 'queued',
+      ticket: null,
+    };
+    this.queue.push(work);
+    this.queued++;
+    this.counters.setups++;
+    work.notpresentInjected = this.host.arch.notPresent(work);
+    work.ticket = this.host.hostMem.pageIn(arch.gfn, 'worker', 'worker', this.host.vcpuId, (ok) => this.execute(work, ok));
+    return 'queued';
+  }
+
+  /** async_pf_execute, after the fault-in (spec §3.7.0). */
+  private execute(work: AsyncPfWork, ok: boolean): void {
+    work.ticket = null;
+    const life = this.host.lifecycle();
+    if (life === 'flushed') return;
+    if (life === 'freed') {
+      // The pre-2024 hazard: the worker outlives the vCPU/VM it points to.
+      this.counters.afterFree++;
+      this.host.sim.trace.emit('worker', this.host.vcpuId, 'kvm_async_pf_after_free', {
+        token: work.arch.token,
+        gva: work.cr2OrGpa,
+        message: 'async_pf_execute ran after its vCPU was freed (work not flushed at teardown)',
+      });
+      return;
+    }
+    if (work.state !== 'queued') return;
+    work.ok = ok;
+    const first = this.done.length === 0;
+    this.done.push(work);
+    work.state = 'done';
+    this.counters.completions++;
+    if (this.host.arch.hasPresentQueued && first) this.host.arch.presentQueued();
+    const fields: Record<string, number | boolean> = { address: work.addr };
+    if (this.host.completedHasPfn) fields.pfn = ok ? GUEST_RAM_HOST_PFN + work.arch.gfn : 0;
+    fields.gva = work.cr2OrGpa;
+    fields.ok = ok;
+    this.host.sim.trace.emit('worker', this.host.vcpuId, 'kvm_async_pf_completed', fields);
+    this.host.wakeUp();
+  }
+
+  /** kvm_check_async_pf_completion: the dequeue loop (spec §3.7.1). */
+  checkCompletion(): number {
+    let n = 0;
+    while (this.done.length > 0 && this.host.arch.canDequeue()) {
+      const work = this.done.shift()!;
+      this.host.arch.ready(work);
+      this.host.arch.present(work);
+      if (!work.wakeupAll) {
+        const i = this.queue.indexOf(work);
+        if (i >= 0) this.queue.splice(i, 1);
+      }
+      this.queued--;
+      work.state = 'freed';
+      this.counters.dequeued++;
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * kvm_clear_async_pf_completion_queue (spec §3.10): cancel every item, free everything on
+   * `done`, `queued := 0`. No guest notification, no gfn-hash update (callers reset the hash).
+   */
+  clear(reason: 'disable' | 'reset' | 'cr0_pg' | 'destroy'): number {
+    const dropped: AsyncPfWork[] = [];
+    for (const w of this.queue) {
+      if (w.ticket !== null) w.ticket.cancel();
+      w.ticket = null;
+      dropped.push(w);
+    }
+    for (const w of this.done) if (!dropped.includes(w)) dropped.push(w);
+    for (const w of dropped) w.state = 'freed';
+    this.queue.length = 0;
+    this.done.length = 0;
+    this.queued = 0;
+    this.counters.cleared += dropped.length;
+    this.host.sim.trace.emit('host', this.host.vcpuId, 'kvm_async_pf_clear_queue', {
+      reason,
+      dropped: dropped.length,
+      tokens: dropped.map((w) => '0x' + w.arch.token.toString(16)).join(','),
+    });
+    return dropped.length;
+  }
+
+  /** Detach every running worker without touching the lists (teardown without flush). */
+  workersInFlight(): number {
+    let n = 0;
+    for (const w of this.queue) if (w.ticket !== null) n++;
+    return n;
+  }
+
+  /** kvm_async_pf_wakeup_all (spec §3.9). Returns whether a wake-all item was queued. */
+  wakeupAll(): boolean {
+    const emit = (queued: boolean, why?: string): void =>
+      this.host.sim.trace.emit('host', this.host.vcpuId, 'kvm_async_pf_wakeup_all', why === undefined ? { queued } : { queued, why });
+    if (this.done.length > 0) {
+      emit(false, 'done_not_empty');
+      return false;
+    }
+    if (this.host.allocFails('wakeup_all')) {
+      emit(false, 'alloc_fail');
+      return false;
+    }
+    const work: AsyncPfWork = {
+      seq: ++this.seq,
+      cr2OrGpa: 0,
+      addr: 0,
+      arch: { token: KVM_APF_WAKE_ALL_TOKEN, gfn: 0, errorCode: 0, directMap: true, cr3: -1 },
+      wakeupAll: true,
+      notpresentInjected: false,
+      ok: true,
+      state: 'done',
+      ticket: null,
+    };
+    const first = this.done.length === 0;
+    this.done.push(work);
+    if (this.host.arch.hasPresentQueued && first) this.host.arch.presentQueued();
+    this.queued++;
+    this.counters.wakeAllsQueued++;
+    emit(true);
+    return true;
+  }
+}

@@ -1,0 +1,359 @@
+/**
+ * Host memory behind the guest's RAM: where each guest page lives on the host, how long bringing
+ * it in takes, and the EPT that says which guest frames the hardware can use right now.
+ *
+ * Model (docs/host.md, "Host memory"):
+ * - every guest frame is resident, swapped, remote (post-copy: still on the source host) or
+ *   failing (its fault-in returns an error);
+ * - the EPT maps a frame iff it is resident (`isMapped`), so any access to a non-resident frame is
+ *   an EPT violation;
+ * - while a frame is not resident its bytes live here and the guest-physical page holds a poison
+ *   pattern (0xdb); fault-in puts the bytes back exactly, so contents survive eviction byte for byte;
+ * - a fault-in takes a latency drawn from the configured distribution (PRNG stream `host.latency`);
+ *   concurrent fault-ins of one frame share a single page-in (like the page lock in the page cache);
+ * - `limitPages` bounds the resident *pageable* frames (frames configured non-resident, or evicted
+ *   since): each successful fault-in beyond the limit swaps out the least recently faulted-in
+ *   pageable frame. Frames configured resident (the guest's kernel image, page tables, APF areas)
+ *   stay resident unless a scenario evicts them explicitly; pinned frames are never LRU victims.
+ */
+import { PAGE_SIZE } from '../shared-abi/addr';
+import type { SecondLevelMmu } from '../sim/cpu/mmu';
+import type { Simulation } from '../sim/engine';
+import type { GuestMemory } from '../sim/memory';
+import type { Prng } from '../sim/prng';
+import { Priority, type EventHandle } from '../sim/queue';
+import type { TraceSource } from '../sim/trace';
+import type { HostMemoryConfig, Latency, PageBacking } from './config';
+
+/** Byte written over a guest page while its contents are out on the host. */
+export const SWAP_POISON_BYTE = 0xdb;
+
+/** Result of the non-blocking lookup (FOLL_NOWAIT) of a frame's host page. */
+export type NoWaitLookup = 'resident' | 'needs_io' | 'error';
+
+/** Why a frame is being brought in (for the trace). */
+export type FaultInReason = 'sync' | 'worker' | 'prefetch' | 'host_access';
+
+/** One caller waiting for a page-in; `cancel()` detaches it (the page-in itself continues). */
+export interface PageInTicket {
+  cancel(): void;
+}
+
+const ST_RESIDENT = 0;
+const ST_SWAPPED = 1;
+const ST_REMOTE = 2;
+const ST_FAILING = 3;
+const STATE_NAMES: readonly PageBacking[] = ['resident', 'swapped', 'remote', 'failing'];
+const stateOf = (b: PageBacking): number => STATE_NAMES.indexOf(b);
+
+interface Waiter {
+  readonly cb: (ok: boolean) => void;
+  active: boolean;
+}
+
+interface InFlight {
+  readonly gfn: number;
+  readonly from: number;
+  readonly waiters: Waiter[];
+  readonly handle: EventHandle;
+}
+
+export interface HostMemoryStats {
+  faultIns: number;
+  failedFaultIns: number;
+  evictions: number;
+  lruEvictions: number;
+  hostAccessFaultIns: number;
+}
+
+const DEFAULT_SWAP: Latency = { kind: 'fixed', ns: 100_000 };
+const DEFAULT_REMOTE: Latency = { kind: 'fixed', ns: 1_000_000 };
+const DEFAULT_FAIL: Latency = { kind: 'fixed', ns: 100_000 };
+
+/** Nominal host virtual address of guest frame 0 (QEMU-style mmap'ed RAM), for `kvm_async_pf_completed.address`. */
+export const GUEST_RAM_HVA = 0x7f00_0000_0000;
+/** Nominal host frame number of guest frame 0, for the old `kvm_async_pf_completed.pfn` field. */
+export const GUEST_RAM_HOST_PFN = 0x10_0000;
+
+export class HostMemory implements SecondLevelMmu {
+  /** Number of guest frames. */
+  readonly frames: number;
+  readonly stats: HostMemoryStats = { faultIns: 0, failedFaultIns: 0, evictions: 0, lruEvictions: 0, hostAccessFaultIns: 0 };
+  private readonly state: Uint8Array;
+  /** 1: subject to `limitPages`. */
+  private readonly pageable: Uint8Array;
+  /** 1: a failing frame whose fault-in already reported its error (the non-blocking lookup now fails at once). */
+  private readonly knownBad: Uint8Array;
+  /** 1: the frame's backing comes from an explicit `pages` range (not from `defaultBacking`). */
+  private readonly explicit: Uint8Array;
+  private readonly stored = new Map<number, Uint8Array>();
+  private readonly inflight = new Map<number, InFlight>();
+  /** Resident pageable frames in fault-in / host-access order (oldest first); pinned ones are never victims. */
+  private readonly lru = new Map<number, true>();
+  private readonly pins = new Map<number, number>();
+  private readonly rng: Prng;
+  private started = false;
+
+  constructor(
+    private readonly sim: Simulation,
+    private readonly mem: GuestMemory,
+    private readonly config: HostMemoryConfig = {},
+  ) {
+    this.frames = mem.size / PAGE_SIZE;
+    this.state = new Uint8Array(this.frames);
+    this.pageable = new Uint8Array(this.frames);
+    this.knownBad = new Uint8Array(this.frames);
+    this.explicit = new Uint8Array(this.frames);
+    this.rng = sim.prng.stream('host.latency');
+    const def = stateOf(config.defaultBacking ?? 'resident');
+    if (def < 0) throw new RangeError(`unknown page backing '${String(config.defaultBacking)}'`);
+    this.state.fill(def);
+    for (const r of config.pages ?? []) {
+      const st = stateOf(r.backing);
+      if (st < 0) throw new RangeError(`unknown page backing '${String(r.backing)}'`);
+      const count = r.count ?? 1;
+      if (!Number.isSafeInteger(r.gfn) || !Number.isSafeInteger(count) || r.gfn < 0 || count < 0 || r.gfn + count > this.frames) {
+        throw new RangeError(`host memory: page range gfn 0x${r.gfn.toString(16)} x ${count} lies outside guest memory (${this.frames} frames)`);
+      }
+      this.state.fill(st, r.gfn, r.gfn + count);
+      this.explicit.fill(1, r.gfn, r.gfn + count);
+    }
+    for (let g = 0; g < this.frames; g++) if (this.state[g] !== ST_RESIDENT) this.pageable[g] = 1;
+    const limit = config.limitPages;
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) throw new RangeError(`host memory: limitPages must be a positive integer, got ${limit}`);
+  }
+
+  /**
+   * Before `start()`: make frames resident and pinned (the guest's page tables, found by the VM at
+   * start). With `defaultOnly`, frames whose backing an explicit `pages` range sets are left alone:
+   * a scenario that asks for a frame to be out gets it out.
+   */
+  keepResident(gfns: Iterable<number>, defaultOnly: boolean): void {
+    for (const g of gfns) {
+      if (!Number.isSafeInteger(g) || g < 0 || g >= this.frames) continue;
+      if (defaultOnly && this.explicit[g] === 1) continue;
+      if (!this.started) {
+        this.state[g] = ST_RESIDENT;
+        this.pageable[g] = 0;
+      }
+      this.pin(g);
+    }
+  }
+
+  /**
+   * Takes the initial contents of every non-resident frame out of guest memory (the image the
+   * harness wrote before the run) and schedules the configured evictions. Called by `Kvm.start()`.
+   */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (let g = 0; g < this.frames; g++) {
+      const st = this.state[g]!;
+      if (st === ST_RESIDENT) continue;
+      if (st !== ST_FAILING) this.stored.set(g, this.mem.copyPageOut(g));
+      this.mem.fillPage(g, SWAP_POISON_BYTE);
+    }
+    for (const ev of this.config.evictions ?? []) {
+      const gfns = [...ev.gfns];
+      this.sim.scheduleAt(Math.max(this.sim.now, ev.t), Priority.Host, () => this.evict(gfns, 'scheduled'), 'host.evict', 'host');
+    }
+  }
+
+  /** EPT: a frame is mapped iff it is resident. */
+  isMapped(gfn: number, _write: boolean): boolean {
+    return gfn >= 0 && gfn < this.frames && this.state[gfn] === ST_RESIDENT;
+  }
+
+  /** Where frame `gfn` lives now. */
+  backingOf(gfn: number): PageBacking {
+    return STATE_NAMES[this.state[gfn] ?? ST_RESIDENT]!;
+  }
+
+  /** Resident frames (diagnostics). */
+  residentCount(): number {
+    let n = 0;
+    for (let g = 0; g < this.frames; g++) if (this.state[g] === ST_RESIDENT) n++;
+    return n;
+  }
+
+  /** Whether a page-in of `gfn` is in progress. */
+  pageInInFlight(gfn: number): boolean {
+    return this.inflight.has(gfn);
+  }
+
+  /** The non-blocking first try of the fault path (spec §3.5 step 2). */
+  lookupNoWait(gfn: number): NoWaitLookup {
+    const st = this.state[gfn];
+    if (st === undefined) return 'error';
+    if (st === ST_RESIDENT) return 'resident';
+    if (st === ST_FAILING && this.knownBad[gfn] === 1) return 'error';
+    return 'needs_io';
+  }
+
+  /** Host virtual address of a guest frame (nominal, for traces). */
+  hva(gfn: number): number {
+    return GUEST_RAM_HVA + gfn * PAGE_SIZE;
+  }
+
+  /**
+   * Brings frame `gfn` in; `cb(ok)` runs when it is resident (true) or the fault-in failed
+   * (false). A resident frame still completes asynchronously, after zero time.
+   */
+  pageIn(gfn: number, reason: FaultInReason, src: TraceSource, cpu: number, cb: (ok: boolean) => void): PageInTicket {
+    const waiter: Waiter = { cb, active: true };
+    const ticket: PageInTicket = { cancel: () => void (waiter.active = false) };
+    const cur = this.inflight.get(gfn);
+    if (cur !== undefined) {
+      cur.waiters.push(waiter);
+      return ticket;
+    }
+    const from = this.state[gfn] ?? ST_RESIDENT;
+    const delay = from === ST_RESIDENT ? 0 : this.latencyFor(from);
+    const waiters: Waiter[] = [waiter];
+    const handle = this.sim.schedule(delay, Priority.Worker, () => this.finishPageIn(gfn, reason, src, cpu), `host.page_in ${gfn.toString(16)}`, 'host');
+    this.inflight.set(gfn, { gfn, from, waiters, handle });
+    return ticket;
+  }
+
+  /**
+   * A host-side access to guest memory (KVM's copy_to_user/copy_from_user into the APF area):
+   * a non-resident frame is faulted in on the spot, without modelled latency. False when the
+   * frame cannot be brought in (failing), i.e. the access returns -EFAULT.
+   */
+  hostAccess(gfn: number, cpu: number): boolean {
+    const st = this.state[gfn];
+    if (st === undefined) return false;
+    if (st === ST_RESIDENT) {
+      this.touch(gfn);
+      return true;
+    }
+    if (st === ST_FAILING) {
+      this.knownBad[gfn] = 1;
+      return false;
+    }
+    this.stats.hostAccessFaultIns++;
+    this.restore(gfn, st, 'host_access', 'host', cpu);
+    return true;
+  }
+
+  /** Swaps frames out now (explicit evictions ignore pins). Non-resident frames are left alone. */
+  evict(gfns: readonly number[], why: 'explicit' | 'scheduled' | 'lru' = 'explicit'): void {
+    for (const g of gfns) {
+      if (!Number.isSafeInteger(g) || g < 0 || g >= this.frames) continue;
+      if (this.state[g] !== ST_RESIDENT) continue;
+      const checksum = this.mem.pageChecksum(g);
+      this.stored.set(g, this.mem.copyPageOut(g));
+      this.mem.fillPage(g, SWAP_POISON_BYTE);
+      this.state[g] = ST_SWAPPED;
+      this.pageable[g] = 1;
+      this.lru.delete(g);
+      this.stats.evictions++;
+      if (why === 'lru') this.stats.lruEvictions++;
+      this.sim.trace.emit('host', -1, 'host_page_evict', { gfn: g, checksum, why });
+    }
+  }
+
+  /** Drops every page-in in progress without completing it (the VM's address space is gone). */
+  cancelAll(): void {
+    for (const f of this.inflight.values()) f.handle.cancel();
+    this.inflight.clear();
+  }
+
+  /** Keeps a frame out of LRU eviction (reference counted). It still counts against `limitPages`. */
+  pin(gfn: number): void {
+    if (gfn < 0 || gfn >= this.frames) return;
+    this.pins.set(gfn, (this.pins.get(gfn) ?? 0) + 1);
+  }
+
+  unpin(gfn: number): void {
+    const n = this.pins.get(gfn);
+    if (n === undefined) return;
+    if (n > 1) this.pins.set(gfn, n - 1);
+    else this.pins.delete(gfn);
+  }
+
+  isPinned(gfn: number): boolean {
+    return this.pins.has(gfn);
+  }
+
+  /** Draws a latency (ns) from a distribution with the `host.latency` stream. */
+  draw(l: Latency): number {
+    switch (l.kind) {
+      case 'fixed':
+        return Math.max(0, Math.round(l.ns));
+      case 'uniform':
+        return this.rng.int(Math.max(0, Math.round(l.min)), Math.max(0, Math.round(l.max)));
+      case 'exponential': {
+        const x = Math.round(this.rng.exponential(l.mean));
+        return Math.max(0, l.max === undefined ? x : Math.min(l.max, x));
+      }
+    }
+  }
+
+  private latencyFor(st: number): number {
+    switch (st) {
+      case ST_SWAPPED:
+        return this.draw(this.config.swapLatency ?? DEFAULT_SWAP);
+      case ST_REMOTE:
+        return this.draw(this.config.remoteLatency ?? DEFAULT_REMOTE);
+      default:
+        return this.draw(this.config.failLatency ?? DEFAULT_FAIL);
+    }
+  }
+
+  private finishPageIn(gfn: number, reason: FaultInReason, src: TraceSource, cpu: number): void {
+    const f = this.inflight.get(gfn);
+    if (f === undefined) return;
+    this.inflight.delete(gfn);
+    const st = this.state[gfn]!;
+    let ok: boolean;
+    if (st === ST_RESIDENT) {
+      // Already in (another path brought it in meanwhile, or it was resident to begin with).
+      ok = true;
+      this.touch(gfn);
+    } else if (st === ST_FAILING) {
+      ok = false;
+      this.knownBad[gfn] = 1;
+      this.stats.failedFaultIns++;
+      this.sim.trace.emit(src, cpu, 'host_page_fault_in', { gfn, checksum: this.mem.pageChecksum(gfn), ok: false, backing: 'failing', why: reason });
+    } else {
+      ok = true;
+      this.restore(gfn, st, reason, src, cpu);
+    }
+    for (const w of f.waiters) if (w.active) w.cb(ok);
+  }
+
+  private restore(gfn: number, st: number, why: FaultInReason, src: TraceSource, cpu: number): void {
+    const bytes = this.stored.get(gfn);
+    if (bytes !== undefined) this.mem.copyPageIn(gfn, bytes);
+    else this.mem.fillPage(gfn, 0);
+    this.stored.delete(gfn);
+    this.state[gfn] = ST_RESIDENT;
+    this.stats.faultIns++;
+    this.sim.trace.emit(src, cpu, 'host_page_fault_in', { gfn, checksum: this.mem.pageChecksum(gfn), ok: true, backing: STATE_NAMES[st]!, why });
+    this.touch(gfn);
+    this.enforceLimit(gfn);
+  }
+
+  private touch(gfn: number): void {
+    if (this.pageable[gfn] !== 1) return;
+    this.lru.delete(gfn);
+    this.lru.set(gfn, true);
+  }
+
+  private enforceLimit(justIn: number): void {
+    const limit = this.config.limitPages;
+    if (limit === undefined) return;
+    while (this.lru.size > limit) {
+      let victim: number | undefined;
+      for (const g of this.lru.keys()) {
+        if (g !== justIn && !this.pins.has(g)) {
+          victim = g;
+          break;
+        }
+      }
+      if (victim === undefined) return;
+      this.evict([victim], 'lru');
+    }
+  }
+}

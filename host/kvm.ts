@@ -1,0 +1,525 @@
+/**
+ * The VM and vCPU objects (virt/kvm/kvm_main.c + arch/x86/kvm/x86.c state) and the userspace
+ * controls a VMM has over them ("ioctls"): create vCPUs, run, inject NMI/SMI/INIT/RESET, get/set
+ * MSRs, destroy, and host memory pressure (evictions).
+ */
+import { PAGE_SIZE } from '../shared-abi/addr';
+import { combineExceptions, VEC_DF } from '../sim/cpu/exceptions';
+import { Vcpu } from '../sim/cpu/vcpu';
+import type { Simulation } from '../sim/engine';
+import type { GuestMemory } from '../sim/memory';
+import type { EventHandle } from '../sim/queue';
+import type { TraceFields } from '../sim/trace';
+import { AsyncPf } from './async_pf';
+import type { HostToggles, VmConfig } from './config';
+import { HostMemory, type PageInTicket } from './hostmem';
+import { Lapic, type DeliveryMode, type IpiShorthand, type LapicOwner } from './lapic';
+import { machineCheck, type SyncWhy } from './mmu';
+import { resolveHostProfile, type ResolvedHostProfile } from './profiles';
+import { newApfState, type ApfState, x86AsyncPfArch } from './x86/apf';
+import { gfnHomeSlot, gfnHomeSlotPre47, ApfGfnHash } from './x86/gfn_hash';
+import { msrRead, msrWrite } from './x86/msr';
+import { preemptBusy, scheduleRun, shutdown } from './x86/run';
+
+/** Requests the model uses (KVM_REQ_APF_HALT, KVM_REQ_APF_READY). */
+export type KvmRequest = 'apf_halt' | 'apf_ready';
+
+/** What the vCPU thread is doing. */
+export type VcpuThread = 'idle' | 'scheduled' | 'busy' | 'blocked' | 'stalled' | 'smm' | 'stopped';
+
+/** An exception queued for injection at the next entry (`vcpu->arch.exception`). */
+export interface PendingException {
+  readonly vector: number;
+  readonly errorCode?: number;
+  /** CR2 (the payload of a #PF): the token for an async #PF. */
+  readonly cr2?: number;
+  /** Marked `async_page_fault`. */
+  readonly async?: boolean;
+  /** Guest mode: to be reflected to L1 as a #PF VM-exit, with the token as payload or via nested_apf_token. */
+  readonly nested?: 'payload' | 'nested_apf_token';
+}
+
+export interface KvmVcpuStats {
+  /** "Not present" #PFs queued (async PFs injected). */
+  asyncPfInjected: number;
+  /** Artificial halts begun (KVM_REQ_APF_HALT consumed). */
+  apfHalts: number;
+  /** Page-ready notifications sent (token written + interrupt, or #PF reason 2). */
+  pageReadyDelivered: number;
+  repeatedFaults: number;
+  /** Faults resolved synchronously (including prefetch). */
+  syncFaults: number;
+  eptViolations: number;
+  exits: number;
+  instructions: number;
+  acks: number;
+  pfFixed: number;
+  dfCancellations: number;
+  machineChecks: number;
+  exceptionsInjected: number;
+  interruptsInjected: number;
+  nestedVmexits: number;
+  blocks: number;
+  hlts: number;
+  preemptions: number;
+  smis: number;
+  resets: number;
+}
+
+const newStats = (): KvmVcpuStats => ({
+  asyncPfInjected: 0,
+  apfHalts: 0,
+  pageReadyDelivered: 0,
+  repeatedFaults: 0,
+  syncFaults: 0,
+  eptViolations: 0,
+  exits: 0,
+  instructions: 0,
+  acks: 0,
+  pfFixed: 0,
+  dfCancellations: 0,
+  machineChecks: 0,
+  exceptionsInjected: 0,
+  interruptsInjected: 0,
+  nestedVmexits: 0,
+  blocks: 0,
+  hlts: 0,
+  preemptions: 0,
+  smis: 0,
+  resets: 0,
+});
+
+/** Default time in SMM per KVM_SMI. */
+export const DEFAULT_SMM_NS = 20_000;
+/** Default VM-exit round-trip cost. */
+export const DEFAULT_EXIT_COST_NS = 1_000;
+
+/** One vCPU: the hardware (`cpu`), its LAPIC and the host's per-vCPU async-PF state. */
+export class KvmVcpu {
+  readonly cpu: Vcpu;
+  readonly lapic: Lapic | null;
+  readonly apf: ApfState & { readonly hash: ApfGfnHash };
+  readonly asyncPf: AsyncPf;
+  readonly stats: KvmVcpuStats = newStats();
+  /** mp_state: RUNNABLE, or HALTED after a HLT exit. */
+  mpState: 'runnable' | 'halted' = 'runnable';
+  thread: VcpuThread = 'idle';
+  /** Why the vCPU stopped (`thread === 'stopped'`). */
+  stoppedBy: string | null = null;
+  readonly requests = new Set<KvmRequest>();
+  /** Requests raised in the ACK race window: visible only after the next entry (see asyncPagePresentQueued). */
+  readonly lateRequests = new Set<KvmRequest>();
+  apfHaltCause: { gfn: number; why: 'undeliverable' | 'repeated' } | null = null;
+  /** A kick/exit/wake-up happened: the next boundary is a full entry. */
+  entryNeeded = true;
+  pendingException: PendingException | null = null;
+  tripleFaultPending = false;
+  nmiPending = 0;
+  /** KVM_SMI pending: time to spend in SMM. */
+  smiPending: number | null = null;
+  resetPending: 'init' | 'reset' | null = null;
+  /** Other KVM PV MSRs (stored only). */
+  readonly otherMsrs = new Map<number, bigint>();
+  /** Lifecycle: 'alive'; torn down with the work flushed; or freed with workers still running. */
+  life: 'alive' | 'flushed' | 'freed' = 'alive';
+  /** @internal run-loop bookkeeping */
+  event: EventHandle | null = null;
+  /** @internal start of the compute instruction in flight */
+  busyStart = 0;
+  /** @internal synchronous fault-ins the vCPU thread is waiting for */
+  stalls = 0;
+  private readonly stallTickets: PageInTicket[] = [];
+  private ackWindowEnd = -1;
+
+  constructor(
+    readonly kvm: Kvm,
+    readonly id: number,
+  ) {
+    this.cpu = new Vcpu({ id, memory: kvm.memory, slat: kvm.hostMem, clock: kvm.sim.clock, trace: kvm.sim.trace });
+    this.lapic = kvm.config.lapic === 'userspace' ? null : new Lapic(this.lapicOwner());
+    this.apf = { ...newApfState(), hash: new ApfGfnHash(kvm.profile.hashPre47 ? gfnHomeSlotPre47 : gfnHomeSlot) };
+    this.asyncPf = new AsyncPf({
+      sim: kvm.sim,
+      hostMem: kvm.hostMem,
+      vcpuId: id,
+      arch: x86AsyncPfArch(this),
+      completedHasPfn: kvm.profile.completedHasPfn,
+      allocFails: (kind) => kvm.allocFails(kind),
+      wakeUp: () => this.wakeUp('async_pf_completed'),
+      lifecycle: () => this.life,
+    });
+  }
+
+  private lapicOwner(): LapicOwner {
+    return {
+      vcpuId: this.id,
+      sim: this.kvm.sim,
+      kick: () => this.kick(),
+      nmi: () => this.queueNmi(),
+      init: () => this.requestReset('init'),
+      enabled: () => {
+        // 2f15d027c05f: enabling the LAPIC re-checks the done list.
+        if (this.kvm.toggles.lapic_enabled_check) this.makeRequest('apf_ready');
+      },
+      ipi: (sh, dest, mode, vector) => this.kvm.routeIpi(this, sh, dest, mode, vector),
+    };
+  }
+
+  /** Emit a host trace record for this vCPU. */
+  trace(event: string, fields: TraceFields): void {
+    this.kvm.sim.trace.emit('host', this.id, event, fields);
+  }
+
+  /** kvm_is_exception_pending. */
+  exceptionPending(): boolean {
+    return this.pendingException !== null || this.tripleFaultPending;
+  }
+
+  /**
+   * kvm_queue_exception via kvm_multiple_exception: a second exception on top of a pending one
+   * becomes #DF (contributory+contributory, #PF+#PF/contributory), a triple fault on top of #DF,
+   * and otherwise replaces the pending one.
+   */
+  queueException(ex: PendingException): void {
+    if (this.tripleFaultPending) return;
+    const prev = this.pendingException;
+    if (prev === null) {
+      this.pendingException = ex;
+    } else {
+      const c = combineExceptions(prev.vector, ex.vector);
+      this.trace('kvm_multiple_exception', { prev: prev.vector, vector: ex.vector, result: c });
+      if (c === 'triple_fault') {
+        this.pendingException = null;
+        this.tripleFaultPending = true;
+      } else if (c === 'double_fault') {
+        this.pendingException = { vector: VEC_DF, errorCode: 0 };
+      } else {
+        this.pendingException = ex;
+      }
+    }
+    this.entryNeeded = true;
+  }
+
+  /** kvm_make_request. `late`: raised in the ACK race window (seen only after the next entry). */
+  makeRequest(req: KvmRequest, late = false, cause?: { gfn: number; why: 'undeliverable' | 'repeated' }): void {
+    if (late) this.lateRequests.add(req);
+    else this.requests.add(req);
+    if (req === 'apf_halt') this.apfHaltCause = cause ?? this.apfHaltCause;
+  }
+
+  /** kvm_vcpu_kick: leave guest mode now (preempt a compute instruction) and wake if blocked. */
+  kick(): void {
+    if (this.life !== 'alive') return;
+    this.entryNeeded = true;
+    if (this.thread === 'busy') preemptBusy(this);
+    else if (this.thread === 'blocked') this.wakeUp('kick');
+  }
+
+  /** kvm_vcpu_wake_up: only acts on a blocked vCPU. */
+  wakeUp(why: string): void {
+    if (this.life !== 'alive' || this.thread !== 'blocked') return;
+    this.trace('kvm_vcpu_wakeup', { why });
+    this.entryNeeded = true;
+    scheduleRun(this, 0);
+  }
+
+  queueNmi(): void {
+    // process_nmi: at most two NMIs can be pending.
+    this.nmiPending = Math.min(2, this.nmiPending + 1);
+    this.kick();
+  }
+
+  requestReset(kind: 'init' | 'reset'): void {
+    if (this.life !== 'alive') return;
+    this.resetPending = kind === 'reset' || this.resetPending === 'reset' ? 'reset' : 'init';
+    if (this.thread === 'stopped' && this.kvm.started) {
+      this.stoppedBy = null;
+      scheduleRun(this, 0);
+      return;
+    }
+    this.kick();
+  }
+
+  /**
+   * A synchronous fault-in: the vCPU thread waits for the page (no injection, no instructions),
+   * then re-executes. `reportError`: a failed fault-in injects #MC (a prefetch ignores it).
+   */
+  syncFault(gfn: number, cr2OrGpa: number, why: SyncWhy, reportError: boolean): void {
+    this.stalls++;
+    if (this.thread === 'scheduled') this.thread = 'stalled';
+    const ticket = this.kvm.hostMem.pageIn(gfn, why === 'prefetch' ? 'prefetch' : 'sync', 'host', this.id, (ok) => {
+      const i = this.stallTickets.indexOf(ticket);
+      if (i >= 0) this.stallTickets.splice(i, 1);
+      this.stats.syncFaults++;
+      this.trace('kvm_async_pf_sync', { gfn, gva: cr2OrGpa, why, ok });
+      if (!ok && reportError) machineCheck(this, gfn, gfn * PAGE_SIZE);
+      this.stalls--;
+      if (this.stalls === 0 && this.thread === 'stalled') {
+        this.entryNeeded = true;
+        scheduleRun(this, 0);
+      }
+    });
+    this.stallTickets.push(ticket);
+  }
+
+  /** ACK handling opened the window in which the Oct 2025 race can hit (until the vCPU re-enters). */
+  openAckWindow(wasPending: boolean): void {
+    this.ackWindowEnd = wasPending ? this.kvm.sim.now + this.kvm.exitCostNs : -1;
+  }
+
+  inAckWindow(): boolean {
+    return this.kvm.sim.now < this.ackWindowEnd;
+  }
+
+  /** A host bug the guest triggered (the model's oops): trace it and stop the vCPU. */
+  hostOops(message: string): void {
+    this.trace('kvm_host_oops', { message });
+    shutdown(this, 'host_oops');
+  }
+
+  /** @internal teardown: stop the thread and the LAPIC timer, drop synchronous waits. */
+  teardown(life: 'flushed' | 'freed'): void {
+    this.life = life;
+    if (this.event !== null) this.event.cancel();
+    this.event = null;
+    this.thread = 'stopped';
+    this.stoppedBy = 'destroyed';
+    for (const t of this.stallTickets) t.cancel();
+    this.stallTickets.length = 0;
+    if (this.lapic !== null) this.lapic.stopTimer();
+    const area = this.apf.area;
+    if (area !== null) this.kvm.hostMem.unpin(Math.floor(area.gpa / PAGE_SIZE));
+  }
+
+  /** Guest-visible summary for reports. */
+  describe(): string {
+    return `vcpu${this.id}: thread=${this.thread} mp=${this.mpState} apf.halted=${this.apf.halted} queued=${this.asyncPf.queued} done=${this.asyncPf.done.length}`;
+  }
+}
+
+/**
+ * Frames of the 4-level page-table tree rooted at `cr3` (the tables, not the pages they map), read
+ * the way sim/cpu's walker reads them: 8-byte entries, bit 0 present, every level a table.
+ */
+export function pageTableFrames(mem: GuestMemory, cr3: number): Set<number> {
+  const out = new Set<number>();
+  const visit = (table: number, level: number): void => {
+    const gfn = Math.floor(table / PAGE_SIZE);
+    if (table < 0 || table + PAGE_SIZE > mem.size || out.has(gfn)) return;
+    out.add(gfn);
+    if (level === 3) return;
+    for (let i = 0; i < 512; i++) {
+      const lo = mem.readU32(table + i * 8);
+      if ((lo & 1) === 0) continue;
+      const hi = mem.readU32(table + i * 8 + 4);
+      visit((hi & 0xfffff) * 2 ** 32 + ((lo >>> 12) << 12 >>> 0), level + 1);
+    }
+  };
+  visit(cr3 - (cr3 % PAGE_SIZE), 0);
+  return out;
+}
+
+/** Aggregated counters of a VM. */
+export type KvmStats = KvmVcpuStats & { wakeAlls: number; asyncPfCompleted: number; afterFree: number };
+
+/** A VM: configuration, profile, host memory, vCPUs. */
+export class Kvm {
+  readonly profile: ResolvedHostProfile;
+  readonly toggles: HostToggles;
+  readonly hostMem: HostMemory;
+  readonly exitCostNs: number;
+  /** KVM_CAP_ENFORCE_PV_FEATURE_CPUID is on and this host has it. */
+  readonly pvCpuidEnforced: boolean;
+  /** EAX of CPUID 0x40000001 as the guest sees it. */
+  readonly cpuidKvmFeatures: number;
+  started = false;
+  destroyed = false;
+  private readonly vcpuMap = new Map<number, KvmVcpu>();
+  private failFaultAllocs = 0;
+  private failWakeAllAllocs = 0;
+
+  constructor(
+    readonly sim: Simulation,
+    readonly memory: GuestMemory,
+    readonly config: VmConfig,
+  ) {
+    this.profile = resolveHostProfile(config.profile, config.toggles);
+    this.toggles = this.profile.toggles;
+    this.hostMem = new HostMemory(sim, memory, config.memory);
+    this.exitCostNs = Math.max(0, Math.round(config.exitCostNs ?? DEFAULT_EXIT_COST_NS));
+    this.pvCpuidEnforced = config.enforcePvCpuid === true && this.profile.pvCpuidEnforcement;
+    this.cpuidKvmFeatures = (config.kvmFeatures & this.profile.supportedKvmFeatures) >>> 0;
+  }
+
+  createVcpu(id: number): KvmVcpu {
+    if (!Number.isSafeInteger(id) || id < 0) throw new RangeError(`vCPU id must be a non-negative integer, got ${id}`);
+    if (this.vcpuMap.has(id)) throw new RangeError(`vCPU ${id} already exists`);
+    if (this.destroyed) throw new Error('VM destroyed');
+    const v = new KvmVcpu(this, id);
+    this.vcpuMap.set(id, v);
+    if (this.started) scheduleRun(v, 0);
+    return v;
+  }
+
+  vcpu(id: number): KvmVcpu {
+    const v = this.vcpuMap.get(id);
+    if (v === undefined) throw new RangeError(`no vCPU ${id}`);
+    return v;
+  }
+
+  /** All vCPUs, by creation order. */
+  get vcpus(): readonly KvmVcpu[] {
+    return [...this.vcpuMap.values()];
+  }
+
+  /**
+   * Begin running every vCPU at the current virtual time. The guest's page tables (reachable from
+   * each vCPU's CR3 when paging is on) stay resident unless a `pages` range names them.
+   */
+  start(): void {
+    if (this.started || this.destroyed) return;
+    this.started = true;
+    for (const v of this.vcpuMap.values()) if (v.cpu.paging) this.hostMem.keepResident(pageTableFrames(this.memory, v.cpu.cr3), true);
+    this.hostMem.start();
+    for (const v of this.vcpuMap.values()) if (v.thread === 'idle') scheduleRun(v, 0);
+  }
+
+  // --- userspace controls ----------------------------------------------------------------------
+
+  /** KVM_NMI. */
+  injectNmi(id: number): void {
+    const v = this.alive(id);
+    if (v === undefined) return;
+    v.trace('kvm_nmi', {});
+    v.queueNmi();
+  }
+
+  /** KVM_SMI: SMM for `smmNs` (CR0.PG 1→0 on entry, 0→1 on RSM). */
+  injectSmi(id: number, smmNs?: number): void {
+    const v = this.alive(id);
+    if (v === undefined) return;
+    v.trace('kvm_smi', {});
+    v.smiPending = Math.max(0, Math.round(smmNs ?? this.config.smmNs ?? DEFAULT_SMM_NS));
+    v.kick();
+  }
+
+  /** INIT (kvm_vcpu_reset with init_event). */
+  vcpuInit(id: number): void {
+    this.alive(id)?.requestReset('init');
+  }
+
+  /** RESET. */
+  vcpuReset(id: number): void {
+    this.alive(id)?.requestReset('reset');
+  }
+
+  /** Host-initiated MSR write (migration restore). False = refused. */
+  setMsr(id: number, msr: number, value: bigint): boolean {
+    const v = this.alive(id);
+    if (v === undefined) return false;
+    const ok = msrWrite(v, msr, value, true);
+    v.trace('kvm_set_msr_host', { ecx: msr, data: value, ok });
+    return ok;
+  }
+
+  /** Host-initiated MSR read; undefined = refused. */
+  getMsr(id: number, msr: number): bigint | undefined {
+    const v = this.alive(id);
+    if (v === undefined) return undefined;
+    return msrRead(v, msr, true);
+  }
+
+  /**
+   * Destroy a vCPU. With `flush_on_destroy` (Jan 2024) the async work is flushed: nothing of it
+   * runs afterwards. Without it, a worker still faulting in completes later against freed state
+   * (`kvm_async_pf_after_free`).
+   */
+  destroyVcpu(id: number): void {
+    const v = this.alive(id);
+    if (v === undefined) return;
+    this.teardownVcpu(v);
+  }
+
+  /** Destroy the VM and all its vCPUs (see `destroyVcpu`). */
+  destroyVm(): void {
+    if (this.destroyed) return;
+    let inFlight = 0;
+    for (const v of this.vcpuMap.values()) if (v.life === 'alive') inFlight += this.teardownVcpu(v);
+    this.destroyed = true;
+    // With the fix the VM's mm is gone for the workers too (mmget_not_zero fails): nothing more runs.
+    if (this.toggles.flush_on_destroy) this.hostMem.cancelAll();
+    this.sim.trace.emit('host', -1, 'kvm_vm_destroy', { in_flight: inFlight });
+  }
+
+  private teardownVcpu(v: KvmVcpu): number {
+    const inFlight = v.asyncPf.workersInFlight();
+    if (this.toggles.flush_on_destroy) {
+      v.asyncPf.clear('destroy');
+      v.teardown('flushed');
+    } else {
+      v.teardown('freed');
+    }
+    v.trace('kvm_vcpu_destroy', { in_flight: inFlight });
+    return inFlight;
+  }
+
+  /** Swap pages out now. */
+  evict(gfns: readonly number[]): void {
+    this.hostMem.evict(gfns, 'explicit');
+  }
+
+  /** Test hook: the next `n` work-item allocations in the fault path fail (→ synchronous fault). */
+  failNextAsyncAlloc(n = 1): void {
+    this.failFaultAllocs += n;
+  }
+
+  /** Test hook: the next `n` wake-all allocations fail (-ENOMEM, ignored by the EN write). */
+  failNextWakeupAllAlloc(n = 1): void {
+    this.failWakeAllAllocs += n;
+  }
+
+  /** @internal */
+  allocFails(kind: 'fault' | 'wakeup_all'): boolean {
+    if (kind === 'fault' && this.failFaultAllocs > 0) {
+      this.failFaultAllocs--;
+      return true;
+    }
+    if (kind === 'wakeup_all' && this.failWakeAllAllocs > 0) {
+      this.failWakeAllAllocs--;
+      return true;
+    }
+    const p = this.config.asyncAllocFailure;
+    if (p === undefined || p.numerator <= 0) return false;
+    return this.sim.prng.stream('host.alloc').bool(p.numerator, p.denominator);
+  }
+
+  /** @internal ICR routing: x2APIC destination = vCPU id; 0xffffffff = broadcast. */
+  routeIpi(from: KvmVcpu, sh: IpiShorthand, dest: number, mode: DeliveryMode, vector: number): void {
+    const targets: KvmVcpu[] = [];
+    for (const v of this.vcpuMap.values()) {
+      if (v.life !== 'alive') continue;
+      const match =
+        sh === 'self' ? v === from : sh === 'all' ? true : sh === 'others' ? v !== from : dest === 0xffffffff || v.id === dest;
+      if (match) targets.push(v);
+    }
+    for (const t of targets) if (t.lapic !== null) t.lapic.accept(mode, vector);
+  }
+
+  /** Counters summed over vCPUs. */
+  stats(): KvmStats {
+    const s: KvmStats = { ...newStats(), wakeAlls: 0, asyncPfCompleted: 0, afterFree: 0 };
+    for (const v of this.vcpuMap.values()) {
+      for (const k of Object.keys(v.stats) as (keyof KvmVcpuStats)[]) s[k] += v.stats[k];
+      s.wakeAlls += v.asyncPf.counters.wakeAllsQueued;
+      s.asyncPfCompleted += v.asyncPf.counters.completions;
+      s.afterFree += v.asyncPf.counters.afterFree;
+    }
+    return s;
+  }
+
+  private alive(id: number): KvmVcpu | undefined {
+    if (this.destroyed) return undefined;
+    const v = this.vcpuMap.get(id);
+    return v !== undefined && v.life === 'alive' ? v : undefined;
+  }
+}

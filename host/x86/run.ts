@@ -1,0 +1,391 @@
+/**
+ * The vCPU run loop (vcpu_run / vcpu_enter_guest / vcpu_block of arch/x86/kvm/x86.c), driven by
+ * simulation events.
+ *
+ * One event runs one iteration that ends in time passing: a guest instruction (its cost), an exit
+ * (instruction cost + `exitCostNs`), a compute instruction in flight (preemptible by a kick), a
+ * synchronous fault-in (the page-in latency), SMM, or blocking (no event until a wake-up).
+ *
+ * A "full entry" (requests, event injection) happens after every exit, after a kick or wake-up,
+ * and whenever an event is injectable at an instruction boundary (the interrupt/NMI window). In
+ * between, instructions run in guest mode without the host looking at requests — which is what
+ * makes a missing kick observable.
+ *
+ * Request order inside an entry (spec §8 q.7, decided in docs/host.md): KVM_REQ_APF_HALT first;
+ * it aborts the entry (KVM_REQ_APF_READY stays pending for the next one). Then SMI, then
+ * KVM_REQ_APF_READY (kvm_check_async_pf_completion). ≤v5.7 hosts have no APF_READY: they run the
+ * completion check at the end of every iteration.
+ */
+import { CR0_PG } from '../../shared-abi/arch';
+import { COST } from '../../sim/cpu/costs';
+import { hasErrorCode, VEC_GP, VEC_PF } from '../../sim/cpu/exceptions';
+import { STEP_BUSY, STEP_EXIT, STEP_FAULTED, STEP_INACTIVE, STEP_RETIRED, type VmExit } from '../../sim/cpu/vcpu';
+import { Priority } from '../../sim/queue';
+import type { KvmVcpu } from '../kvm';
+import { handleEptViolation } from '../mmu';
+import { asyncPfHashReset, pvEnabled } from './apf';
+import { cpuidLeaf } from './cpuid';
+import { msrRead, msrWrite } from './msr';
+
+/** Zero-time iterations allowed in one event before yielding (defensive; normal paths need ≤ 4). */
+const MAX_ITERATIONS = 32;
+
+/** Schedule the next iteration `delay` ns from now. */
+export function scheduleRun(v: KvmVcpu, delay: number): void {
+  if (v.event !== null) v.event.cancel();
+  v.thread = 'scheduled';
+  v.event = v.kvm.sim.schedule(Math.max(0, Math.round(delay)), Priority.Guest, () => runEvent(v), `vcpu${v.id}.run`, 'host');
+}
+
+/** kvm_vcpu_running: runnable and not in an artificial halt. */
+export const vcpuRunning = (v: KvmVcpu): boolean => v.mpState === 'runnable' && !v.apf.halted;
+
+/** An event could be injected at this boundary (the window is open). */
+function injectable(v: KvmVcpu): boolean {
+  if (v.pendingException !== null || v.tripleFaultPending) return true;
+  if (v.smiPending !== null && !v.cpu.inSmm) return true;
+  if (v.nmiPending > 0 && v.cpu.nmiAllowed()) return true;
+  return v.lapic !== null && v.cpu.interruptAllowed() && v.lapic.highestDeliverable() >= 0;
+}
+
+/** kvm_vcpu_has_events (done list first, spec §3.6.2). */
+export function hasEvents(v: KvmVcpu): boolean {
+  if (v.asyncPf.done.length > 0) return true;
+  if (v.resetPending !== null) return true;
+  if (v.pendingException !== null || v.tripleFaultPending) return true;
+  if (v.smiPending !== null) return true;
+  if (v.nmiPending > 0 && v.cpu.nmiAllowed()) return true;
+  return v.lapic !== null && v.cpu.interruptAllowed() && v.lapic.highestDeliverable() >= 0;
+}
+
+/** ≤v5.7: kvm_check_async_pf_completion at the end of every vcpu_run iteration. */
+function iterationEnd(v: KvmVcpu): void {
+  if (!v.kvm.toggles.interrupt_page_ready && v.life === 'alive') v.asyncPf.checkCompletion();
+}
+
+function runEvent(v: KvmVcpu): void {
+  v.event = null;
+  if (v.thread === 'stopped' || v.life !== 'alive') return;
+  v.thread = 'scheduled';
+  for (let i = 0; i < MAX_ITERATIONS; i++) {
+    if (v.resetPending !== null) {
+      resetVcpu(v, v.resetPending);
+      continue;
+    }
+    if (!vcpuRunning(v)) {
+      if (!hasEvents(v)) {
+        block(v);
+        return;
+      }
+      // vcpu_block's tail: HALTED → RUNNABLE, and the artificial halt ends.
+      if (v.mpState === 'halted') v.mpState = 'runnable';
+      if (v.apf.halted) {
+        v.apf.halted = false;
+        v.trace('kvm_async_pf_unhalt', { why: 'event' });
+      }
+      v.entryNeeded = true;
+      iterationEnd(v);
+      continue;
+    }
+    if (enterGuest(v)) return;
+  }
+  scheduleRun(v, 1);
+}
+
+function block(v: KvmVcpu): void {
+  v.thread = 'blocked';
+  v.stats.blocks++;
+  v.trace('kvm_vcpu_block', { why: v.apf.halted ? 'apf_halt' : 'hlt' });
+}
+
+/**
+ * vcpu_enter_guest: requests, injection, one guest instruction. Returns true when the iteration
+ * ended with something scheduled (or the vCPU waits), false to loop again at the same time.
+ */
+function enterGuest(v: KvmVcpu): boolean {
+  const cpu = v.cpu;
+  // A HLT exit stays pending while halted; the vCPU is runnable again, so the HLT retires now.
+  if (cpu.exitPending && cpu.activity === 'hlt') cpu.completeExit();
+  if (cpu.activity === 'shutdown') {
+    shutdown(v, 'triple_fault');
+    return true;
+  }
+  let cost = 0;
+  if (v.entryNeeded || injectable(v)) {
+    v.entryNeeded = false;
+    iterationEnd(v);
+    if (v.requests.delete('apf_halt')) {
+      v.apf.halted = true;
+      v.stats.apfHalts++;
+      const cause = v.apfHaltCause;
+      v.trace('kvm_async_pf_halt', { gfn: cause?.gfn ?? -1, why: cause?.why ?? 'undeliverable' });
+      v.apfHaltCause = null;
+      return false;
+    }
+    if (v.requests.delete('apf_ready')) v.asyncPf.checkCompletion();
+    for (const r of v.lateRequests) v.requests.add(r);
+    v.lateRequests.clear();
+    if (v.stalls > 0 || v.thread !== 'scheduled') return true;
+    const inj = injectEvents(v);
+    if (inj === 'waiting') return true;
+    cost = inj;
+    if (injectable(v)) v.entryNeeded = true;
+  }
+  const out = cpu.step();
+  switch (out) {
+    case STEP_RETIRED:
+    case STEP_FAULTED:
+      v.stats.instructions++;
+      scheduleRun(v, cost + cpu.lastCost);
+      return true;
+    case STEP_BUSY: {
+      v.thread = 'busy';
+      v.busyStart = v.kvm.sim.now + cost;
+      const len = cpu.lastCost;
+      v.event = v.kvm.sim.schedule(cost + len, Priority.Guest, () => finishBusy(v, len), `vcpu${v.id}.compute`, 'host');
+      return true;
+    }
+    case STEP_EXIT: {
+      const exit = cpu.lastExit;
+      const insnCost = cpu.lastCost;
+      if (exit !== null) handleExit(v, exit);
+      v.entryNeeded = true;
+      if (v.thread === 'scheduled') scheduleRun(v, cost + insnCost + v.kvm.exitCostNs);
+      return true;
+    }
+    case STEP_INACTIVE:
+    default:
+      // Not active although runnable (a HLT without a pending exit): try again shortly.
+      scheduleRun(v, Math.max(1, cost));
+      return true;
+  }
+}
+
+function finishBusy(v: KvmVcpu, len: number): void {
+  v.event = null;
+  if (v.thread !== 'busy') return;
+  v.cpu.endBusy(len);
+  v.stats.instructions++;
+  v.thread = 'scheduled';
+  runEvent(v);
+}
+
+/** A kick while a compute instruction is in flight: it ends early with the time actually spent. */
+export function preemptBusy(v: KvmVcpu): void {
+  if (v.thread !== 'busy') return;
+  if (v.event !== null) v.event.cancel();
+  v.event = null;
+  v.cpu.endBusy(Math.max(0, v.kvm.sim.now - v.busyStart));
+  v.stats.instructions++;
+  v.stats.preemptions++;
+  scheduleRun(v, 0);
+}
+
+/**
+ * kvm_check_and_inject_events: at most one event per entry — the pending exception, else SMI,
+ * else NMI (if not blocked), else the highest deliverable LAPIC interrupt (if IF=1, no shadow).
+ * Returns the delivery cost, or 'waiting' when the vCPU left the run loop (SMM, shutdown).
+ */
+function injectEvents(v: KvmVcpu): number | 'waiting' {
+  const cpu = v.cpu;
+  if (v.tripleFaultPending) {
+    shutdown(v, 'triple_fault');
+    return 'waiting';
+  }
+  const ex = v.pendingException;
+  if (ex !== null) {
+    v.pendingException = null;
+    if (ex.nested !== undefined && cpu.guestMode) {
+      const token = ex.nested === 'payload' ? (ex.cr2 ?? 0) : v.apf.nestedApfToken;
+      v.stats.nestedVmexits++;
+      v.trace('kvm_nested_apf_vmexit', { token, form: ex.nested });
+      cpu.nestedVmexit({ reason: 'exception', vector: VEC_PF, errorCode: ex.errorCode ?? 0, exitQualification: token });
+      return COST.vector;
+    }
+    const withCode = hasErrorCode(ex.vector);
+    const errorCode = withCode ? (ex.errorCode ?? 0) : undefined;
+    v.stats.exceptionsInjected++;
+    v.trace('kvm_inj_exception', {
+      exception: ex.vector,
+      has_error: withCode,
+      error_code: errorCode ?? 0,
+      address: ex.vector === VEC_PF ? (ex.cr2 ?? 0) : 0,
+      async: ex.async === true,
+    });
+    const r = cpu.deliver(
+      ex.vector === VEC_PF && ex.cr2 !== undefined
+        ? { kind: 'exception', vector: ex.vector, errorCode, cr2: ex.cr2 }
+        : { kind: 'exception', vector: ex.vector, errorCode },
+    );
+    if (r === 'triple_fault') {
+      shutdown(v, 'triple_fault');
+      return 'waiting';
+    }
+    return COST.vector;
+  }
+  if (v.smiPending !== null && !cpu.inSmm) {
+    enterSmm(v, v.smiPending);
+    return 'waiting';
+  }
+  if (v.nmiPending > 0 && cpu.nmiAllowed()) {
+    v.nmiPending--;
+    v.trace('kvm_inj_nmi', {});
+    if (cpu.deliver({ kind: 'nmi' }) === 'triple_fault') {
+      shutdown(v, 'triple_fault');
+      return 'waiting';
+    }
+    return COST.vector;
+  }
+  if (v.lapic !== null && cpu.interruptAllowed()) {
+    const vec = v.lapic.highestDeliverable();
+    if (vec >= 0) {
+      v.lapic.ack(vec);
+      v.stats.interruptsInjected++;
+      v.trace('kvm_inj_virq', { irq: vec });
+      if (cpu.deliver({ kind: 'interrupt', vector: vec }) === 'triple_fault') {
+        shutdown(v, 'triple_fault');
+        return 'waiting';
+      }
+      return COST.vector;
+    }
+  }
+  return 0;
+}
+
+/** Handle one VM exit (the instruction cost and exit cost are accounted by the caller). */
+function handleExit(v: KvmVcpu, exit: VmExit): void {
+  const cpu = v.cpu;
+  v.stats.exits++;
+  switch (exit.reason) {
+    case 'ept_violation':
+      handleEptViolation(v, exit);
+      break;
+    case 'mmio':
+      // No device there: reads return 0, writes are dropped (QEMU's unassigned memory).
+      v.trace('kvm_mmio', { gpa: exit.gpa, write: exit.write });
+      cpu.completeExit(exit.write ? undefined : 0);
+      break;
+    case 'msr_read': {
+      const r = msrRead(v, exit.msr, false);
+      v.trace('kvm_msr', { write: false, ecx: exit.msr, data: r ?? 0n, exception: r === undefined });
+      if (r === undefined) {
+        cpu.abandonExit();
+        v.queueException({ vector: VEC_GP, errorCode: 0 });
+      } else {
+        cpu.completeExit(r);
+      }
+      break;
+    }
+    case 'msr_write': {
+      const ok = msrWrite(v, exit.msr, exit.value, false);
+      v.trace('kvm_msr', { write: true, ecx: exit.msr, data: exit.value, exception: !ok });
+      if (ok) {
+        if (cpu.exitPending) cpu.completeExit();
+      } else {
+        cpu.abandonExit();
+        v.queueException({ vector: VEC_GP, errorCode: 0 });
+      }
+      break;
+    }
+    case 'cpuid':
+      cpu.completeExit(cpuidLeaf(exit.leaf, exit.subleaf, v.kvm.cpuidKvmFeatures));
+      break;
+    case 'hlt':
+      // kvm_emulate_halt: HALTED until an event; the exit completes when the vCPU runs again.
+      v.mpState = 'halted';
+      v.stats.hlts++;
+      break;
+    case 'cr_write':
+      if (exit.cr === 0) {
+        const old = cpu.cr0;
+        cpu.setCr0(exit.value);
+        cpu.completeExit();
+        postSetCr0(v, old, exit.value);
+      } else {
+        cpu.completeExit();
+      }
+      break;
+    case 'triple_fault':
+      shutdown(v, 'triple_fault');
+      break;
+  }
+  iterationEnd(v);
+}
+
+/**
+ * kvm_post_set_cr0 for a CR0.PG change (spec §3.10, §7.17): before ab4e41eb9fab the async-PF
+ * queue and the gfn hash were cleared; since then the queue is kept and PG 0→1 with PV delivery
+ * enabled raises KVM_REQ_APF_READY.
+ */
+export function postSetCr0(v: KvmVcpu, oldCr0: number, newCr0: number): void {
+  if (((oldCr0 ^ newCr0) & CR0_PG) === 0) return;
+  const clear = !v.kvm.toggles.keep_queue_on_cr0_pg;
+  v.trace('kvm_post_set_cr0', { old: oldCr0 >>> 0, new: newCr0 >>> 0, cleared: clear });
+  if (clear) {
+    v.asyncPf.clear('cr0_pg');
+    asyncPfHashReset(v);
+  } else if ((newCr0 & CR0_PG) !== 0 && pvEnabled(v)) {
+    v.makeRequest('apf_ready');
+  }
+}
+
+/** SMI: enter SMM (CR0.PG 1→0 through kvm_post_set_cr0); RSM after `smmNs` (PG 0→1). */
+function enterSmm(v: KvmVcpu, smmNs: number): void {
+  const cpu = v.cpu;
+  v.smiPending = null;
+  if (cpu.exitPending && cpu.activity === 'hlt') cpu.completeExit();
+  v.mpState = 'runnable';
+  const old = cpu.cr0;
+  cpu.enterSmm();
+  v.stats.smis++;
+  v.trace('kvm_enter_smm', { cr0: old >>> 0 });
+  postSetCr0(v, old, cpu.cr0);
+  v.thread = 'smm';
+  v.event = v.kvm.sim.schedule(Math.max(0, Math.round(smmNs)), Priority.Guest, () => rsm(v), `vcpu${v.id}.rsm`, 'host');
+}
+
+function rsm(v: KvmVcpu): void {
+  v.event = null;
+  if (v.thread !== 'smm') return;
+  const cpu = v.cpu;
+  const old = cpu.cr0;
+  cpu.leaveSmm();
+  v.trace('kvm_rsm', { cr0: cpu.cr0 >>> 0 });
+  postSetCr0(v, old, cpu.cr0);
+  v.entryNeeded = true;
+  scheduleRun(v, 0);
+}
+
+/** kvm_vcpu_reset (INIT or RESET): the APF part is spec §3.10; `pageready_pending` and `id` survive. */
+export function resetVcpu(v: KvmVcpu, kind: 'init' | 'reset'): void {
+  v.resetPending = null;
+  v.trace(kind === 'init' ? 'kvm_vcpu_init' : 'kvm_vcpu_reset', {});
+  v.apf.msrEnVal = 0n;
+  v.apf.msrIntVal = 0n;
+  v.asyncPf.clear('reset');
+  asyncPfHashReset(v);
+  v.apf.halted = false;
+  v.apfHaltCause = null;
+  v.pendingException = null;
+  v.tripleFaultPending = false;
+  v.nmiPending = 0;
+  v.smiPending = null;
+  v.requests.clear();
+  v.lateRequests.clear();
+  if (v.lapic !== null) v.lapic.reset();
+  v.mpState = 'runnable';
+  if (v.event !== null && v.thread !== 'scheduled') v.event.cancel();
+  v.cpu.reset(kind);
+  v.entryNeeded = true;
+  v.stats.resets++;
+}
+
+/** KVM_EXIT_SHUTDOWN: the vCPU stops running (until INIT/RESET). */
+export function shutdown(v: KvmVcpu, why: string): void {
+  if (v.thread === 'stopped') return;
+  if (v.event !== null) v.event.cancel();
+  v.event = null;
+  v.thread = 'stopped';
+  v.stoppedBy = why;
+  v.trace('kvm_shutdown', { why });
+}
