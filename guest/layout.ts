@@ -1,0 +1,197 @@
+/**
+ * The guest's physical memory layout and its boot loader.
+ *
+ * Like a VMM loading a kernel image, the loader writes guest memory directly, once, before any
+ * vCPU runs: the page tables (a direct map of all physical memory in the kernel half, and one
+ * address space per user `mm`) and zeroed per-CPU areas. After that every guest access goes
+ * through instructions and the page-table walk of sim/cpu/mmu.ts.
+ *
+ * Physical layout (addresses are guest-physical):
+ *
+ * | range                  | what                                                              |
+ * |------------------------|-------------------------------------------------------------------|
+ * | 0x0000_0000            | page 0, never used                                                |
+ * | 0x0001_0000            | per-CPU `kvm_vcpu_pv_apf_data` areas, CPU n at +n*128 (64-aligned) |
+ * | 0x0002_0000            | per-CPU kernel data (the private `async_pf_enabled` bool at +0)    |
+ * | 0x0003_0000            | lock words (2 pages, 8 bytes each)                                 |
+ * | 0x0004_0000            | the next kernel's APF areas (after kexec / kdump)                  |
+ * | 0x0010_0000            | page tables (bump-allocated)                                       |
+ * | after the page tables  | user pages, in task order, page order                              |
+ *
+ * Virtual layout: the direct map of physical memory starts at PAGE_OFFSET 0xffff888000000000
+ * (stored as the 48-bit 0x888000000000, PML4 slot 273, as on Linux). User pages are wherever
+ * the task spec puts them in the lower half, mapped P|RW|US.
+ */
+import { KERNEL_HALF, PAGE_SIZE, gva, type Gpa, type Gva } from '../shared-abi/addr';
+import { PTE_P, PTE_RW, PTE_US } from '../shared-abi/arch';
+
+/** Stored form of 0xffff888000000000, the base of the direct map. */
+export const PAGE_OFFSET = 0x888000000000;
+
+export const APF_AREA_BASE = 0x10000;
+export const APF_AREA_STRIDE = 128;
+export const PERCPU_BASE = 0x20000;
+export const PERCPU_STRIDE = 64;
+export const LOCK_BASE = 0x30000;
+export const LOCK_PAGES = 2;
+export const NEXT_KERNEL_APF_BASE = 0x40000;
+export const PAGE_TABLE_BASE = 0x100000;
+/** Most vCPUs the layout supports. */
+export const MAX_GUEST_CPUS = 64;
+
+/** The kernel-half virtual address of a physical address (the direct map). */
+export const directMap = (gpa: number): Gva => (PAGE_OFFSET + gpa) as Gva;
+
+/** One user address space: its page-table root and its pages. */
+export interface AddressSpace {
+  readonly name: string;
+  readonly pml4: Gpa;
+  /** GVA (page) -> GPA (page). */
+  readonly pages: ReadonlyMap<number, number>;
+}
+
+/** The minimal memory the loader needs (sim/memory.ts's GuestMemory fits it). */
+export interface LoaderMemory {
+  readonly size: number;
+  writeU64(gpa: number, v: bigint): void;
+  readU64(gpa: number): bigint;
+}
+
+export class GuestLayout {
+  readonly memorySize: number;
+  readonly cpus: number;
+  /** Page-table root of the kernel-only address space (init_mm). */
+  readonly kernelPml4: Gpa;
+  private next: number;
+  private readonly mms = new Map<string, { pml4: Gpa; pages: Map<number, number> }>();
+  private readonly userPoolStart: number;
+  private userNext: number;
+  private lockNext = 0;
+  private readonly lockIds = new Map<string, number>();
+
+  /**
+   * Plan and write the page tables. `userPages` lists the address spaces and the pages each
+   * maps, in the order user pages are allocated.
+   */
+  constructor(
+    private readonly mem: LoaderMemory,
+    cpus: number,
+    userPages: ReadonlyArray<{ mm: string; pages: readonly number[] }>,
+  ) {
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_GUEST_CPUS) throw new RangeError(`guest layout: 1..${MAX_GUEST_CPUS} CPUs, got ${cpus}`);
+    this.memorySize = mem.size;
+    this.cpus = cpus;
+    const userCount = new Set(userPages.flatMap((u) => u.pages.map((p) => `${u.mm}:${p}`))).size;
+    // Page tables: direct map PTs + a few upper levels, plus per-mm tables (at most 3 + one PT per page).
+    const memPages = Math.floor(mem.size / PAGE_SIZE);
+    const ptBudget = Math.ceil(memPages / 512) + Math.ceil(memPages / (512 * 512)) + 4 + userPages.length * 4 + userCount;
+    this.userPoolStart = PAGE_TABLE_BASE + ptBudget * PAGE_SIZE;
+    const needed = this.userPoolStart + userCount * PAGE_SIZE;
+    if (needed > mem.size) {
+      throw new RangeError(`guest layout: ${mem.size} bytes of guest memory is too small (needs ${needed} for page tables and ${userCount} user pages)`);
+    }
+    this.next = PAGE_TABLE_BASE;
+    this.userNext = this.userPoolStart;
+    this.kernelPml4 = this.allocTable();
+    for (let pa = 0; pa < mem.size; pa += PAGE_SIZE) this.map(this.kernelPml4, PAGE_OFFSET + pa, pa, false);
+    for (const u of userPages) {
+      let mm = this.mms.get(u.mm);
+      if (mm === undefined) {
+        const pml4 = this.allocTable();
+        // Share the kernel half: copy the kernel PML4's upper entries.
+        for (let i = 256; i < 512; i++) {
+          const e = mem.readU64(this.kernelPml4 + i * 8);
+          if (e !== 0n) mem.writeU64(pml4 + i * 8, e);
+        }
+        mm = { pml4, pages: new Map() };
+        this.mms.set(u.mm, mm);
+      }
+      for (const p of u.pages) {
+        if (p % PAGE_SIZE !== 0) throw new RangeError(`task page 0x${p.toString(16)} of '${u.mm}' is not page aligned`);
+        if (p >= KERNEL_HALF) throw new RangeError(`task page 0x${p.toString(16)} of '${u.mm}' is not a user address`);
+        if (mm.pages.has(p)) continue;
+        const pa = this.userNext;
+        this.userNext += PAGE_SIZE;
+        mm.pages.set(p, pa);
+        this.map(mm.pml4, p, pa, true);
+      }
+    }
+  }
+
+  /** Guest-physical address of CPU `cpu`'s kvm_vcpu_pv_apf_data (generation 1 = the next kernel after kexec). */
+  apfAreaGpa(cpu: number, generation = 0): Gpa {
+    return ((generation === 0 ? APF_AREA_BASE : NEXT_KERNEL_APF_BASE) + cpu * APF_AREA_STRIDE) as Gpa;
+  }
+
+  /** Guest-physical address of CPU `cpu`'s private kernel data. */
+  percpuGpa(cpu: number): Gpa {
+    return (PERCPU_BASE + cpu * PERCPU_STRIDE) as Gpa;
+  }
+
+  /** A lock word in kernel memory for the lock called `name` (allocated on first use). */
+  lockGva(name: string): Gva {
+    let id = this.lockIds.get(name);
+    if (id === undefined) {
+      id = this.lockNext++;
+      if (id >= (LOCK_PAGES * PAGE_SIZE) / 8) throw new RangeError(`guest layout: more than ${(LOCK_PAGES * PAGE_SIZE) / 8} locks`);
+      this.lockIds.set(name, id);
+    }
+    return directMap(LOCK_BASE + id * 8);
+  }
+
+  /** The address space called `name`, if any task uses it. */
+  addressSpace(name: string): AddressSpace | undefined {
+    const mm = this.mms.get(name);
+    return mm === undefined ? undefined : { name, pml4: mm.pml4, pages: mm.pages };
+  }
+
+  /** Names of all user address spaces. */
+  addressSpaces(): string[] {
+    return [...this.mms.keys()];
+  }
+
+  /** Guest-physical address of the user page at `page` (page-aligned GVA) in address space `mm`. */
+  userPageGpa(mm: string, page: number): Gpa | undefined {
+    const pa = this.mms.get(mm)?.pages.get(page - (page % PAGE_SIZE));
+    return pa === undefined ? undefined : ((pa + (page % PAGE_SIZE)) as Gpa);
+  }
+
+  /** First and end (exclusive) physical address of the user page pool. */
+  get userPool(): { start: number; end: number } {
+    return { start: this.userPoolStart, end: this.userNext };
+  }
+
+  /** Physical range holding page tables. */
+  get pageTables(): { start: number; end: number } {
+    return { start: PAGE_TABLE_BASE, end: this.next };
+  }
+
+  private allocTable(): Gpa {
+    const pa = this.next;
+    if (pa + PAGE_SIZE > this.userPoolStart) throw new Error('guest layout: page-table budget exhausted');
+    this.next += PAGE_SIZE;
+    for (let i = 0; i < PAGE_SIZE; i += 8) this.mem.writeU64(pa + i, 0n);
+    return pa as Gpa;
+  }
+
+  private map(pml4: number, va: number, pa: number, user: boolean): void {
+    gva(va); // validates the 48-bit range
+    let table = pml4;
+    const upper = BigInt(PTE_P | PTE_RW | PTE_US);
+    for (const shift of [39, 30, 21]) {
+      const idx = Math.floor(va / 2 ** shift) % 512;
+      const at = table + idx * 8;
+      const e = this.mem.readU64(at);
+      if (e === 0n) {
+        const t = this.allocTable();
+        this.mem.writeU64(at, BigInt(t) | upper);
+        table = t;
+      } else {
+        table = Number(e & 0x000f_ffff_ffff_f000n);
+      }
+    }
+    const idx = Math.floor(va / PAGE_SIZE) % 512;
+    const leaf = BigInt(pa) | BigInt(PTE_P | PTE_RW | (user ? PTE_US : 0));
+    this.mem.writeU64(table + idx * 8, leaf);
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * apf-answered: every async #PF the host injects ("page not present", token T) is answered by
+ * exactly one "page ready" for T, or by a wake-all on that vCPU, or is dropped by one of the
+ * documented paths (APF disable, vCPU INIT/RESET, CR0.PG change on old hosts, teardown, the guest
+ * kernel going away). Also: no "page ready" for a token whose not-present was never injected
+ * (the guest finds no sleeper and leaks a dummy node), none for a token already answered, and
+ * the 2017 #DF cancellation must not drop two different events.
+ */
+import type { TraceRecord } from '../../sim/trace';
+import { ABRUPT_OUTCOMES, at, defineChecker, flag, hex, KERNEL_GONE, num, tokenList, WAKE_ALL } from './types';
+
+type State =
+  | { readonly s: 'outstanding' }
+  | { readonly s: 'ready'; readonly t: number }
+  | { readonly s: 'wake-all'; readonly t: number }
+  | { readonly s: 'dropped'; readonly t: number; readonly why: string }
+  | { readonly s: 'halted' }
+  | { readonly s: 'cancelled'; readonly t: number };
+
+interface Fault {
+  readonly token: number;
+  readonly cpu: number;
+  readonly t: number;
+  readonly gva: number | undefined;
+  state: State;
+}
+
+export const apfAnswered = defineChecker({
+  name: 'apf-answered',
+  description: 'every injected not-present gets exactly one page-ready (or a wake-all, or a documented drop)',
+  invariant:
+    'Each async #PF the host injects (token T) is answered by exactly one page-ready for T, or by a wake-all on that vCPU, or dropped by a ' +
+    'documented path (APF disable, INIT/RESET, CR0.PG change on old hosts, vCPU/VM teardown, the guest kernel going away). ' +
+    'No page-ready goes to a token that was never injected or was already answered.',
+  options: {},
+  create(_opts, report) {
+    const faults = new Map<number, Fault>();
+
+    const where = (f: Fault): string => `token ${hex(f.token)} (cpu${f.cpu}${f.gva === undefined ? '' : `, gva ${hex(f.gva)}`}, injected at ${at(f.t)})`;
+
+    const dropCpu = (cpu: number, t: number, why: string): void => {
+      for (const f of faults.values()) if (f.state.s === 'outstanding' && (cpu < 0 || f.cpu === cpu)) f.state = { s: 'dropped', t, why };
+    };
+
+    const onReady = (rec: TraceRecord, token: number): void => {
+      const notified = flag(rec, 'notified') !== false;
+      if (token === WAKE_ALL) {
+        if (!notified) return;
+        for (const f of faults.values()) if (f.state.s === 'outstanding' && f.cpu === rec.cpu) f.state = { s: 'wake-all', t: rec.t };
+        return;
+      }
+      const f = faults.get(token);
+      if (f === undefined) {
+        if (notified) report(rec.t, rec.cpu, `page-ready for token ${hex(token)} on cpu${rec.cpu}, but no not-present was ever traced for that token`);
+        return;
+      }
+      switch (f.state.s) {
+        case 'outstanding':
+          if (notified) f.state = { s: 'ready', t: rec.t };
+          else {
+            report(rec.t, rec.cpu, `page-ready for ${where(f)} was not delivered (notified=false) although APF was never disabled: its sleeper is never woken`);
+            f.state = { s: 'dropped', t: rec.t, why: 'not delivered' };
+          }
+          return;
+        case 'halted':
+          if (notified) {
+            report(
+              rec.t,
+              rec.cpu,
+              `page-ready for token ${hex(token)} sent although its not-present was never injected (it ended in an artificial halt): ` +
+                'the guest finds no sleeper and inserts a dummy node that nobody consumes',
+            );
+          }
+          faults.delete(token);
+          return;
+        case 'ready':
+          if (notified) report(rec.t, rec.cpu, `second page-ready for ${where(f)}: it was already answered at ${at(f.state.t)}`);
+          return;
+        case 'wake-all':
+          // The wake-all woke the sleeper; the item itself still completes once. Accept that one page-ready.
+          f.state = { s: 'ready', t: rec.t };
+          return;
+        case 'dropped':
+          if (notified) report(rec.t, rec.cpu, `page-ready for ${where(f)} after it was dropped (${f.state.why} at ${at(f.state.t)})`);
+          return;
+        case 'cancelled':
+          if (notified) report(rec.t, rec.cpu, `page-ready for token ${hex(token)} whose not-present was cancelled before the guest saw it (#DF cancellation at ${at(f.state.t)})`);
+          return;
+      }
+    };
+
+    return {
+      onRecord(rec) {
+        switch (rec.event) {
+          case 'kvm_async_pf_not_present': {
+            const token = num(rec, 'token');
+            if (token === undefined) return;
+            const injected = flag(rec, 'injected') !== false;
+            faults.set(token, { token, cpu: rec.cpu, t: rec.t, gva: num(rec, 'gva'), state: injected ? { s: 'outstanding' } : { s: 'halted' } });
+            return;
+          }
+          case 'kvm_async_pf_ready': {
+            const token = num(rec, 'token');
+            if (token !== undefined) onReady(rec, token);
+            return;
+          }
+          case 'kvm_async_pf_clear_queue': {
+            const why = `queue cleared (${typeof rec.reason === 'string' ? rec.reason : 'unknown reason'})`;
+            const list = tokenList(rec.tokens);
+            if (list === undefined) dropCpu(rec.cpu, rec.t, why);
+            else {
+              for (const tok of list) {
+                const f = faults.get(tok);
+                if (f !== undefined && (f.state.s === 'outstanding' || f.state.s === 'halted')) f.state = { s: 'dropped', t: rec.t, why };
+              }
+            }
+            return;
+          }
+          case 'kvm_async_pf_df_cancel': {
+            const token = num(rec, 'token');
+            const pending = num(rec, 'pending_token');
+            if (token === undefined || pending === undefined) return;
+            if (token !== pending) {
+              report(
+                rec.t,
+                rec.cpu,
+                `the 2017 #DF cancellation dropped page-ready ${hex(token)} together with the pending not-present ${hex(pending)}: ` +
+                  'different tokens, so both events are lost',
+              );
+            }
+            // Report once; keep both tokens out of the end-of-run accounting.
+            const ready = faults.get(token);
+            if (ready !== undefined) ready.state = { s: 'cancelled', t: rec.t };
+            const np = faults.get(pending);
+            if (np !== undefined) np.state = { s: 'cancelled', t: rec.t };
+            return;
+          }
+          case 'kvm_vcpu_reset':
+          case 'kvm_vcpu_init':
+          case 'kvm_vcpu_destroy':
+            dropCpu(rec.cpu, rec.t, rec.event);
+            return;
+          case 'kvm_vm_destroy':
+            dropCpu(-1, rec.t, rec.event);
+            return;
+          default:
+            if (rec.src === 'guest' && KERNEL_GONE.has(rec.event)) dropCpu(-1, rec.t, `guest ${rec.event}`);
+        }
+      },
+      finish(end) {
+        if (ABRUPT_OUTCOMES.has(end.outcome)) return;
+        for (const f of faults.values()) {
+          if (f.state.s === 'outstanding') {
+            report(end.t, f.cpu, `${where(f)} was never answered: no page-ready, no wake-all, no documented drop by the end of the run`);
+          }
+        }
+      },
+    };
+  },
+});

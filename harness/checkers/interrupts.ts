@@ -1,0 +1,118 @@
+/**
+ * interrupts: interrupts are neither lost nor doubled. At the LAPIC level, every accepted
+ * (non-coalesced) interrupt is injected exactly once; at the protocol level, every page-ready
+ * the host sent (notified) is handled exactly once by the guest (`sysvec_kvm_asyncpf_interrupt`,
+ * or a #PF with reason PAGE_READY on old guests).
+ */
+import type { TraceRecord } from '../../sim/trace';
+import { Time } from '../scenario/scalars';
+import { ABRUPT_OUTCOMES, at, defineChecker, hex, KERNEL_GONE, num } from './types';
+
+/** Default time an accepted interrupt may still be pending at the end of the run. */
+export const INTERRUPT_DEFAULT_GRACE = 1_000_000;
+
+const PAGE_READY = 2;
+
+export const interrupts = defineChecker({
+  name: 'interrupts',
+  description: 'interrupts neither lost nor doubled (LAPIC accept vs inject; page-ready sent vs handled)',
+  invariant:
+    'Per vCPU and vector, injections never outnumber accepted interrupts, and none accepted more than `grace` (default 1ms) before the end ' +
+    'of the run is still pending; likewise page-ready events sent by the host and handled by the guest.',
+  options: { grace: Time.optional().meta({ description: 'How long an interrupt may still be pending at the end (default 1ms).' }) },
+  create(opts, report) {
+    const grace = opts.grace ?? INTERRUPT_DEFAULT_GRACE;
+    /** `${cpu}:${vector}` -> accept times of pending interrupts. */
+    const irqs = new Map<string, number[]>();
+    /** cpu -> times of page-ready sent and not yet handled. */
+    const ready = new Map<number, number[]>();
+
+    const resetCpu = (cpu: number): void => {
+      for (const k of [...irqs.keys()]) if (cpu < 0 || k.startsWith(`${cpu}:`)) irqs.delete(k);
+      if (cpu < 0) ready.clear();
+      else ready.delete(cpu);
+    };
+    const handled = (rec: TraceRecord, what: string): void => {
+      const q = ready.get(rec.cpu);
+      if (q === undefined || q.length === 0) {
+        report(rec.t, rec.cpu, `guest handled a page-ready on cpu${rec.cpu} (${what}) that the host did not send: a doubled or spurious page-ready`);
+        return;
+      }
+      q.shift();
+    };
+
+    return {
+      onRecord(rec) {
+        switch (rec.event) {
+          case 'kvm_apic_accept_irq': {
+            const vec = num(rec, 'vec');
+            if (vec === undefined || rec.coalesced === true) return;
+            const cpu = rec.cpu >= 0 ? rec.cpu : (num(rec, 'apicid') ?? -1);
+            const key = `${cpu}:${vec}`;
+            const q = irqs.get(key);
+            if (q === undefined) irqs.set(key, [rec.t]);
+            else q.push(rec.t);
+            return;
+          }
+          case 'kvm_inj_virq': {
+            const vec = num(rec, 'irq');
+            if (vec === undefined) return;
+            const q = irqs.get(`${rec.cpu}:${vec}`);
+            if (q === undefined || q.length === 0) {
+              report(rec.t, rec.cpu, `vector ${hex(vec)} injected into cpu${rec.cpu} with no accepted interrupt pending: a doubled interrupt`);
+              return;
+            }
+            q.shift();
+            return;
+          }
+          case 'kvm_async_pf_ready': {
+            if (rec.notified !== true) return;
+            const q = ready.get(rec.cpu);
+            if (q === undefined) ready.set(rec.cpu, [rec.t]);
+            else q.push(rec.t);
+            return;
+          }
+          case 'sysvec_kvm_asyncpf_interrupt': {
+            const tok = num(rec, 'token');
+            handled(rec, `sysvec_kvm_asyncpf_interrupt${tok === undefined ? '' : ` token ${hex(tok)}`}`);
+            return;
+          }
+          case 'kvm_read_and_reset_apf_flags':
+            if (num(rec, 'flags') === PAGE_READY) handled(rec, '#PF with reason PAGE_READY');
+            return;
+          case 'bare_interrupt':
+          case 'bare_exception':
+            if (rec.result === 'page_ready' || rec.result === 'wake_all') handled(rec, `bare guest ${rec.result}`);
+            return;
+          case 'kvm_vcpu_reset':
+          case 'kvm_vcpu_init':
+          case 'kvm_vcpu_destroy':
+          case 'kvm_lapic_disable':
+          case 'kvm_async_pf_disable':
+            if (rec.event !== 'kvm_async_pf_disable') resetCpu(rec.cpu);
+            else ready.delete(rec.cpu);
+            return;
+          case 'kvm_vm_destroy':
+            resetCpu(-1);
+            return;
+          default:
+            if (rec.src === 'guest' && KERNEL_GONE.has(rec.event)) resetCpu(-1);
+        }
+      },
+      finish(end) {
+        if (ABRUPT_OUTCOMES.has(end.outcome)) return;
+        for (const [key, q] of irqs) {
+          const first = q[0];
+          if (first === undefined || end.t - first < grace) continue;
+          const [cpu, vec] = key.split(':').map(Number);
+          report(end.t, cpu ?? -1, `vector ${hex(vec ?? 0)} accepted on cpu${cpu} at ${at(first)} was never injected: a lost interrupt`);
+        }
+        for (const [cpu, q] of ready) {
+          const first = q[0];
+          if (first === undefined || end.t - first < grace) continue;
+          report(end.t, cpu, `page-ready sent to cpu${cpu} at ${at(first)} was never handled by the guest: a lost page-ready`);
+        }
+      },
+    };
+  },
+});

@@ -1,0 +1,79 @@
+/**
+ * The `apf` command line: dispatch to a command, turn every input problem into a one-line
+ * message and exit status 2, and never show a stack trace for a mistake of the user's.
+ *
+ *   apf run [FILE]      run a scenario (default: scenarios/default.json)
+ *   apf list            scenarios, profiles, toggles, checkers
+ *   apf compare FILE    one scenario over guest × host profiles
+ *   apf fuzz            (issue 7)
+ *   apf schema          JSON Schema of scenario files
+ */
+import type { MachineFactory } from '../machine-api';
+import { ScenarioError } from '../scenario/load';
+import { UsageError } from '../scenario/overrides';
+import { closest } from '../util/names';
+import { compareCommand } from './commands/compare';
+import { fuzzCommand } from './commands/fuzz';
+import { listCommand } from './commands/list';
+import { runCommand } from './commands/run';
+import { schemaCommand } from './commands/schema';
+import { processIo, type CliIo } from './io';
+
+/** Replaceable parts, for tests. */
+export interface CliDeps {
+  readonly machine?: MachineFactory;
+}
+
+type Command = (argv: readonly string[], io: CliIo, deps: CliDeps) => number;
+
+const COMMANDS: Readonly<Record<string, { run: Command; about: string }>> = {
+  run: { run: runCommand, about: 'run a scenario and print its timeline, summary and verdict (default: scenarios/default.json)' },
+  list: { run: (a, io) => listCommand(a, io), about: 'list scenarios, profiles, toggles, checkers (--json)' },
+  compare: { run: compareCommand, about: 'run one scenario over guest × host profiles and print a table of outcomes' },
+  fuzz: { run: (a, io) => fuzzCommand(a, io), about: 'search for failing interleavings (not implemented yet: issue 7)' },
+  schema: { run: (a, io) => schemaCommand(a, io), about: 'print the JSON Schema of scenario files' },
+};
+
+export const MAIN_HELP =
+  [
+    'usage: apf <command> [options]',
+    '',
+    'kvm-apf-harness: a simulated guest kernel on a simulated KVM, exercising the x86 paravirtual',
+    'async page fault ABI. Describe a situation in a scenario file, run it, read each vCPU\'s timeline.',
+    '',
+    'commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(9)} ${c.about}`),
+    '',
+    'apf <command> --help shows the options of a command. Exit status: 0 expectations hold,',
+    '1 they do not (or a checker fired), 2 bad input. Docs: docs/cli.md, docs/scenario-format.md.',
+  ].join('\n') + '\n';
+
+/** Runs the CLI with `argv` (without node and script). Returns the exit status. */
+export function runCli(argv: readonly string[], io: CliIo = processIo(), deps: CliDeps = {}): number {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined) {
+    io.err(MAIN_HELP);
+    return 2;
+  }
+  if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    const sub = rest[0];
+    if (cmd === 'help' && sub !== undefined && COMMANDS[sub] !== undefined) return runCli([sub, '--help'], io, deps);
+    io.out(MAIN_HELP);
+    return 0;
+  }
+  const command = COMMANDS[cmd];
+  if (command === undefined) {
+    const h = closest(cmd, Object.keys(COMMANDS));
+    io.err(`apf: unknown command "${cmd}"${h === undefined ? '' : ` (did you mean "${h}"?)`}; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
+    return 2;
+  }
+  try {
+    return command.run(rest, io, deps);
+  } catch (e) {
+    if (e instanceof ScenarioError || e instanceof UsageError) {
+      io.err(e.message + '\n');
+      return 2;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * Builds the machine a scenario describes: GuestMemory + host KVM (host/) + vCPUs + the guest
+ * kernel (guest/), or the bare-metal scripted guest, all on the run's Simulation.
+ *
+ * Order matters:
+ * 1. The guest's memory layout decides which guest frame backs each task page. The host needs
+ *    those frames at VM creation (page backings, scheduled evictions), but the guest kernel
+ *    needs the host's vCPUs first. So the harness plans the layout once on scratch memory with
+ *    the guest's own planner (`GuestLayout`, same inputs as the kernel), configures the host
+ *    with the resulting frames, and checks after building the kernel that its layout agrees.
+ * 2. The kernel boots (writes its page tables and per-CPU areas) before `kvm.start()`, because
+ *    the host takes the initial contents of non-resident frames at start.
+ */
+import { PAGE_SIZE, type Gva } from '../shared-abi/addr';
+import { kvmFeatureEax } from '../shared-abi/cpuid';
+import { MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT } from '../shared-abi/msr';
+import { APF_TOKEN_OFFSET } from '../shared-abi/layout';
+import type { Simulation } from '../sim/engine';
+import { GuestMemory } from '../sim/memory';
+import type { HostMemoryConfig, PageRangeConfig, VmConfig } from '../host/config';
+import { Kvm } from '../host/kvm';
+import { resolveHostProfile } from '../host/profiles';
+import { GuestKernel, mmName } from '../guest/kernel';
+import { GuestLayout, type LoaderMemory } from '../guest/layout';
+import type { ApfHandlers } from '../guest/handlers';
+import type { GuestProfileName, GuestToggle } from '../guest/profiles';
+import type { TaskSpec } from '../guest/program';
+import { BareGuest } from '../guest/bare';
+import { ActionError, type Machine } from './machine-api';
+import type { Action, PageRef, Scenario } from './scenario/types';
+import { hex } from './util/units';
+
+const AUTO_FEATURES = kvmFeatureEax('ASYNC_PF', 'ASYNC_PF_VMEXIT', 'ASYNC_PF_INT');
+
+/** Things a scenario file cannot express but code can (issue 4's pluggable handlers). */
+export interface MachineExtras {
+  readonly handlers?: Partial<ApfHandlers>;
+}
+
+/** A scenario whose pages cannot be resolved against the guest layout (reported like a run error). */
+export class MachineBuildError extends Error {
+  override name = 'MachineBuildError';
+}
+
+/** Scratch memory for planning the guest layout (only page-table words are written). */
+class ScratchMemory implements LoaderMemory {
+  private readonly words = new Map<number, bigint>();
+  constructor(readonly size: number) {}
+  writeU64(gpa: number, v: bigint): void {
+    this.words.set(gpa, v);
+  }
+  readU64(gpa: number): bigint {
+    return this.words.get(gpa) ?? 0n;
+  }
+}
+
+const userSpaces = (tasks: readonly TaskSpec[]): Array<{ mm: string; pages: readonly number[] }> =>
+  tasks.filter((t) => (t.kind ?? 'user') === 'user').map((t) => ({ mm: mmName(t), pages: t.pages ?? [] }));
+
+/** Frames of the scenario's task pages: `task -> gva -> gfn`, planned like the guest kernel does. */
+function planPages(s: Scenario): Map<string, Map<number, number>> {
+  const layout = new GuestLayout(new ScratchMemory(s.machine.memoryBytes), s.machine.vcpus, userSpaces(s.tasks));
+  const out = new Map<string, Map<number, number>>();
+  for (const t of s.tasks) {
+    if ((t.kind ?? 'user') !== 'user') continue;
+    const m = new Map<number, number>();
+    for (const p of t.pages ?? []) {
+      const gpa = layout.userPageGpa(mmName(t), p);
+      if (gpa !== undefined) m.set(p, Math.floor(gpa / PAGE_SIZE));
+    }
+    out.set(t.name, m);
+  }
+  return out;
+}
+
+function gfnsOf(refs: readonly PageRef[], plan: Map<string, Map<number, number>>, memFrames: number, where: string): number[] {
+  const out: number[] = [];
+  for (const r of refs) {
+    if (r.kind === 'gfn') {
+      if (r.gfn + r.count > memFrames) throw new MachineBuildError(`${where}: gfn ${hex(r.gfn)} x ${r.count} lies outside guest memory (${memFrames} frames)`);
+      for (let i = 0; i < r.count; i++) out.push(r.gfn + i);
+      continue;
+    }
+    let found = false;
+    for (const [task, pages] of plan) {
+      if (r.task !== undefined && r.task !== task) continue;
+      const g = pages.get(r.page);
+      if (g !== undefined && !out.includes(g)) out.push(g);
+      found ||= g !== undefined;
+    }
+    if (!found) throw new MachineBuildError(`${where}: no task maps page ${hex(r.page)}`);
+  }
+  return out;
+}
+
+/** The host half of the VM config from the scenario (`memory` is filled in by the caller). */
+function vmConfig(s: Scenario, memory: HostMemoryConfig): VmConfig {
+  const m = s.machine;
+  const host = resolveHostProfile(m.host.profile, m.host.toggles);
+  // "auto": the async-PF features this host has (what a VMM passes through by default).
+  const kvmFeatures = m.cpuid === 'auto' ? (AUTO_FEATURES & host.supportedKvmFeatures) >>> 0 : kvmFeatureEax(...m.cpuid);
+  return {
+    profile: m.host.profile,
+    toggles: m.host.toggles,
+    kvmFeatures,
+    memory,
+    ...(m.host.lapic === undefined ? {} : { lapic: m.host.lapic }),
+    ...(m.host.hltPassthrough === undefined ? {} : { hltPassthrough: m.host.hltPassthrough }),
+    ...(m.host.protectedState === undefined ? {} : { protectedState: m.host.protectedState }),
+    ...(m.host.enforcePvCpuid === undefined ? {} : { enforcePvCpuid: m.host.enforcePvCpuid }),
+    ...(m.host.exitCostNs === undefined ? {} : { exitCostNs: m.host.exitCostNs }),
+    ...(m.host.allocFailure === undefined ? {} : { asyncAllocFailure: m.host.allocFailure }),
+  };
+}
+
+/** Host memory config with pages given as frames. */
+function memoryConfig(s: Scenario, plan: Map<string, Map<number, number>>, frames: number): HostMemoryConfig {
+  const hm = s.hostMemory;
+  const pages: PageRangeConfig[] = [];
+  hm.pages.forEach((p, i) => {
+    for (const gfn of gfnsOf([p.ref], plan, frames, `hostMemory.pages[${i}]`)) pages.push({ gfn, count: 1, backing: p.backing });
+  });
+  return {
+    pages,
+    evictions: hm.evictions.map((e, i) => ({ t: e.t, gfns: gfnsOf(e.pages, plan, frames, `hostMemory.evictions[${i}]`) })),
+    ...(hm.defaultBacking === undefined ? {} : { defaultBacking: hm.defaultBacking }),
+    ...(hm.swapLatency === undefined ? {} : { swapLatency: hm.swapLatency }),
+    ...(hm.remoteLatency === undefined ? {} : { remoteLatency: hm.remoteLatency }),
+    ...(hm.failLatency === undefined ? {} : { failLatency: hm.failLatency }),
+    ...(hm.limitPages === undefined ? {} : { limitPages: hm.limitPages }),
+  };
+}
+
+/** Host-side actions shared by the kernel and the bare machine; false when `a` is a guest action. */
+function hostAction(kvm: Kvm, memory: GuestMemory, a: Action, gfns: (refs: readonly PageRef[]) => number[], raiseIrq: (cpu: number, vector: number) => void): boolean {
+  switch (a.do) {
+    case 'nmi':
+      kvm.injectNmi(a.cpu);
+      return true;
+    case 'smi':
+      kvm.injectSmi(a.cpu, a.duration);
+      return true;
+    case 'init':
+      kvm.vcpuInit(a.cpu);
+      return true;
+    case 'reset':
+      kvm.vcpuReset(a.cpu);
+      return true;
+    case 'irq':
+      raiseIrq(a.cpu, a.vector);
+      return true;
+    case 'vcpu_destroy':
+      kvm.destroyVcpu(a.cpu);
+      return true;
+    case 'vm_destroy':
+      kvm.destroyVm();
+      return true;
+    case 'evict':
+      kvm.evict(gfns(a.pages));
+      return true;
+    case 'set_msr':
+      kvm.setMsr(a.cpu, a.msr, a.value);
+      return true;
+    case 'save_restore': {
+      // Migration of the APF MSRs: read them on the source, start from a fresh vCPU's values on
+      // the destination (EN = 0 drops the queue, as a new vCPU has none), restore in `order`.
+      const en = kvm.getMsr(a.cpu, MSR_KVM_ASYNC_PF_EN) ?? 0n;
+      const int = kvm.getMsr(a.cpu, MSR_KVM_ASYNC_PF_INT) ?? 0n;
+      if (a.reset !== false) {
+        kvm.setMsr(a.cpu, MSR_KVM_ASYNC_PF_EN, 0n);
+        kvm.setMsr(a.cpu, MSR_KVM_ASYNC_PF_INT, 0n);
+      }
+      const order = a.order === 'int-en' ? [MSR_KVM_ASYNC_PF_INT, MSR_KVM_ASYNC_PF_EN] : [MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT];
+      for (const msr of order) kvm.setMsr(a.cpu, msr, msr === MSR_KVM_ASYNC_PF_EN ? en : int);
+      return true;
+    }
+    case 'page_ready': {
+      // What kvm_arch_async_page_present does, for a token of the scenario's choosing on any vCPU.
+      const v = kvm.vcpu(a.cpu);
+      const area = v.apf.area?.gpa ?? Number(v.apf.msrEnVal & ~0x3fn);
+      if (area + APF_TOKEN_OFFSET + 4 > memory.size) throw new ActionError(`page_ready on cpu${a.cpu}: no APF area registered`);
+      memory.writeU32(area + APF_TOKEN_OFFSET, a.token);
+      v.lapic?.accept('fixed', v.apf.vec);
+      return true;
+    }
+    case 'stop':
+      return true;
+    default:
+      return false;
+  }
+}
+
+function irqLine(kvm: Kvm): (cpu: number, vector: number) => void {
+  const withIrq = kvm as unknown as { injectIrq?: (id: number, vector: number) => void };
+  return (cpu, vector) => {
+    if (typeof withIrq.injectIrq === 'function') withIrq.injectIrq(cpu, vector);
+    else kvm.vcpu(cpu).lapic?.accept('fixed', vector);
+  };
+}
+
+function describeHost(kvm: Kvm): string {
+  const h = kvm.profile;
+  return `host ${h.name} (${h.version}): page ready as ${h.pageReady === 'interrupt' ? 'an interrupt' : 'a #PF'}; CPUID 0x40000001.EAX = ${hex(kvm.cpuidKvmFeatures)}`;
+}
+
+/** One vCPU running guest/bare's scripted guest. */
+function buildBareMachine(s: Scenario, sim: Simulation, bare: NonNullable<Scenario['bare']>): Machine {
+  const memory = new GuestMemory(s.machine.memoryBytes);
+  const frames = s.machine.memoryBytes / PAGE_SIZE;
+  const plan = new Map<string, Map<number, number>>();
+  const kvm = new Kvm(sim, memory, vmConfig(s, memoryConfig(s, plan, frames)));
+  const v = kvm.createVcpu(0);
+  if (s.machine.host.tokenCounter !== undefined) v.apf.id = s.machine.host.tokenCounter;
+  const guest = new BareGuest({
+    sim,
+    memory,
+    cpu: v.cpu,
+    script: bare.script,
+    ...(bare.pf === undefined ? {} : { pf: bare.pf }),
+    ...(bare.pageReady === undefined ? {} : { pageReady: bare.pageReady }),
+    ...(bare.apfArea === undefined ? {} : { apfArea: bare.apfArea }),
+  });
+  const raiseIrq = irqLine(kvm);
+  return {
+    sim,
+    start() {
+      guest.load();
+      kvm.start();
+    },
+    done: () => guest.done(),
+    panicMessage: () => undefined,
+    shutdown: () => v.cpu.activity === 'shutdown',
+    destroyed: () => kvm.destroyed,
+    perform(a) {
+      if (!hostAction(kvm, memory, a, (refs) => gfnsOf(refs, plan, frames, 'evict'), raiseIrq)) throw new ActionError(`"${a.do}" needs the guest kernel; the bare-metal guest has no such path`);
+    },
+    describe: () => [`${describeHost(kvm)}; bare-metal scripted guest, APF area at ${hex(guest.apfArea)}`],
+    effectiveToggles: () => ({ host: { ...kvm.toggles }, guest: {} }),
+  };
+}
+
+export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras = {}): Machine {
+  if (s.bare !== undefined) return buildBareMachine(s, sim, s.bare);
+  const m = s.machine;
+  const memory = new GuestMemory(m.memoryBytes);
+  const frames = m.memoryBytes / PAGE_SIZE;
+  const plan = planPages(s);
+  const kvm = new Kvm(sim, memory, vmConfig(s, memoryConfig(s, plan, frames)));
+  const vcpus = Array.from({ length: m.vcpus }, (_, i) => kvm.createVcpu(i));
+  if (m.host.tokenCounter !== undefined) for (const v of vcpus) v.apf.id = m.host.tokenCounter;
+  const raiseIrq = irqLine(kvm);
+  const kernel = new GuestKernel({
+    sim,
+    memory,
+    cpus: vcpus.map((v) => v.cpu),
+    profile: m.guest.profile as GuestProfileName,
+    toggles: m.guest.toggles as Partial<Record<GuestToggle, boolean>>,
+    tasks: s.tasks,
+    raiseIrq,
+    raiseNmi: (cpu) => kvm.injectNmi(cpu),
+    ...(extras.handlers === undefined ? {} : { handlers: extras.handlers }),
+    ...(m.guest.hz === undefined ? {} : { hz: m.guest.hz }),
+    ...(m.guest.hungTaskTimeoutNs === undefined ? {} : { hungTaskTimeoutNs: m.guest.hungTaskTimeoutNs }),
+    ...(m.guest.nmiUserRead === undefined ? {} : { nmiUserRead: m.guest.nmiUserRead as Gva }),
+  });
+
+  // The plan must be the kernel's own layout; a difference would mean the harness swaps the wrong pages.
+  const names = new Map<number, string>();
+  for (const [task, pages2] of plan) {
+    for (const [gva, gfn] of pages2) {
+      const gpa = kernel.userPageGpa(task, gva);
+      if (gpa === undefined || Math.floor(gpa / PAGE_SIZE) !== gfn) {
+        throw new MachineBuildError(`internal: the planned frame of ${task}:${hex(gva)} (gfn ${hex(gfn)}) differs from the guest kernel's layout`);
+      }
+      const prev = names.get(gfn);
+      names.set(gfn, prev === undefined ? `${task}:${hex(gva)}` : `${prev}, ${task}:${hex(gva)}`);
+    }
+  }
+
+  const cpuOf = (a: { cpu?: number }): number => a.cpu ?? 0;
+  const guestRequest = (cpu: number, action: Parameters<GuestKernel['request']>[1]): void => {
+    try {
+      kernel.request(cpu, action);
+    } catch (e) {
+      throw new ActionError(`guest ${action} on cpu${cpu}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+
+  return {
+    sim,
+    start() {
+      kernel.boot();
+      kvm.start();
+    },
+    done: () => kernel.allTasksExited(),
+    panicMessage: () => kernel.panicked()?.message,
+    shutdown: () => vcpus.some((v) => v.cpu.activity === 'shutdown'),
+    destroyed: () => kvm.destroyed,
+    perform(a: Action) {
+      if (hostAction(kvm, memory, a, (refs) => gfnsOf(refs, plan, frames, 'evict'), raiseIrq)) return;
+      switch (a.do) {
+        case 'cpu_offline':
+          return guestRequest(a.cpu, 'offline');
+        case 'cpu_online':
+          return guestRequest(a.cpu, 'online');
+        case 'suspend':
+          return guestRequest(0, 'suspend');
+        case 'resume':
+          return guestRequest(0, 'resume');
+        case 'reboot':
+          return guestRequest(0, 'reboot');
+        case 'kexec':
+          return guestRequest(cpuOf(a), 'kexec');
+        case 'crash':
+          return guestRequest(cpuOf(a), 'crash');
+        case 'apf_disable':
+          return guestRequest(a.cpu, 'apf_disable');
+        case 'apf_enable':
+          return guestRequest(a.cpu, 'apf_enable');
+        case 'lapic_disable':
+          return guestRequest(a.cpu, 'lapic_disable');
+        case 'lapic_enable':
+          return guestRequest(a.cpu, 'lapic_enable');
+        default:
+          throw new ActionError(`cannot perform "${a.do}"`);
+      }
+    },
+    pageName: (gfn) => names.get(gfn),
+    describe: () => [`${describeHost(kvm)}; guest ${kernel.config.profile} (${kernel.config.facts.version})`],
+    effectiveToggles: () => ({ host: { ...kvm.toggles }, guest: { ...kernel.config.toggles } }),
+  };
+}

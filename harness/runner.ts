@@ -1,0 +1,275 @@
+/**
+ * Runs one scenario: builds the machine, wires the observers (checkers, trace sinks, summary,
+ * expectation matchers, trace-triggered injections) to the trace bus, schedules the injected
+ * events, runs the simulation until the workload is done, the guest panics, a stop event fires
+ * or a budget runs out, and evaluates the expectations.
+ *
+ * The runner never touches the file system and never throws for anything the scenario or the
+ * simulation does: errors inside the run become outcomes (`budget`, `deadlock`, `error`). The
+ * caller owns the sinks and closes them (the CLI does so even when something goes wrong).
+ */
+import { Simulation } from '../sim/engine';
+import { BudgetExceededError, DeadlockError } from '../sim/errors';
+import { Priority } from '../sim/queue';
+import type { TraceRecord } from '../sim/trace';
+import { CheckerSet, type Violation } from './checkers';
+import type { Machine, MachineFactory } from './machine-api';
+import { SummaryBuilder, type Summary } from './report/summary';
+import type { Action, Injection, Outcome, Scenario } from './scenario/types';
+import { describeMatch, matches, type Bindings } from './trace/match';
+import type { TraceSink } from './trace/sink';
+
+export interface ExpectationResult {
+  readonly what: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface RunError {
+  readonly kind: string;
+  readonly message: string;
+  readonly stack?: string;
+}
+
+export interface RunReport {
+  readonly scenario: Scenario;
+  readonly outcome: Outcome;
+  readonly panic?: string;
+  readonly error?: RunError;
+  /** What stopped the run, in words (budget message, stop reason, deadlock waiters). */
+  readonly endDetail?: string;
+  readonly endT: number;
+  readonly events: number;
+  readonly violations: readonly Violation[];
+  readonly checkersEnabled: readonly string[];
+  readonly counts: Readonly<Record<string, number>>;
+  readonly traceHash: string;
+  readonly expectations: readonly ExpectationResult[];
+  /** All expectations hold. */
+  readonly ok: boolean;
+  readonly summary: Summary;
+  /** Records kept for the timeline (empty unless asked for). */
+  readonly records: readonly TraceRecord[];
+  readonly recordsDropped: number;
+  readonly machine?: Machine;
+  /** Every toggle's value after profile resolution (when the machine reports them). */
+  readonly effectiveToggles?: { host: Readonly<Record<string, boolean>>; guest: Readonly<Record<string, boolean>> };
+}
+
+export interface RunOptions {
+  /** Trace writers; they get every record and violation as the run goes. */
+  readonly sinks?: readonly TraceSink[];
+  /** Keep up to this many records for the timeline (default 0). */
+  readonly keepRecords?: number;
+  /** Builds the machine (default: host KVM + guest kernel, `machine.ts`). */
+  readonly machine?: MachineFactory;
+  /** Called with every record (after the checkers). */
+  readonly onRecord?: (rec: TraceRecord) => void;
+}
+
+const ACTION_LABEL = (inj: Injection): string => `events[${inj.index}] ${inj.action.do}`;
+
+/** Fields of an action for its `inject` trace record (bigints stay bigints; page lists become text). */
+function injectFields(action: Action): Record<string, number | bigint | string | boolean> {
+  const out: Record<string, number | bigint | string | boolean> = { what: action.do };
+  for (const [k, v] of Object.entries(action)) {
+    if (k === 'do' || k === 'cpu' || v === undefined) continue;
+    if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string' || typeof v === 'boolean') out[k] = v;
+    else out[k] = JSON.stringify(v);
+  }
+  return out;
+}
+
+function errorOf(e: unknown): RunError {
+  if (e instanceof Error) return { kind: e.name, message: e.message, ...(e.stack === undefined ? {} : { stack: e.stack }) };
+  return { kind: 'thrown', message: String(e) };
+}
+
+export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunReport {
+  const sim = new Simulation({ seed: scenario.seed, maxEvents: scenario.budget.maxEvents, maxTime: scenario.budget.maxTime });
+  const sinks = opts.sinks ?? [];
+  const keep = opts.keepRecords ?? 0;
+  const records: TraceRecord[] = [];
+  let dropped = 0;
+  const checkers = new CheckerSet(scenario.checkers, (v) => {
+    for (const s of sinks) s.violation(v);
+  });
+  const summary = new SummaryBuilder();
+
+  // Expectation state, updated as records stream by.
+  const ex = scenario.expect;
+  const filteredCounts = ex.counts.map(() => 0);
+  const bindings: Bindings = new Map();
+  let seqIdx = 0;
+  const seqAt: number[] = [];
+  const absentHits: ({ t: number; cpu: number } | undefined)[] = ex.absent.map(() => undefined);
+  let panicFromTrace: string | undefined;
+
+  // Trace-triggered injections.
+  const onTriggers = scenario.events.filter((e) => e.trigger.kind === 'on');
+  const triggerHits = onTriggers.map(() => 0);
+  let stopReason: string | undefined;
+  let machine: Machine | undefined;
+
+  const perform = (inj: Injection): void => {
+    const a = inj.action;
+    sim.trace.emit('harness', 'cpu' in a && typeof a.cpu === 'number' ? a.cpu : -1, 'inject', injectFields(a));
+    if (a.do === 'stop') {
+      stopReason = a.reason ?? `events[${inj.index}]`;
+      sim.stop(stopReason);
+      return;
+    }
+    machine?.perform(a);
+  };
+
+  const listener = (rec: TraceRecord): void => {
+    for (const s of sinks) s.record(rec);
+    checkers.onRecord(rec);
+    summary.onRecord(rec);
+    if (keep > 0) {
+      if (records.length < keep) records.push(rec);
+      else dropped++;
+    }
+    if (rec.event === 'panic' && panicFromTrace === undefined) panicFromTrace = typeof rec.message === 'string' ? rec.message : 'panic';
+    ex.counts.forEach((c, i) => {
+      if (matches(c, rec)) filteredCounts[i] = (filteredCounts[i] ?? 0) + 1;
+    });
+    const next = ex.sequence[seqIdx];
+    if (next !== undefined && matches(next, rec, bindings)) {
+      seqAt.push(rec.t);
+      seqIdx++;
+    }
+    ex.absent.forEach((m, i) => {
+      if (absentHits[i] === undefined && matches(m, rec)) absentHits[i] = { t: rec.t, cpu: rec.cpu };
+    });
+    onTriggers.forEach((inj, i) => {
+      if (inj.trigger.kind !== 'on' || !matches(inj.trigger.match, rec)) return;
+      const n = (triggerHits[i] ?? 0) + 1;
+      triggerHits[i] = n;
+      if (n === inj.trigger.nth || (inj.trigger.every && n > inj.trigger.nth)) sim.schedule(inj.after, Priority.Harness, () => perform(inj), ACTION_LABEL(inj));
+    });
+    opts.onRecord?.(rec);
+  };
+  sim.trace.on('record', listener);
+
+  let outcome: Outcome = 'completed';
+  let error: RunError | undefined;
+  let endDetail: string | undefined;
+  /** For the checkers: when a time budget ends a run whose next event lies beyond it, the machine was idle until the budget. */
+  let quietUntil: number | undefined;
+  try {
+    try {
+      machine = (opts.machine ?? defaultFactory())(scenario, sim);
+      for (const inj of scenario.events) {
+        if (inj.trigger.kind === 'at') sim.scheduleAt(inj.trigger.t + inj.after, Priority.Harness, () => perform(inj), ACTION_LABEL(inj));
+      }
+      machine.start();
+      const m = machine;
+      const end = sim.run({ stopWhen: () => m.done() || m.panicMessage() !== undefined || m.shutdown() || m.destroyed() || panicFromTrace !== undefined });
+      if (end.reason === 'stopped') endDetail = `stopped: ${end.detail ?? ''}`;
+    } catch (e) {
+      if (e instanceof BudgetExceededError) {
+        outcome = 'budget';
+        endDetail = e.message;
+        if (e.budget === 'time') quietUntil = Math.max(sim.now, Math.min(e.nextTime, e.limit));
+      } else if (e instanceof DeadlockError) {
+        outcome = 'deadlock';
+        endDetail = e.message;
+      } else {
+        outcome = 'error';
+        error = errorOf(e);
+        endDetail = error.message;
+      }
+    }
+    const panic = machine?.panicMessage() ?? panicFromTrace;
+    if (outcome !== 'error') {
+      if (panic !== undefined) outcome = 'panic';
+      else if (machine?.shutdown() === true) outcome = 'triple_fault';
+      else if (outcome === 'completed') {
+        if (stopReason !== undefined) outcome = 'stopped';
+        else if (machine?.destroyed() === true) outcome = 'vm_destroyed';
+        else if (machine?.done() !== true) {
+          outcome = 'deadlock';
+          endDetail = 'nothing left to run, but the workload has not finished';
+        }
+      }
+    }
+    checkers.finish({ t: quietUntil ?? sim.now, outcome });
+
+    const counts = sim.trace.counts();
+    const results: ExpectationResult[] = [];
+    const expOutcome = ex.outcome;
+    results.push({
+      what: `outcome is "${expOutcome}"`,
+      ok: outcome === expOutcome,
+      detail:
+        outcome === expOutcome
+          ? outcome
+          : `got "${outcome}"${panic !== undefined ? `: ${panic}` : endDetail === undefined ? '' : `: ${endDetail.split('\n')[0] ?? ''}`}`,
+    });
+    if (ex.panic !== undefined) {
+      const ok = panic?.includes(ex.panic) === true;
+      results.push({ what: `panic message contains "${ex.panic}"`, ok, detail: panic === undefined ? 'no panic' : `panic: ${panic}` });
+    }
+    ex.counts.forEach((c, i) => {
+      const got = filteredCounts[i] ?? 0;
+      const range = c.min === c.max ? `= ${c.min}` : c.max === Number.MAX_SAFE_INTEGER ? `>= ${c.min}` : c.min === 0 ? `<= ${c.max}` : `in [${c.min}, ${c.max}]`;
+      results.push({ what: `count ${describeMatch(c)} ${range}`, ok: got >= c.min && got <= c.max, detail: `got ${got}` });
+    });
+    if (ex.sequence.length > 0) {
+      const ok = seqIdx === ex.sequence.length;
+      const missing = ex.sequence[seqIdx];
+      const bound = [...bindings].map(([k, v]) => `$${k} = ${typeof v === 'number' || typeof v === 'bigint' ? '0x' + v.toString(16) : String(v)}`).join(', ');
+      results.push({
+        what: `sequence of ${ex.sequence.length} events`,
+        ok,
+        detail: ok
+          ? `all matched, last at t=${seqAt[seqAt.length - 1] ?? 0}ns`
+          : `step ${seqIdx + 1} never matched: ${missing === undefined ? '?' : describeMatch(missing)}${seqIdx > 0 ? ` (step ${seqIdx} matched at t=${seqAt[seqIdx - 1] ?? 0}ns)` : ''}${bound === '' ? '' : `; ${bound}`}`,
+      });
+    }
+    ex.absent.forEach((m, i) => {
+      const hit = absentHits[i];
+      results.push({ what: `no ${describeMatch(m)}`, ok: hit === undefined, detail: hit === undefined ? 'none' : `one at t=${hit.t}ns on cpu${hit.cpu}` });
+    });
+    const fired = new Set(checkers.fired());
+    for (const name of ex.fire) {
+      results.push({ what: `checker ${name} fires`, ok: fired.has(name), detail: fired.has(name) ? 'fired' : 'stayed quiet' });
+    }
+    const mustPass = ex.pass ?? checkers.enabled.filter((n) => !ex.fire.includes(n));
+    for (const name of mustPass) {
+      const first = checkers.violations.find((v) => v.checker === name);
+      const n = checkers.violations.filter((v) => v.checker === name).length;
+      results.push({ what: `checker ${name} stays quiet`, ok: first === undefined, detail: first === undefined ? 'quiet' : `${n} violation${n === 1 ? '' : 's'}, first: ${first.message}` });
+    }
+
+    return {
+      scenario,
+      outcome,
+      ...(panic === undefined ? {} : { panic }),
+      ...(error === undefined ? {} : { error }),
+      ...(endDetail === undefined ? {} : { endDetail }),
+      endT: sim.now,
+      events: sim.eventsRun,
+      violations: checkers.violations,
+      checkersEnabled: checkers.enabled,
+      counts,
+      traceHash: sim.trace.hash,
+      expectations: results,
+      ok: results.every((r) => r.ok),
+      summary: summary.build(sim.now),
+      records,
+      recordsDropped: dropped,
+      ...(machine === undefined ? {} : { machine }),
+      ...(machine?.effectiveToggles === undefined ? {} : { effectiveToggles: machine.effectiveToggles() }),
+    };
+  } finally {
+    sim.trace.off('record', listener);
+  }
+}
+
+/** The real machine builder, loaded on first use (it pulls in host/ and guest/). */
+function defaultFactory(): MachineFactory {
+  const mod = require('./machine') as typeof import('./machine');
+  return mod.buildMachine;
+}

@@ -1,0 +1,111 @@
+/**
+ * Command-line changes to a loaded scenario: seed, guest and host profile, single toggles,
+ * budgets. They are applied on top of the file and repeated in the replay line, so a run can
+ * always be reproduced from the file plus the line.
+ */
+import { guestProfileNames, guestToggleNames, hostProfileNames, hostToggleNames } from '../registry';
+import { closest, oneOf } from '../util/names';
+import type { Scenario } from './types';
+import type { HostProfileName, HostToggle } from '../../host/config';
+
+/** A bad command-line value (exit code 2). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface ToggleSetting {
+  readonly side: 'host' | 'guest';
+  readonly name: string;
+  readonly value: boolean;
+  /** As the user wrote it (for the replay line). */
+  readonly text: string;
+}
+
+export interface Overrides {
+  readonly seed?: number | string;
+  readonly guest?: string;
+  readonly host?: string;
+  readonly toggles?: readonly ToggleSetting[];
+  readonly maxEvents?: number;
+  readonly maxTime?: number;
+}
+
+const ON = new Set(['on', 'true', '1', 'yes']);
+const OFF = new Set(['off', 'false', '0', 'no']);
+
+/** Parses `name=on|off`, `host.name=off` or `guest.name=on`. */
+export function parseToggle(arg: string): ToggleSetting {
+  const m = /^(?:(host|guest)\.)?([A-Za-z0-9_]+)=(.*)$/.exec(arg.trim());
+  if (m === null) throw new UsageError(`--toggle ${arg}: expected name=on or name=off (e.g. --toggle nonzero_token=off)`);
+  const side = m[1] as 'host' | 'guest' | undefined;
+  const name = m[2] ?? '';
+  const raw = (m[3] ?? '').toLowerCase();
+  if (!ON.has(raw) && !OFF.has(raw)) throw new UsageError(`--toggle ${arg}: the value must be on or off, not "${m[3] ?? ''}"`);
+  const value = ON.has(raw);
+  const host = hostToggleNames() as readonly string[];
+  const guest = guestToggleNames();
+  const inHost = host.includes(name);
+  const inGuest = guest.includes(name);
+  if (side === 'host' && !inHost) throw new UsageError(`--toggle ${arg}: unknown host toggle "${name}"${hintOf(name, host)}; host toggles: ${oneOf(host)}`);
+  if (side === 'guest' && !inGuest) throw new UsageError(`--toggle ${arg}: unknown guest toggle "${name}"${hintOf(name, guest)}; guest toggles: ${oneOf(guest)}`);
+  if (side === undefined) {
+    if (inHost && inGuest) throw new UsageError(`--toggle ${arg}: "${name}" is both a host and a guest toggle; write host.${name}=... or guest.${name}=...`);
+    if (!inHost && !inGuest) {
+      throw new UsageError(`--toggle ${arg}: unknown toggle "${name}"${hintOf(name, [...host, ...guest])} (see "apf list" for host and guest toggles)`);
+    }
+  }
+  const resolved = side ?? (inHost ? 'host' : 'guest');
+  return { side: resolved, name, value, text: `${side === undefined ? '' : side + '.'}${name}=${value ? 'on' : 'off'}` };
+}
+
+function hintOf(name: string, names: readonly string[]): string {
+  const h = closest(name, names);
+  return h === undefined ? '' : ` (did you mean "${h}"?)`;
+}
+
+/** Checks a profile name given on the command line. */
+export function checkProfile(side: 'host' | 'guest', name: string): void {
+  const names = side === 'host' ? (hostProfileNames() as readonly string[]) : guestProfileNames();
+  if (!names.includes(name)) throw new UsageError(`--${side} ${name}: unknown ${side} profile${hintOf(name, names)}; valid: ${oneOf(names)}`);
+}
+
+/** The scenario with the overrides applied. */
+export function applyOverrides(s: Scenario, o: Overrides): Scenario {
+  if (o.guest !== undefined) checkProfile('guest', o.guest);
+  if (o.host !== undefined) checkProfile('host', o.host);
+  const hostToggles: Partial<Record<HostToggle, boolean>> = { ...s.machine.host.toggles };
+  const guestToggles: Record<string, boolean> = { ...s.machine.guest.toggles };
+  for (const t of o.toggles ?? []) {
+    if (t.side === 'host') hostToggles[t.name as HostToggle] = t.value;
+    else guestToggles[t.name] = t.value;
+  }
+  return {
+    ...s,
+    seed: o.seed ?? s.seed,
+    machine: {
+      ...s.machine,
+      guest: { ...s.machine.guest, profile: o.guest ?? s.machine.guest.profile, toggles: guestToggles },
+      host: { ...s.machine.host, profile: (o.host ?? s.machine.host.profile) as HostProfileName, toggles: hostToggles },
+    },
+    budget: { maxEvents: o.maxEvents ?? s.budget.maxEvents, maxTime: o.maxTime ?? s.budget.maxTime },
+  };
+}
+
+/** Shell-quotes one word when it needs it. */
+export function shellWord(w: string): string {
+  return /^[A-Za-z0-9_./:=,+@%-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The command line that reproduces a run: the file, the seed, both profiles, the command-line
+ * toggles and budgets. `file` should be the path as the user can type it (relative to the cwd).
+ */
+export function replayLine(file: string | undefined, s: Scenario, o: Overrides): string {
+  const words = ['apf', 'run'];
+  if (file !== undefined) words.push(file);
+  words.push('--seed', String(s.seed), '--guest', s.machine.guest.profile, '--host', s.machine.host.profile);
+  for (const t of o.toggles ?? []) words.push('--toggle', t.text);
+  if (o.maxEvents !== undefined) words.push('--max-events', String(o.maxEvents));
+  if (o.maxTime !== undefined) words.push('--max-time', `${o.maxTime}ns`);
+  return words.map(shellWord).join(' ');
+}

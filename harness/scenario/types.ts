@@ -1,0 +1,141 @@
+/**
+ * A scenario after loading: every default filled in, every unit converted (integer ns, bytes,
+ * `Gva`s), task programs in the guest's own types. This is what the machine builder and the
+ * runner consume; `load.ts` produces it from a file, `overrides.ts` applies command-line changes.
+ */
+import type { HostProfileName, HostToggle, Latency, PageBacking } from '../../host/config';
+import type { KvmFeatureName } from '../../shared-abi/cpuid';
+import type { TaskSpec } from '../../guest/program';
+import type { BarePageReadyPolicy, BarePfPolicy, BareStep } from '../../guest/bare/script';
+import type { CheckerSetting } from '../checkers';
+import type { TraceSource } from '../../sim/trace';
+import type { FieldMatch, PageRef, InjectionInput, Outcome, ActionName } from './schema';
+
+export type { FieldMatch, PageRef, Outcome, ActionName };
+
+export interface GuestSpec {
+  readonly profile: string;
+  readonly toggles: Readonly<Record<string, boolean>>;
+  readonly hz?: number;
+  readonly hungTaskTimeoutNs?: number;
+  readonly nmiUserRead?: number;
+}
+
+export interface HostSpec {
+  readonly profile: HostProfileName;
+  readonly toggles: Readonly<Partial<Record<HostToggle, boolean>>>;
+  readonly lapic?: 'in-kernel' | 'userspace';
+  readonly hltPassthrough?: boolean;
+  readonly protectedState?: boolean;
+  readonly enforcePvCpuid?: boolean;
+  readonly exitCostNs?: number;
+  readonly allocFailure?: { readonly numerator: number; readonly denominator: number };
+  readonly tokenCounter?: number;
+}
+
+export interface MachineSpec {
+  readonly vcpus: number;
+  readonly memoryBytes: number;
+  readonly guest: GuestSpec;
+  readonly host: HostSpec;
+  /** KVM CPUID features: 'auto' = what the host profile offers. */
+  readonly cpuid: 'auto' | readonly KvmFeatureName[];
+}
+
+export interface HostMemorySpec {
+  readonly defaultBacking?: PageBacking;
+  readonly pages: readonly { readonly ref: PageRef; readonly backing: PageBacking }[];
+  readonly swapLatency?: Latency;
+  readonly remoteLatency?: Latency;
+  readonly failLatency?: Latency;
+  readonly limitPages?: number;
+  readonly evictions: readonly { readonly t: number; readonly pages: readonly PageRef[] }[];
+}
+
+/** A trace record pattern. */
+export interface Match {
+  readonly event: string;
+  readonly cpu?: number;
+  readonly src?: TraceSource;
+  readonly fields: Readonly<Record<string, FieldMatch>>;
+}
+
+type Timing = 'at' | 'on' | 'after' | 'nth' | 'every';
+/** What an injected event does (the scenario's `do` and its parameters). */
+export type Action = DistributiveOmit<InjectionInput, Timing>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+export type Trigger = { readonly kind: 'at'; readonly t: number } | { readonly kind: 'on'; readonly match: Match; readonly nth: number; readonly every: boolean };
+
+export interface Injection {
+  /** Position in the scenario's `events` list (for labels and messages). */
+  readonly index: number;
+  readonly trigger: Trigger;
+  /** Delay after the trigger, ns. */
+  readonly after: number;
+  readonly action: Action;
+}
+
+export interface CountExpectation {
+  readonly event: string;
+  readonly min: number;
+  readonly max: number;
+  readonly cpu?: number;
+  readonly src?: TraceSource;
+  readonly fields: Readonly<Record<string, FieldMatch>>;
+}
+
+export interface Expectations {
+  readonly outcome: Outcome;
+  readonly panic?: string;
+  readonly counts: readonly CountExpectation[];
+  readonly sequence: readonly Match[];
+  readonly absent: readonly Match[];
+  /** Checkers that must stay quiet; undefined = every enabled checker not in `fire`. */
+  readonly pass?: readonly string[];
+  readonly fire: readonly string[];
+}
+
+/** The bare-metal scripted guest: guest/bare's script and policies. */
+export interface BareSpec {
+  readonly script: readonly BareStep[];
+  readonly pf?: Partial<BarePfPolicy>;
+  readonly pageReady?: Partial<BarePageReadyPolicy>;
+  readonly apfArea?: number;
+}
+
+export interface Budget {
+  readonly maxEvents: number;
+  readonly maxTime: number;
+}
+
+export interface Scenario {
+  /** The file it came from, as the user named it (undefined for scenarios built in code). */
+  readonly file?: string;
+  readonly name: string;
+  readonly description?: string;
+  readonly notes: readonly string[];
+  readonly seed: number | string;
+  readonly machine: MachineSpec;
+  readonly hostMemory: HostMemorySpec;
+  readonly tasks: readonly TaskSpec[];
+  readonly bare?: BareSpec;
+  readonly events: readonly Injection[];
+  readonly expect: Expectations;
+  readonly verdict: { readonly pass?: string; readonly fail?: string };
+  readonly regression?: { readonly bug: string; readonly fixedBy: string; readonly shows: string; readonly spec?: string };
+  readonly checkers: Readonly<Record<string, CheckerSetting>>;
+  readonly budget: Budget;
+  /** Things that are allowed but probably not meant (printed unless --quiet). */
+  readonly warnings: readonly string[];
+}
+
+export const DEFAULTS = {
+  seed: 1,
+  vcpus: 1,
+  memoryBytes: 64 * 1024 * 1024,
+  guestProfile: 'current',
+  hostProfile: 'current' as HostProfileName,
+  maxEvents: 5_000_000,
+  maxTime: 10_000_000_000,
+} as const;

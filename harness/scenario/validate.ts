@@ -1,0 +1,418 @@
+/**
+ * From the parsed file (schema output) to a `Scenario`: cross-field checks that the schema
+ * cannot express, defaults, and conversion of programs to the guest's types. Problems are
+ * collected as `{path, message}` so the loader reports them like schema errors.
+ */
+import type { Gva } from '../../shared-abi/addr';
+import type { KernelOp, TaskSpec, UserOp } from '../../guest/program';
+import { CHECKERS, type CheckerSetting } from '../checkers';
+import { eventInfo, hasField, knownEventNames } from '../trace/vocabulary';
+import { closest } from '../util/names';
+import { hex } from '../util/units';
+import type { ScenarioInput, OpInput, MatchInput, CountInput, InjectionInput, PageRef, BareInput, BareStepInput } from './schema';
+import type { BareCondition, BarePfPolicy, BareStep } from '../../guest/bare/script';
+import { DEFAULTS, type BareSpec, type CountExpectation, type HostMemorySpec, type Injection, type Match, type Scenario, type Action } from './types';
+
+export interface Problem {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+}
+
+const USER_ONLY = new Set(['touch', 'syscall', 'yield', 'exit']);
+const KERNEL_ONLY = new Set([
+  'copy_from_user', 'copy_to_user', 'kernel_touch', 'preempt_disable', 'preempt_enable', 'spin_lock', 'spin_unlock', 'local_irq_disable',
+  'local_irq_enable', 'rcu_read_lock', 'rcu_read_unlock', 'schedule',
+]);
+
+type Ctx = 'user' | 'kernel' | 'kthread';
+
+class Checker {
+  readonly problems: Problem[] = [];
+  readonly warnings: string[] = [];
+  add(path: readonly (string | number)[], message: string): void {
+    this.problems.push({ path, message });
+  }
+}
+
+/** Converts and checks a parsed scenario. `name` is the fallback name (from the file name). */
+export function buildScenario(input: ScenarioInput, name: string, file: string | undefined): { scenario?: Scenario; problems: Problem[] } {
+  const c = new Checker();
+  const vcpus = input.machine?.vcpus ?? DEFAULTS.vcpus;
+
+  const cpuOk = (path: readonly (string | number)[], cpu: number | undefined): void => {
+    if (cpu !== undefined && cpu >= vcpus) c.add(path, `vCPU ${cpu} does not exist: the machine has ${vcpus} vCPU${vcpus === 1 ? '' : 's'} (0${vcpus > 1 ? `-${vcpus - 1}` : ''})`);
+  };
+
+  // --- workload -----------------------------------------------------------------------------
+  const tasksIn = input.tasks ?? [];
+  if (tasksIn.length === 0 && input.bare === undefined) c.add(['tasks'], 'a scenario needs "tasks" (the guest workload) or "bare" (a scripted bare-metal guest)');
+  if (tasksIn.length > 0 && input.bare !== undefined) c.add(['bare'], 'use either "tasks" (a guest kernel workload) or "bare" (a bare-metal script), not both');
+  if (input.bare !== undefined && vcpus !== 1) c.add(['machine', 'vcpus'], `the bare-metal guest runs on one vCPU (got ${vcpus})`);
+  if (input.bare?.apfArea !== undefined && input.bare.apfArea % 64 !== 0) c.add(['bare', 'apfArea'], `the APF area must be 64-byte aligned (got ${hex(input.bare.apfArea)})`);
+
+  const taskPages = new Map<string, Set<number>>();
+  const taskMm = new Map<string, string>();
+  const tasks: TaskSpec[] = [];
+  const seen = new Map<string, number>();
+  tasksIn.forEach((t, i) => {
+    const base = ['tasks', i] as const;
+    const prev = seen.get(t.name);
+    if (prev !== undefined) c.add([...base, 'name'], `task name "${t.name}" is already used by tasks[${prev}]`);
+    seen.set(t.name, i);
+    cpuOk([...base, 'cpu'], t.cpu);
+    t.affinity?.forEach((a, j) => cpuOk([...base, 'affinity', j], a));
+    if (t.cpu !== undefined && t.affinity !== undefined && !t.affinity.includes(t.cpu)) {
+      c.add([...base, 'cpu'], `the task starts on vCPU ${t.cpu}, which is not in its affinity [${t.affinity.join(', ')}]`);
+    }
+    const kind = t.kind ?? 'user';
+    if (t.mm !== undefined && kind === 'kthread') c.add([...base, 'mm'], 'a kernel thread has no user address space ("mm" is for user tasks)');
+    const touched: number[] = [];
+    const program = convertOps(c, t.program, [...base, 'program'], kind === 'kthread' ? 'kthread' : 'user', touched);
+    const pages = t.pages ?? [...new Set(touched)];
+    if (t.pages !== undefined) {
+      const listed = new Set<number>(t.pages);
+      for (const p of new Set(touched)) {
+        if (!listed.has(p)) c.warnings.push(`tasks[${i}] ("${t.name}") touches page ${hex(p)} which is not in its "pages": that access faults as SIGSEGV`);
+      }
+    }
+    taskPages.set(t.name, new Set(pages));
+    taskMm.set(t.name, t.mm ?? t.name);
+    const spec: TaskSpec = {
+      name: t.name,
+      kind,
+      program: program as readonly UserOp[] | readonly KernelOp[],
+      pages: pages as Gva[],
+      ...(t.mm === undefined ? {} : { mm: t.mm }),
+      ...(t.cpu === undefined ? {} : { cpu: t.cpu }),
+      ...(t.affinity === undefined ? {} : { affinity: t.affinity }),
+      ...(t.start === undefined ? {} : { start: t.start }),
+      ...(t.nice === undefined ? {} : { nice: t.nice }),
+    };
+    tasks.push(spec);
+  });
+
+  // Threads (tasks sharing an mm) see every page of their address space.
+  const mmPages = new Map<string, Set<number>>();
+  for (const [name, pages] of taskPages) {
+    const mm = taskMm.get(name) ?? name;
+    const set = mmPages.get(mm) ?? new Set<number>();
+    for (const p of pages) set.add(p);
+    mmPages.set(mm, set);
+  }
+  for (const name of taskPages.keys()) taskPages.set(name, mmPages.get(taskMm.get(name) ?? name) ?? new Set());
+
+  const pageRefOk = (path: readonly (string | number)[], ref: PageRef): void => {
+    if (ref.kind === 'gfn') return;
+    if (input.bare !== undefined) {
+      c.add(path, 'a bare-metal guest has no tasks: name pages by {"gfn": ...}');
+      return;
+    }
+    if (ref.task !== undefined) {
+      const pages = taskPages.get(ref.task);
+      if (pages === undefined) c.add([...path, 'task'], `no task named "${ref.task}"${hint(ref.task, [...taskPages.keys()])}`);
+      else if (!pages.has(ref.page)) c.add([...path, 'page'], `task "${ref.task}" does not map page ${hex(ref.page)}`);
+      return;
+    }
+    if (![...taskPages.values()].some((s) => s.has(ref.page))) c.add(path, `no task maps page ${hex(ref.page)}`);
+  };
+
+  // --- host memory ---------------------------------------------------------------------------
+  const hm = input.hostMemory;
+  const hostMemory: HostMemorySpec = {
+    pages: (hm?.pages ?? []).map((p, i) => {
+      const path = ['hostMemory', 'pages', i];
+      let ref: PageRef;
+      if (p.gfn !== undefined) {
+        if (p.page !== undefined || p.task !== undefined) c.add(path, 'give either "gfn" (a frame) or "page" (a GVA, optionally with "task"), not both');
+        ref = { kind: 'gfn', gfn: p.gfn, count: p.count ?? 1 };
+      } else if (p.page !== undefined) {
+        if (p.count !== undefined) c.add([...path, 'count'], '"count" goes with "gfn"; list GVAs one by one');
+        ref = p.task === undefined ? { kind: 'gva', page: p.page } : { kind: 'gva', page: p.page, task: p.task };
+      } else {
+        c.add(path, 'expected "page" (a GVA) or "gfn"');
+        ref = { kind: 'gfn', gfn: 0, count: 1 };
+      }
+      pageRefOk(path, ref);
+      return { ref, backing: p.backing };
+    }),
+    evictions: (hm?.evictions ?? []).map((e, i) => {
+      e.pages.forEach((r, j) => pageRefOk(['hostMemory', 'evictions', i, 'pages', j], r));
+      return { t: e.at, pages: e.pages };
+    }),
+    ...(hm?.default === undefined ? {} : { defaultBacking: hm.default }),
+    ...(hm?.latency?.swap === undefined ? {} : { swapLatency: hm.latency.swap }),
+    ...(hm?.latency?.remote === undefined ? {} : { remoteLatency: hm.latency.remote }),
+    ...(hm?.latency?.fail === undefined ? {} : { failLatency: hm.latency.fail }),
+    ...(hm?.limitPages === undefined ? {} : { limitPages: hm.limitPages }),
+  };
+
+  // --- events --------------------------------------------------------------------------------
+  const events: Injection[] = [];
+  (input.events ?? []).forEach((e, i) => {
+    const path = ['events', i];
+    const inj = convertInjection(c, e, i, path);
+    if ('cpu' in inj.action) cpuOk([...path, 'cpu'], inj.action.cpu);
+    if (inj.action.do === 'evict') inj.action.pages.forEach((r, j) => pageRefOk([...path, 'pages', j], r));
+    if (inj.action.do === 'save_restore' || inj.action.do === 'set_msr' || inj.action.do === 'irq') {
+      // nothing more to check
+    }
+    events.push(inj);
+  });
+
+  // --- checkers ------------------------------------------------------------------------------
+  const checkers: Record<string, CheckerSetting> = {};
+  for (const def of CHECKERS) {
+    const s = (input.checkers as Readonly<Record<string, CheckerSetting | undefined>> | undefined)?.[def.name];
+    checkers[def.name] = s ?? true;
+  }
+  const enabled = new Set(CHECKERS.filter((d) => checkers[d.name] !== false).map((d) => d.name));
+
+  // --- expectations --------------------------------------------------------------------------
+  const ex = input.expect;
+  const counts: CountExpectation[] = [];
+  for (const [event, v] of Object.entries(ex?.counts ?? {})) counts.push(convertCount(c, event, v, ['expect', 'counts', event]));
+  const sequence = (ex?.sequence ?? []).map((m, i) => convertMatch(c, m, ['expect', 'sequence', i], true));
+  const absent = (ex?.absent ?? []).map((m, i) => convertMatch(c, m, ['expect', 'absent', i], false));
+  const fire = ex?.checkers?.fire ?? [];
+  const pass = ex?.checkers?.pass;
+  fire.forEach((n, i) => {
+    if (!enabled.has(n)) c.add(['expect', 'checkers', 'fire', i], `checker "${n}" is expected to fire but is disabled in "checkers"`);
+    if (pass?.includes(n) === true) c.add(['expect', 'checkers', 'fire', i], `checker "${n}" is listed both under "pass" and "fire"`);
+  });
+  pass?.forEach((n, i) => {
+    if (!enabled.has(n)) c.add(['expect', 'checkers', 'pass', i], `checker "${n}" is expected to pass but is disabled in "checkers"`);
+  });
+  let outcome = ex?.outcome ?? (ex?.panic !== undefined ? 'panic' : 'completed');
+  if (ex?.panic !== undefined && outcome !== 'panic') {
+    c.add(['expect', 'panic'], `a panic message is expected but the expected outcome is "${outcome}"`);
+    outcome = 'panic';
+  }
+
+  if (c.problems.length > 0) return { problems: c.problems };
+  const m = input.machine;
+  const scenario: Scenario = {
+    ...(file === undefined ? {} : { file }),
+    name: input.name ?? name,
+    ...(input.description === undefined ? {} : { description: input.description }),
+    notes: input.notes ?? [],
+    seed: input.seed ?? DEFAULTS.seed,
+    machine: {
+      vcpus,
+      memoryBytes: m?.memory ?? DEFAULTS.memoryBytes,
+      guest: {
+        profile: m?.guest?.profile ?? DEFAULTS.guestProfile,
+        toggles: definedOnly(m?.guest?.toggles ?? {}),
+        ...(m?.guest?.hz === undefined ? {} : { hz: m.guest.hz }),
+        ...(m?.guest?.hungTaskTimeout === undefined ? {} : { hungTaskTimeoutNs: m.guest.hungTaskTimeout }),
+        ...(m?.guest?.nmiUserRead === undefined ? {} : { nmiUserRead: m.guest.nmiUserRead }),
+      },
+      host: {
+        profile: (m?.host?.profile ?? DEFAULTS.hostProfile) as Scenario['machine']['host']['profile'],
+        toggles: definedOnly(m?.host?.toggles ?? {}),
+        ...(m?.host?.lapic === undefined ? {} : { lapic: m.host.lapic }),
+        ...(m?.host?.hltPassthrough === undefined ? {} : { hltPassthrough: m.host.hltPassthrough }),
+        ...(m?.host?.protectedState === undefined ? {} : { protectedState: m.host.protectedState }),
+        ...(m?.host?.enforcePvCpuid === undefined ? {} : { enforcePvCpuid: m.host.enforcePvCpuid }),
+        ...(m?.host?.exitCost === undefined ? {} : { exitCostNs: m.host.exitCost }),
+        ...(m?.host?.allocFailure === undefined ? {} : { allocFailure: m.host.allocFailure }),
+        ...(m?.host?.tokenCounter === undefined ? {} : { tokenCounter: m.host.tokenCounter }),
+      },
+      cpuid: (m?.cpuid ?? 'auto') as Scenario['machine']['cpuid'],
+    },
+    hostMemory,
+    tasks,
+    ...(input.bare === undefined ? {} : { bare: convertBare(input.bare) }),
+    events,
+    expect: {
+      outcome,
+      ...(ex?.panic === undefined ? {} : { panic: ex.panic }),
+      counts,
+      sequence,
+      absent,
+      ...(pass === undefined ? {} : { pass }),
+      fire,
+    },
+    verdict: { ...(input.verdict?.pass === undefined ? {} : { pass: input.verdict.pass }), ...(input.verdict?.fail === undefined ? {} : { fail: input.verdict.fail }) },
+    ...(input.regression === undefined ? {} : { regression: input.regression }),
+    checkers,
+    budget: { maxEvents: input.budget?.maxEvents ?? DEFAULTS.maxEvents, maxTime: input.budget?.maxTime ?? DEFAULTS.maxTime },
+    warnings: c.warnings,
+  };
+  return { scenario, problems: [] };
+}
+
+function definedOnly<T extends string>(o: Readonly<Partial<Record<T, boolean | undefined>>>): Record<T, boolean> {
+  const out = {} as Record<T, boolean>;
+  for (const k of Object.keys(o) as T[]) {
+    const v = o[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+function hint(name: string, names: readonly string[]): string {
+  const h = closest(name, names);
+  return h === undefined ? '' : ` (did you mean "${h}"?)`;
+}
+
+function convertOps(c: Checker, ops: readonly OpInput[], path: readonly (string | number)[], ctx: Ctx, touched: number[]): (UserOp | KernelOp)[] {
+  const out: (UserOp | KernelOp)[] = [];
+  ops.forEach((op, i) => {
+    const p = [...path, i];
+    if (ctx !== 'user' && USER_ONLY.has(op.op) && !(ctx === 'kthread' && op.op === 'exit')) {
+      const why =
+        op.op === 'touch'
+          ? 'use "copy_from_user"/"copy_to_user" (with a fixup) or "kernel_touch" (without) for kernel accesses to user pages'
+          : op.op === 'syscall'
+            ? 'a system call is entered from user mode'
+            : 'it is a user-mode operation';
+      c.add([...p, 'op'], `"${op.op}" cannot run in ${ctx === 'kthread' ? 'a kernel thread' : 'a syscall body'}: ${why}`);
+      return;
+    }
+    if (ctx === 'user' && KERNEL_ONLY.has(op.op)) {
+      c.add([...p, 'op'], `"${op.op}" is a kernel operation: put it in a syscall body ({"op": "syscall", "body": [...]}) or make the task a kthread`);
+      return;
+    }
+    switch (op.op) {
+      case 'touch':
+      case 'kernel_touch':
+        touched.push(op.page);
+        out.push({
+          op: op.op,
+          page: op.page,
+          ...(op.write === undefined ? {} : { write: op.write }),
+          ...(op.offset === undefined ? {} : { offset: op.offset }),
+          ...(op.value === undefined ? {} : { value: op.value }),
+        });
+        return;
+      case 'copy_from_user':
+        touched.push(op.page);
+        out.push({ op: op.op, page: op.page, ...(op.offset === undefined ? {} : { offset: op.offset }) });
+        return;
+      case 'copy_to_user':
+        touched.push(op.page);
+        out.push({ op: op.op, page: op.page, ...(op.offset === undefined ? {} : { offset: op.offset }), ...(op.value === undefined ? {} : { value: op.value }) });
+        return;
+      case 'compute':
+        out.push({ op: 'compute', ns: op.for });
+        return;
+      case 'sleep':
+        out.push({ op: 'sleep', ns: op.for });
+        return;
+      case 'syscall':
+        out.push({ op: 'syscall', ...(op.name === undefined ? {} : { name: op.name }), body: convertOps(c, op.body, [...p, 'body'], 'kernel', touched) as KernelOp[] });
+        return;
+      case 'loop': {
+        const body = convertOps(c, op.body, [...p, 'body'], ctx, touched);
+        out.push({ op: 'loop', times: op.times, body } as UserOp | KernelOp);
+        return;
+      }
+      case 'exit':
+        out.push({ op: 'exit', ...(op.code === undefined ? {} : { code: op.code }) });
+        return;
+      case 'spin_lock':
+      case 'spin_unlock':
+        out.push({ op: op.op, lock: op.lock, ...(op.raw === undefined ? {} : { raw: op.raw }) });
+        return;
+      default:
+        out.push({ op: op.op });
+    }
+  });
+  return out;
+}
+
+/** Checks an event name (reported at `eventPath`) and field names (reported under `fieldsPath`). */
+function checkEvent(c: Checker, eventPath: readonly (string | number)[], event: string, fieldsPath: readonly (string | number)[], fields: readonly string[]): void {
+  const info = eventInfo(event);
+  if (info === undefined) {
+    c.add(eventPath, `unknown trace event "${event}"${hint(event, knownEventNames())} (docs/trace-events.md lists them)`);
+    return;
+  }
+  for (const f of fields) {
+    if (!hasField(info, f)) {
+      c.add([...fieldsPath, f], `event "${event}" has no field "${f}"${hint(f, info.fields)}; its fields: ${info.fields.join(', ') || '(none)'}`);
+    }
+  }
+}
+
+function convertMatch(c: Checker, m: MatchInput, path: readonly (string | number)[], allowCapture: boolean): Match {
+  const fields = m.fields ?? {};
+  checkEvent(c, [...path, 'event'], m.event, [...path, 'fields'], Object.keys(fields));
+  if (!allowCapture) {
+    for (const [k, f] of Object.entries(fields)) if (f.kind === 'capture') c.add([...path, 'fields', k], `captures ("$${f.name}") only work in "expect.sequence"`);
+  }
+  return { event: m.event, fields, ...(m.cpu === undefined ? {} : { cpu: m.cpu }), ...(m.src === undefined ? {} : { src: m.src }) };
+}
+
+function convertCount(c: Checker, event: string, v: CountInput, path: readonly (string | number)[]): CountExpectation {
+  const fields = typeof v === 'number' ? {} : (v.fields ?? {});
+  checkEvent(c, path, event, [...path, 'fields'], Object.keys(fields));
+  if (typeof v === 'number') return { event, min: v, max: v, fields: {} };
+  for (const [k, f] of Object.entries(fields)) if (f.kind === 'capture') c.add([...path, 'fields', k], `captures ("$${f.name}") only work in "expect.sequence"`);
+  if (v.min !== undefined && v.max !== undefined && v.min > v.max) c.add(path, `min (${v.min}) is above max (${v.max})`);
+  if (v.min === undefined && v.max === undefined) c.add(path, 'give "min", "max" or both (or a plain number for an exact count)');
+  return {
+    event,
+    min: v.min ?? 0,
+    max: v.max ?? Number.MAX_SAFE_INTEGER,
+    fields,
+    ...(v.cpu === undefined ? {} : { cpu: v.cpu }),
+    ...(v.src === undefined ? {} : { src: v.src }),
+  };
+}
+
+function convertInjection(c: Checker, e: InjectionInput, index: number, path: readonly (string | number)[]): Injection {
+  const { at, on, after, nth, every, ...action } = e;
+  let trigger: Injection['trigger'] = { kind: 'at', t: 0 };
+  if (at !== undefined && on !== undefined) c.add(path, 'give either "at" (a time) or "on" (a trace match), not both');
+  else if (at === undefined && on === undefined) c.add(path, 'say when: "at" (a virtual time like "2ms") or "on" (a trace match like {"event": "kvm_async_pf_not_present"})');
+  else if (at !== undefined) {
+    trigger = { kind: 'at', t: at };
+    if (nth !== undefined || every !== undefined) c.add([...path, nth !== undefined ? 'nth' : 'every'], '"nth" and "every" go with "on" (a trace match), not with "at"');
+  } else if (on !== undefined) {
+    trigger = { kind: 'on', match: convertMatch(c, on, [...path, 'on'], false), nth: nth ?? 1, every: every ?? false };
+  }
+  return { index, trigger, after: after ?? 0, action: action as Action };
+}
+
+function convertPf(p: NonNullable<BareInput['pf']>): Partial<BarePfPolicy> {
+  return {
+    ...(p.clearFlags === undefined ? {} : { clearFlags: p.clearFlags }),
+    ...(p.wait === undefined ? {} : { wait: p.wait }),
+    ...(p.waitFor === undefined ? {} : { waitFor: p.waitFor }),
+    ...(p.limit === undefined ? {} : { limitNs: p.limit }),
+  };
+}
+
+function convertBareSteps(steps: readonly BareStepInput[]): BareStep[] {
+  return steps.map((st): BareStep => {
+    switch (st.op) {
+      case 'spin':
+        return { op: 'spin', ns: st.for };
+      case 'cpuid':
+        return { op: 'cpuid', leaf: st.leaf, ...(st.subleaf === undefined ? {} : { subleaf: st.subleaf }) };
+      case 'wait': {
+        const u = st.until;
+        const until: BareCondition = u.kind === 'time' ? { kind: 'time', t: u.t } : u;
+        return { op: 'wait', until, ...(st.timeout === undefined ? {} : { timeoutNs: st.timeout }), ...(st.mode === undefined ? {} : { mode: st.mode }) };
+      }
+      case 'policy':
+        return { op: 'policy', ...(st.pf === undefined ? {} : { pf: convertPf(st.pf) }), ...(st.pageReady === undefined ? {} : { pageReady: st.pageReady }) };
+      case 'repeat':
+        return { op: 'repeat', times: st.times, body: convertBareSteps(st.body) };
+      case 'touch':
+        return { op: 'touch', addr: st.addr, ...(st.write === undefined ? {} : { write: st.write }), ...(st.value === undefined ? {} : { value: st.value }) };
+      default:
+        return st;
+    }
+  });
+}
+
+function convertBare(b: BareInput): BareSpec {
+  return {
+    script: convertBareSteps(b.script),
+    ...(b.pf === undefined ? {} : { pf: convertPf(b.pf) }),
+    ...(b.pageReady === undefined ? {} : { pageReady: b.pageReady }),
+    ...(b.apfArea === undefined ? {} : { apfArea: b.apfArea }),
+  };
+}

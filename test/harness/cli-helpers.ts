@@ -1,0 +1,25 @@
+/** Runs the CLI entry function in-process and captures its output. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runCli, type CliDeps } from '../../harness/cli/cli';
+
+export interface CliRun {
+  code: number;
+  out: string;
+  err: string;
+}
+
+export function cli(argv: readonly string[], opts: { cwd?: string; deps?: CliDeps; env?: Record<string, string> } = {}): CliRun {
+  let out = '';
+  let err = '';
+  const code = runCli(argv, { out: (s) => (out += s), err: (s) => (err += s), cwd: opts.cwd ?? process.cwd(), env: opts.env ?? {} }, opts.deps ?? {});
+  return { code, out, err };
+}
+
+/** A fresh temporary directory. */
+export function tmpDir(prefix = 'apf-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export const REPO = path.resolve(__dirname, '..', '..');
