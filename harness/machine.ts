@@ -191,11 +191,7 @@ function hostAction(kvm: Kvm, memory: GuestMemory, a: Action, gfns: (refs: reado
 }
 
 function irqLine(kvm: Kvm): (cpu: number, vector: number) => void {
-  const withIrq = kvm as unknown as { injectIrq?: (id: number, vector: number) => void };
-  return (cpu, vector) => {
-    if (typeof withIrq.injectIrq === 'function') withIrq.injectIrq(cpu, vector);
-    else kvm.vcpu(cpu).lapic?.accept('fixed', vector);
-  };
+  return (cpu, vector) => kvm.injectIrq(cpu, vector);
 }
 
 function describeHost(kvm: Kvm): string {

@@ -394,6 +394,16 @@ export class Kvm {
     v.queueNmi();
   }
 
+  /**
+   * KVM_SIGNAL_MSI to one vCPU: a device (the VMM) raises a fixed-mode interrupt on `vector`.
+   * A software-disabled LAPIC drops it, as it drops any fixed interrupt.
+   */
+  injectIrq(id: number, vector: number): void {
+    const v = this.alive(id);
+    if (v === undefined || v.lapic === null) return;
+    v.lapic.accept('fixed', vector & 0xff);
+  }
+
   /** KVM_SMI: SMM for `smmNs` (CR0.PG 1→0 on entry, 0→1 on RSM). */
   injectSmi(id: number, smmNs?: number): void {
     const v = this.alive(id);

@@ -46,6 +46,18 @@ describe('LAPIC registers', () => {
     expect(w.v.nmiPending).toBe(1);
   });
 
+  test('injectIrq (KVM_SIGNAL_MSI) raises a fixed interrupt, and is dropped while the LAPIC is software-disabled', () => {
+    const w = unit();
+    const l = w.v.lapic!;
+    w.kvm.injectIrq(0, 0x40);
+    expect(l.irr.get(0x40)).toBe(false);
+    w.kvm.setMsr(0, X86_MSR.X2APIC_SPIV, SPIV_ON);
+    w.kvm.injectIrq(0, 0x40);
+    expect(l.irr.get(0x40)).toBe(true);
+    w.kvm.injectIrq(7, 0x41); // no such vCPU: ignored
+    expect(l.irr.get(0x41)).toBe(false);
+  });
+
   test('IRR/ISR priority, TPR, EOI retires the highest in-service vector', () => {
     const w = unit();
     w.kvm.setMsr(0, X86_MSR.X2APIC_SPIV, SPIV_ON);

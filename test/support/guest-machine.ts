@@ -3,8 +3,7 @@
  * guest kernel (or the bare-metal guest), wired together. Kept small on purpose; the harness owns
  * the real composition.
  *
- * The management console's interrupt line uses `kvm.injectIrq` when the host has it, and falls
- * back to making the interrupt pending in the vCPU's in-kernel LAPIC (what injectIrq would do).
+ * The management console's interrupt line is a device interrupt raised through `kvm.injectIrq`.
  */
 import type { Gva } from '../../shared-abi/addr';
 import { PAGE_SIZE } from '../../shared-abi/addr';
@@ -66,13 +65,9 @@ export interface GuestMachine {
   events(event: string, src?: string): TraceRecord[];
 }
 
-/** The management console interrupt line of the guest: kvm.injectIrq, or the LAPIC directly. */
+/** The management console interrupt line of the guest: a device interrupt raised by the VMM (kvm.injectIrq). */
 export function irqLine(kvm: Kvm): (cpu: number, vector: number) => void {
-  const withIrq = kvm as unknown as { injectIrq?: (id: number, vector: number) => void };
-  return (cpu, vector) => {
-    if (typeof withIrq.injectIrq === 'function') withIrq.injectIrq(cpu, vector);
-    else kvm.vcpu(cpu).lapic?.accept('fixed', vector);
-  };
+  return (cpu, vector) => kvm.injectIrq(cpu, vector);
 }
 
 export function buildGuestMachine(o: GuestMachineOptions = {}): GuestMachine {
