@@ -15,6 +15,14 @@ export type Gva = number & { readonly __brand: 'Gva' };
 /** Guest frame number: GPA >> 12. */
 export type Gfn = number & { readonly __brand: 'Gfn' };
 
+/**
+ * What guest-physical accessors take: a `Gpa`, or a plain number computed from one, but never a
+ * `Gva` (a virtual address passed where a physical one is expected does not compile).
+ */
+export type PhysAddr = number & { readonly __brand?: 'Gpa' };
+/** What frame-number parameters take: a `Gfn` or a plain number, never a `Gpa` or `Gva`. */
+export type FrameNo = number & { readonly __brand?: 'Gfn' };
+
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT; // 4096
 export const PAGE_MASK = PAGE_SIZE - 1;

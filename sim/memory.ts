@@ -7,7 +7,7 @@
  * Addresses are plain `number` parameters, so a branded `Gpa` (or `gpaOfGfn(f)`) passes as is and
  * the class implements shared-abi's `LeMemory`, the shape its layout accessors take.
  */
-import { PAGE_SIZE } from '../shared-abi/addr';
+import { PAGE_SIZE, type FrameNo, type PhysAddr } from '../shared-abi/addr';
 import type { LeMemory } from '../shared-abi/layout';
 import { GuestMemoryError, SimError } from './errors';
 
@@ -68,85 +68,85 @@ export class GuestMemory implements LeMemory {
   }
 
   /** True when the `len` bytes at `gpa` are all inside memory (integers, `len` >= 0). */
-  contains(gpa: number, len: number): boolean {
+  contains(gpa: PhysAddr, len: number): boolean {
     return isSafeInteger(gpa) && isSafeInteger(len) && gpa >= 0 && len >= 0 && gpa + len <= this.bytes;
   }
 
-  readU8(gpa: number): number {
+  readU8(gpa: PhysAddr): number {
     if (!(gpa >= 0 && gpa < this.bytes) || floor(gpa) !== gpa) outOfRange(this, 'readU8', gpa, 1);
     return this.u8[gpa]!;
   }
 
-  readU16(gpa: number): number {
+  readU16(gpa: PhysAddr): number {
     if (!(gpa >= 0 && gpa <= this.last2) || floor(gpa) !== gpa) outOfRange(this, 'readU16', gpa, 2);
     return this.dv.getUint16(gpa, true);
   }
 
-  readU32(gpa: number): number {
+  readU32(gpa: PhysAddr): number {
     if (!(gpa >= 0 && gpa <= this.last4) || floor(gpa) !== gpa) outOfRange(this, 'readU32', gpa, 4);
     return this.dv.getUint32(gpa, true);
   }
 
-  readU64(gpa: number): bigint {
+  readU64(gpa: PhysAddr): bigint {
     if (!(gpa >= 0 && gpa <= this.last8) || floor(gpa) !== gpa) outOfRange(this, 'readU64', gpa, 8);
     return this.dv.getBigUint64(gpa, true);
   }
 
   /** Writes a byte; `v` may be in [-128, 255] (stored modulo 2^8). */
-  writeU8(gpa: number, v: number): void {
+  writeU8(gpa: PhysAddr, v: number): void {
     if (!(gpa >= 0 && gpa < this.bytes) || floor(gpa) !== gpa) outOfRange(this, 'writeU8', gpa, 1);
     if ((v & 0xff) !== v && (v << 24) >> 24 !== v) badValue('writeU8', v, 8);
     this.u8[gpa] = v;
   }
 
   /** Writes 16 bits little-endian; `v` may be in [-2^15, 2^16). */
-  writeU16(gpa: number, v: number): void {
+  writeU16(gpa: PhysAddr, v: number): void {
     if (!(gpa >= 0 && gpa <= this.last2) || floor(gpa) !== gpa) outOfRange(this, 'writeU16', gpa, 2);
     if ((v & 0xffff) !== v && (v << 16) >> 16 !== v) badValue('writeU16', v, 16);
     this.dv.setUint16(gpa, v, true);
   }
 
   /** Writes 32 bits little-endian; `v` may be in [-2^31, 2^32), so int32 results of bit operations are fine. */
-  writeU32(gpa: number, v: number): void {
+  writeU32(gpa: PhysAddr, v: number): void {
     if (!(gpa >= 0 && gpa <= this.last4) || floor(gpa) !== gpa) outOfRange(this, 'writeU32', gpa, 4);
     if (v >>> 0 !== v && (v | 0) !== v) badValue('writeU32', v, 32);
     this.dv.setUint32(gpa, v, true);
   }
 
   /** Writes 64 bits little-endian; `v` may be in [-2^63, 2^64). */
-  writeU64(gpa: number, v: bigint): void {
+  writeU64(gpa: PhysAddr, v: bigint): void {
     if (!(gpa >= 0 && gpa <= this.last8) || floor(gpa) !== gpa) outOfRange(this, 'writeU64', gpa, 8);
     if (v < -TWO63 || v >= TWO64) badValue('writeU64', v, 64);
     this.dv.setBigUint64(gpa, v, true);
   }
 
   /** A copy of `len` bytes at `gpa`. */
-  readBytes(gpa: number, len: number): Uint8Array {
+  readBytes(gpa: PhysAddr, len: number): Uint8Array {
     if (!this.contains(gpa, len)) outOfRange(this, 'readBytes', gpa, len);
     return this.u8.slice(gpa, gpa + len);
   }
 
   /** Copies `bytes` into memory at `gpa`. */
-  writeBytes(gpa: number, bytes: Uint8Array): void {
+  writeBytes(gpa: PhysAddr, bytes: Uint8Array): void {
     if (!this.contains(gpa, bytes.length)) outOfRange(this, 'writeBytes', gpa, bytes.length);
     this.u8.set(bytes, gpa);
   }
 
   /** Sets every byte of page `gfn` to `byte` (0..255). */
-  fillPage(gfn: number, byte: number): void {
+  fillPage(gfn: FrameNo, byte: number): void {
     const start = this.pageStart(gfn, 'fillPage');
     if ((byte & 0xff) !== byte) badValue('fillPage', byte, 8);
     this.u8.fill(byte, start, start + PAGE_SIZE);
   }
 
   /** A copy of page `gfn` (4096 bytes). */
-  copyPageOut(gfn: number): Uint8Array {
+  copyPageOut(gfn: FrameNo): Uint8Array {
     const start = this.pageStart(gfn, 'copyPageOut');
     return this.u8.slice(start, start + PAGE_SIZE);
   }
 
   /** Overwrites page `gfn` with `bytes`, which must be exactly 4096 bytes. */
-  copyPageIn(gfn: number, bytes: Uint8Array): void {
+  copyPageIn(gfn: FrameNo, bytes: Uint8Array): void {
     const start = this.pageStart(gfn, 'copyPageIn');
     if (bytes.length !== PAGE_SIZE) {
       throw new SimError('value', `copyPageIn(gfn 0x${gfn.toString(16)}): expected ${PAGE_SIZE} bytes, got ${bytes.length}`);
@@ -158,7 +158,7 @@ export class GuestMemory implements LeMemory {
    * MurmurHash3 (x86, 32-bit, seed 0) of page `gfn`, read as 1024 little-endian words. Not
    * cryptographic; meant for "did this page's content change / arrive intact" checks.
    */
-  pageChecksum(gfn: number): number {
+  pageChecksum(gfn: FrameNo): number {
     const start = this.pageStart(gfn, 'pageChecksum');
     const dv = this.dv;
     let h = 0;
@@ -178,7 +178,7 @@ export class GuestMemory implements LeMemory {
     return h >>> 0;
   }
 
-  private pageStart(gfn: number, op: string): number {
+  private pageStart(gfn: FrameNo, op: string): number {
     if (!(gfn >= 0 && gfn < this.bytes / PAGE_SIZE) || floor(gfn) !== gfn) outOfRange(this, op, gfn * PAGE_SIZE, PAGE_SIZE);
     return gfn * PAGE_SIZE;
   }

@@ -10,7 +10,7 @@
  * caller schedules the next step. An instruction that faults is not retired: the guest fetches
  * it again after the handler's IRET.
  */
-import { PAGE_SIZE, type Gpa, type Gva } from '../../shared-abi/addr';
+import { PAGE_SIZE, type Gpa, type Gva, type PhysAddr } from '../../shared-abi/addr';
 import {
   CR0_PG,
   type ControlRegister,
@@ -35,14 +35,14 @@ const { asUintN } = BigInt;
 /** Guest-physical memory as the CPU uses it (sim/memory.ts's GuestMemory satisfies this). */
 export interface PhysMemory {
   readonly size: number;
-  readU8(gpa: number): number;
-  readU16(gpa: number): number;
-  readU32(gpa: number): number;
-  readU64(gpa: number): bigint;
-  writeU8(gpa: number, v: number): void;
-  writeU16(gpa: number, v: number): void;
-  writeU32(gpa: number, v: number): void;
-  writeU64(gpa: number, v: bigint): void;
+  readU8(gpa: PhysAddr): number;
+  readU16(gpa: PhysAddr): number;
+  readU32(gpa: PhysAddr): number;
+  readU64(gpa: PhysAddr): bigint;
+  writeU8(gpa: PhysAddr, v: number): void;
+  writeU16(gpa: PhysAddr, v: number): void;
+  writeU32(gpa: PhysAddr, v: number): void;
+  writeU64(gpa: PhysAddr, v: bigint): void;
 }
 
 /** Where the CPU reports architectural events (sim/trace.ts's TraceBus satisfies this). */

@@ -1,4 +1,4 @@
-import { gfnOf, gpa, PAGE_SIZE, type Gfn, type Gpa } from '../../shared-abi/addr';
+import { gfnOf, gpa, PAGE_SIZE, type Gfn, type Gpa, type Gva } from '../../shared-abi/addr';
 import type { LeMemory } from '../../shared-abi/layout';
 import { GuestMemory, GuestMemoryError, SimError } from '../../sim';
 
@@ -225,5 +225,20 @@ describe('GuestMemory pages', () => {
     expect(m.pageChecksum(2)).toBe(3448165165);
     m.writeU8(2 * PAGE_SIZE + 4000, page[4000]! ^ 1);
     expect(m.pageChecksum(2)).not.toBe(3448165165);
+  });
+});
+
+describe('address types', () => {
+  test('a Gva does not type-check as a guest-physical address, nor a Gpa as a frame number (checked by tsc)', () => {
+    const mem = new GuestMemory(PAGE_SIZE);
+    const typeOnly = (v: Gva, p: Gpa): void => {
+      // @ts-expect-error a guest-virtual address is not a guest-physical one
+      mem.readU32(v);
+      // @ts-expect-error a guest-physical address is not a frame number
+      mem.pageChecksum(p);
+    };
+    expect(typeof typeOnly).toBe('function');
+    mem.writeU32(gpa(8), 0xdeadbeef);
+    expect(mem.readU32(gpa(8))).toBe(0xdeadbeef);
   });
 });
