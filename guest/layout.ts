@@ -33,7 +33,7 @@ export const APF_AREA_STRIDE = 128;
 export const PERCPU_BASE = 0x20000;
 export const PERCPU_STRIDE = 64;
 export const LOCK_BASE = 0x30000;
-export const LOCK_PAGES = 2;
+export const LOCK_PAGES = 16; // 0x30000-0x3ffff: up to 8192 locks (tasks and named spinlocks), below NEXT_KERNEL_APF_BASE
 export const NEXT_KERNEL_APF_BASE = 0x40000;
 export const PAGE_TABLE_BASE = 0x100000;
 /** Most vCPUs the layout supports. */
