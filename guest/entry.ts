@@ -34,6 +34,7 @@ import {
 import { HARDIRQ_OFFSET, NMI_OFFSET, type Task } from './task';
 import { syscallEntry } from './workload';
 import { HYPERVISOR_CALLBACK_VECTOR } from '../shared-abi/vectors';
+import { doMachineCheck } from './designs/mce';
 
 export interface EntryHandler {
   readonly name: string;
@@ -64,7 +65,7 @@ export function idtHandler(k: GuestKernel, pc: PerCpu, tf: TrapFrame, interrupte
         case X86_EXCEPTION.DF:
           return { name: 'exc_double_fault', code: fatalException(k, tf, 'double fault', SIGSEGV, true) };
         case X86_EXCEPTION.MC:
-          return { name: 'exc_machine_check', code: fatalException(k, tf, 'Fatal machine check', SIGSEGV, true) };
+          return { name: 'exc_machine_check', code: mcEntry(k, tf, interrupted) };
         default:
           return { name: `exc_${ev.vector}`, code: fatalException(k, tf, `unexpected exception ${ev.vector}`, SIGSEGV) };
       }
@@ -236,6 +237,16 @@ function* gpEntry(k: GuestKernel, tf: TrapFrame, interrupted: Frame): Code {
   } else {
     k.emit(k.cpu().id, 'unexpected_exception', { vector: X86_EXCEPTION.GP, error_code: ec, cpl: 0 });
     yield* kernelPanic(k, `general protection fault: 0x${ec.toString(16)} [#1]`);
+  }
+  yield* exitPath(k, tf);
+  yield insn.iret(tf);
+}
+
+/** exc_machine_check: a recoverable injected memory error (guest/designs/mce.ts), else fatal. */
+function* mcEntry(k: GuestKernel, tf: TrapFrame, interrupted: Frame): Code {
+  if ((yield* doMachineCheck(k, tf, interrupted)) === 'fatal') {
+    yield* fatalException(k, tf, 'Fatal machine check', SIGSEGV, true);
+    return;
   }
   yield* exitPath(k, tf);
   yield insn.iret(tf);

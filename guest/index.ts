@@ -1,6 +1,6 @@
 /** The simulated guest: the kernel (scheduler, IDT, kvm.c PV driver) and the bare-metal guest. */
 export { GuestKernel, PerCpu, mmName } from './kernel';
-export type { GuestKernelOptions, GuestStats, KernelMode, CpuState, PanicInfo, TaskView } from './kernel';
+export type { GuestHypervisor, GuestKernelOptions, GuestStats, KernelMode, CpuState, PanicInfo, TaskView } from './kernel';
 export { GUEST_PROFILES, GUEST_PROFILE_NAMES, GUEST_TOGGLES, GUEST_TOGGLE_NAMES, isGuestProfileName, resolveGuestProfile } from './profiles';
 export type { GuestProfileFacts, GuestProfileName, GuestToggle, GuestToggles, PageReadyVia, PfEntryKind, ResolvedGuestConfig, WaitKind } from './profiles';
 export { ADMIN_ACTIONS, MGMT_VECTOR, isAdminAction } from './admin';

@@ -7,7 +7,7 @@
  * plumbing between the vCPUs and that code.
  */
 import type { Gva } from '../shared-abi/addr';
-import type { GuestCode, Insn, InsnResult, ResetKind, TrapFrame } from '../shared-abi/arch';
+import type { GuestCode, Insn, InsnResult, NestedVmexit, ResetKind, TrapFrame } from '../shared-abi/arch';
 import { KVM_FEATURE, type KvmFeatureName } from '../shared-abi/cpuid';
 import type { GuestMemory } from '../sim/memory';
 import type { Simulation } from '../sim/engine';
@@ -54,8 +54,27 @@ export interface GuestKernelOptions {
   readonly raiseNmi?: (cpu: number) => void;
   /** Address the perf-style NMI handler reads in the interrupted task's address space (default: none). */
   readonly nmiUserRead?: Gva;
+  /**
+   * A kernel address the idle task reads with interrupts enabled on every pass of its idle loop
+   * (default: none). Stands in for idle-time kernel code (cpuidle, tick management) touching memory
+   * the host may have swapped out: a fault there is a kernel-mode fault in the idle task.
+   */
+  readonly idleRead?: Gva;
   /** Stop the simulation when the guest panics (default true). */
   readonly stopOnPanic?: boolean;
+  /** An in-kernel hypervisor running nested guests (guest/nested): this kernel is an L1. */
+  readonly hypervisor?: GuestHypervisor;
+}
+
+/**
+ * The in-kernel hypervisor of an L1 kernel (guest/nested implements it): the code of the
+ * `kvm_run` kernel operation, and where the vCPU reports a nested VM-exit.
+ */
+export interface GuestHypervisor {
+  /** ioctl(KVM_RUN) for nested guest `vcpu`, on the current task, in kernel mode with IRQs on. */
+  kvmRun(k: GuestKernel, vcpu: string): Code;
+  /** The nested guest running on `pc` exited (the CPU is back in L1 with IF=0). */
+  vmexit(pc: PerCpu, exit: NestedVmexit): void;
 }
 
 /** Lifecycle of a CPU as the kernel sees it. */
@@ -189,6 +208,12 @@ export class PerCpu implements GuestCode {
   reset(kind: ResetKind): void {
     cpuResetPath(this.k, this, kind);
   }
+
+  vmexit(exit: NestedVmexit): void {
+    const h = this.k.hypervisor;
+    if (h === undefined) throw new GuestCodeError(`cpu${this.id}: nested VM-exit in a kernel without a hypervisor`);
+    h.vmexit(this, exit);
+  }
 }
 
 /**
@@ -208,6 +233,7 @@ export class GuestKernel {
   readonly tickNs: number;
   readonly hungTaskTimeoutNs: number;
   readonly nmiUserRead: Gva | null;
+  readonly idleRead: Gva | null;
   readonly stopOnPanic: boolean;
   /** All tasks (idle tasks and kthreads included). */
   readonly allTasks: Task[] = [];
@@ -228,6 +254,8 @@ export class GuestKernel {
   readonly mgmtQueue: Array<{ cpu: number; action: AdminAction; handler: number }> = [];
   readonly raiseIrq: ((cpu: number, vector: number) => void) | undefined;
   readonly raiseNmi: ((cpu: number) => void) | undefined;
+  /** The in-kernel hypervisor (an L1 kernel), if any. */
+  readonly hypervisor: GuestHypervisor | undefined;
   private panicInfo: PanicInfo | null = null;
   private readonly warnedOnce = new Set<string>();
   readonly warnings: string[] = [];
@@ -253,9 +281,11 @@ export class GuestKernel {
     this.tickNs = Math.round(1e9 / this.hz);
     this.hungTaskTimeoutNs = opts.hungTaskTimeoutNs ?? 120e9;
     this.nmiUserRead = opts.nmiUserRead ?? null;
+    this.idleRead = opts.idleRead ?? null;
     this.stopOnPanic = opts.stopOnPanic ?? true;
     this.raiseIrq = opts.raiseIrq;
     this.raiseNmi = opts.raiseNmi;
+    this.hypervisor = opts.hypervisor;
     this.specs = opts.tasks;
     if (opts.cpus.length < 1) throw new RangeError('guest kernel needs at least one vCPU');
     validateSpecs(opts.tasks, opts.cpus.length);

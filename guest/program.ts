@@ -51,7 +51,9 @@ export type KernelOp =
   | { readonly op: 'sleep'; readonly ns: number }
   /** schedule() voluntarily (cond_resched). */
   | { readonly op: 'schedule' }
-  | { readonly op: 'loop'; readonly times: number; readonly body: readonly KernelOp[] };
+  | { readonly op: 'loop'; readonly times: number; readonly body: readonly KernelOp[] }
+  /** ioctl(KVM_RUN) of the in-kernel hypervisor (guest/nested): run nested guest `vcpu` until it is done. */
+  | { readonly op: 'kvm_run'; readonly vcpu: string };
 
 export type TaskKind = 'user' | 'kthread';
 

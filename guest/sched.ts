@@ -512,6 +512,12 @@ export function* idleProgram(k: GuestKernel, prelude: Code): Code<never> {
   yield* prelude;
   for (;;) {
     if (k.cpu().state === 'dying') yield* playDead(k);
+    if (k.idleRead !== null) {
+      // Idle-time kernel work with interrupts on (the PAUSE leaves the STI shadow first).
+      yield insn.sti();
+      yield insn.pause();
+      yield insn.load(k.idleRead, 8);
+    }
     yield insn.cli();
     let pc = k.cpu();
     pc.tickDeadline = Infinity;

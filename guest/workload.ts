@@ -8,7 +8,7 @@
  */
 import type { Gva } from '../shared-abi/addr';
 import type { TrapFrame } from '../shared-abi/arch';
-import { Frame, asNumber, compute, insn, type Code } from './code';
+import { Frame, GuestCodeError, asNumber, compute, insn, type Code } from './code';
 import { exitPath } from './entry';
 import type { GuestKernel } from './kernel';
 import type { KernelOp, UserOp } from './program';
@@ -223,6 +223,10 @@ export function* runKernelOps(k: GuestKernel, ops: readonly KernelOp[]): Code {
         break;
       case 'loop':
         for (let i = 0; i < op.times; i++) yield* runKernelOps(k, op.body);
+        break;
+      case 'kvm_run':
+        if (k.hypervisor === undefined) throw new GuestCodeError(`kvm_run of '${op.vcpu}' in a kernel without a hypervisor (guest/nested)`);
+        yield* k.hypervisor.kvmRun(k, op.vcpu);
         break;
     }
   }

@@ -26,7 +26,9 @@ import type { ApfHandlers } from '../guest/handlers';
 import type { GuestProfileName, GuestToggle } from '../guest/profiles';
 import type { TaskSpec } from '../guest/program';
 import { BareGuest } from '../guest/bare';
+import { buildNested } from './nested-machine';
 import { ActionError, type Machine } from './machine-api';
+import { addressSpaceAction } from './memslot-actions';
 import type { Action, PageRef, Scenario } from './scenario/types';
 import { hex } from './util/units';
 
@@ -35,6 +37,8 @@ const AUTO_FEATURES = kvmFeatureEax('ASYNC_PF', 'ASYNC_PF_VMEXIT', 'ASYNC_PF_INT
 /** Things a scenario file cannot express but code can (issue 4's pluggable handlers). */
 export interface MachineExtras {
   readonly handlers?: Partial<ApfHandlers>;
+  /** Called once the host is built, with the host and guest memory (the fuzzer's untrusted-guest oracle reads host state at the end of a run). */
+  readonly inspect?: (parts: { readonly kvm: Kvm; readonly memory: GuestMemory }) => void;
 }
 
 /** A scenario whose pages cannot be resolved against the guest layout (reported like a run error). */
@@ -58,10 +62,10 @@ const userSpaces = (tasks: readonly TaskSpec[]): Array<{ mm: string; pages: read
   tasks.filter((t) => (t.kind ?? 'user') === 'user').map((t) => ({ mm: mmName(t), pages: t.pages ?? [] }));
 
 /** Frames of the scenario's task pages: `task -> gva -> gfn`, planned like the guest kernel does. */
-function planPages(s: Scenario): Map<string, Map<number, number>> {
-  const layout = new GuestLayout(new ScratchMemory(s.machine.memoryBytes), s.machine.vcpus, userSpaces(s.tasks));
+function planPages(s: Scenario, tasks: readonly TaskSpec[] = s.tasks): Map<string, Map<number, number>> {
+  const layout = new GuestLayout(new ScratchMemory(s.machine.memoryBytes), s.machine.vcpus, userSpaces(tasks));
   const out = new Map<string, Map<number, number>>();
-  for (const t of s.tasks) {
+  for (const t of tasks) {
     if ((t.kind ?? 'user') !== 'user') continue;
     const m = new Map<number, number>();
     for (const p of t.pages ?? []) {
@@ -110,6 +114,7 @@ function vmConfig(s: Scenario, memory: HostMemoryConfig): VmConfig {
     ...(m.host.enforcePvCpuid === undefined ? {} : { enforcePvCpuid: m.host.enforcePvCpuid }),
     ...(m.host.exitCostNs === undefined ? {} : { exitCostNs: m.host.exitCostNs }),
     ...(m.host.allocFailure === undefined ? {} : { asyncAllocFailure: m.host.allocFailure }),
+    ...(m.host.stepJitterNs === undefined ? {} : { stepJitterNs: m.host.stepJitterNs }),
   };
 }
 
@@ -128,6 +133,7 @@ function memoryConfig(s: Scenario, plan: Map<string, Map<number, number>>, frame
     ...(hm.remoteLatency === undefined ? {} : { remoteLatency: hm.remoteLatency }),
     ...(hm.failLatency === undefined ? {} : { failLatency: hm.failLatency }),
     ...(hm.limitPages === undefined ? {} : { limitPages: hm.limitPages }),
+    ...(hm.memslots === undefined ? {} : { memslots: hm.memslots }),
   };
 }
 
@@ -183,6 +189,14 @@ function hostAction(kvm: Kvm, memory: GuestMemory, a: Action, gfns: (refs: reado
       v.lapic?.accept('fixed', v.apf.vec);
       return true;
     }
+    case 'memslot_delete':
+    case 'memslot_readd':
+    case 'memslot_move':
+    case 'memslot_resize':
+    case 'hot_unplug':
+    case 'page_migrate':
+      addressSpaceAction(kvm, a, gfns);
+      return true;
     case 'stop':
       return true;
     default:
@@ -200,11 +214,12 @@ function describeHost(kvm: Kvm): string {
 }
 
 /** One vCPU running guest/bare's scripted guest. */
-function buildBareMachine(s: Scenario, sim: Simulation, bare: NonNullable<Scenario['bare']>): Machine {
+function buildBareMachine(s: Scenario, sim: Simulation, bare: NonNullable<Scenario['bare']>, extras: MachineExtras): Machine {
   const memory = new GuestMemory(s.machine.memoryBytes);
   const frames = s.machine.memoryBytes / PAGE_SIZE;
   const plan = new Map<string, Map<number, number>>();
   const kvm = new Kvm(sim, memory, vmConfig(s, memoryConfig(s, plan, frames)));
+  extras.inspect?.({ kvm, memory });
   const v = kvm.createVcpu(0);
   if (s.machine.host.tokenCounter !== undefined) v.apf.id = s.machine.host.tokenCounter;
   const guest = new BareGuest({
@@ -236,12 +251,17 @@ function buildBareMachine(s: Scenario, sim: Simulation, bare: NonNullable<Scenar
 }
 
 export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras = {}): Machine {
-  if (s.bare !== undefined) return buildBareMachine(s, sim, s.bare);
+  if (s.bare !== undefined) return buildBareMachine(s, sim, s.bare, extras);
   const m = s.machine;
   const memory = new GuestMemory(m.memoryBytes);
   const frames = m.memoryBytes / PAGE_SIZE;
-  const plan = planPages(s);
-  const kvm = new Kvm(sim, memory, vmConfig(s, memoryConfig(s, plan, frames)));
+  // An L1 hypervisor (docs/nested.md) adds a vCPU-thread task per L2 guest, and L2 memory backing.
+  const nested = m.nested === undefined ? null : buildNested(m.memoryBytes, m.nested);
+  const tasks = nested === null ? s.tasks : [...s.tasks, ...nested.hypervisor.taskSpecs()];
+  const plan = planPages(s, tasks);
+  const memCfg = memoryConfig(s, plan, frames);
+  const kvm = new Kvm(sim, memory, vmConfig(s, nested === null ? memCfg : nested.hostMemory(memCfg)));
+  extras.inspect?.({ kvm, memory });
   const vcpus = Array.from({ length: m.vcpus }, (_, i) => kvm.createVcpu(i));
   if (m.host.tokenCounter !== undefined) for (const v of vcpus) v.apf.id = m.host.tokenCounter;
   const raiseIrq = irqLine(kvm);
@@ -251,14 +271,24 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
     cpus: vcpus.map((v) => v.cpu),
     profile: m.guest.profile as GuestProfileName,
     toggles: m.guest.toggles as Partial<Record<GuestToggle, boolean>>,
-    tasks: s.tasks,
+    tasks,
     raiseIrq,
+    ...(nested === null ? {} : { hypervisor: nested.hypervisor }),
     raiseNmi: (cpu) => kvm.injectNmi(cpu),
     ...(extras.handlers === undefined ? {} : { handlers: extras.handlers }),
     ...(m.guest.hz === undefined ? {} : { hz: m.guest.hz }),
     ...(m.guest.hungTaskTimeoutNs === undefined ? {} : { hungTaskTimeoutNs: m.guest.hungTaskTimeoutNs }),
     ...(m.guest.nmiUserRead === undefined ? {} : { nmiUserRead: m.guest.nmiUserRead as Gva }),
+    ...(m.guest.idleRead === undefined ? {} : { idleRead: m.guest.idleRead as Gva }),
   });
+
+  if (nested !== null) {
+    try {
+      nested.check(kernel);
+    } catch (e) {
+      throw new MachineBuildError(e instanceof Error ? e.message : String(e));
+    }
+  }
 
   // The plan must be the kernel's own layout; a difference would mean the harness swaps the wrong pages.
   const names = new Map<number, string>();
@@ -317,12 +347,15 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
           return guestRequest(a.cpu, 'lapic_disable');
         case 'lapic_enable':
           return guestRequest(a.cpu, 'lapic_enable');
+        case 'nested_migrate':
+          if (nested === null) throw new ActionError('"nested_migrate" needs nested guests ("machine.nested")');
+          return nested.migrate(kvm, a);
         default:
           throw new ActionError(`cannot perform "${a.do}"`);
       }
     },
-    pageName: (gfn) => names.get(gfn),
-    describe: () => [`${describeHost(kvm)}; guest ${kernel.config.profile} (${kernel.config.facts.version})`],
+    pageName: (gfn) => names.get(gfn) ?? nested?.pageName(gfn),
+    describe: () => [`${describeHost(kvm)}; guest ${kernel.config.profile} (${kernel.config.facts.version})`, ...(nested === null ? [] : [nested.describe()])],
     effectiveToggles: () => ({ host: { ...kvm.toggles }, guest: { ...kernel.config.toggles } }),
   };
 }

@@ -48,6 +48,14 @@ export const HOST_TOGGLES = {
   honour_send_always: 'honour KVM_ASYNC_PF_SEND_ALWAYS (false: treat every guest as user-only)',
   /** A deliberately buggy host: inject not-present at CPL 0 regardless of SEND_ALWAYS. */
   inject_at_cpl0_regardless: 'BUGGY: inject async #PF at CPL 0 even without SEND_ALWAYS',
+  /**
+   * The APF area cache (`apf.data`) is checked on every use and refreshed after a memslot change
+   * (generation) or an MMU-notifier invalidation (page migrated or unmapped). Off: a cache that is
+   * never invalidated, whose writes go through the translation taken at the EN write (docs/caches.md).
+   */
+  gfn_cache_refresh: 'the APF area cache is checked and refreshed on use (memslot generation, MMU-notifier invalidation); off: BUGGY, never invalidated',
+  /** The APF area cache holds a long-term pin on its host page: the page cannot migrate while cached (docs/caches.md). */
+  gfn_cache_pin: 'the APF area cache pins its host page: page migration is refused while cached (done when the cache lets go)',
 } as const;
 export type HostToggle = keyof typeof HOST_TOGGLES;
 export type HostToggles = Readonly<Record<HostToggle, boolean>>;
@@ -90,6 +98,14 @@ export interface HostMemoryConfig {
   readonly limitPages?: number;
   /** Explicit evictions: at virtual time `t`, swap out these frames. */
   readonly evictions?: readonly { readonly t: number; readonly gfns: readonly number[] }[];
+  /**
+   * Memslots over guest RAM (default: one slot over all of it). Each is a frame range of the RAM the
+   * VM was created with, mapped 1:1; frames outside every slot are not RAM (MMIO). An explicit layout
+   * puts the host's translation records on the trace from the start (docs/caches.md).
+   */
+  readonly memslots?: readonly { readonly gfn: number; readonly count: number }[];
+  /** Host frames beyond guest RAM the host can use for page migration and new memory (default 64). */
+  readonly spareFrames?: number;
 }
 
 /** The VMM's view of the VM: what userspace (QEMU) configures. */
@@ -116,4 +132,11 @@ export interface VmConfig {
   readonly asyncAllocFailure?: { readonly numerator: number; readonly denominator: number };
   /** Default time a vCPU spends in SMM per KVM_SMI before RSM, ns (default 20000). */
   readonly smmNs?: number;
+  /**
+   * Schedule perturbation, off by default (0): every run-loop iteration of a vCPU is scheduled up
+   * to this many ns later than its cost, uniformly, drawn from the PRNG stream `host.jitter`. Models
+   * the host scheduling vCPU threads unevenly, so that interleavings of the vCPUs at instruction
+   * boundaries vary with the seed (the fuzzer's schedule knob).
+   */
+  readonly stepJitterNs?: number;
 }

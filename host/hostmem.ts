@@ -5,8 +5,12 @@
  * Model (docs/host.md, "Host memory"):
  * - every guest frame is resident, swapped, remote (post-copy: still on the source host) or
  *   failing (its fault-in returns an error);
- * - the EPT maps a frame iff it is resident (`isMapped`), so any access to a non-resident frame is
- *   an EPT violation;
+ * - the EPT maps a frame iff it is resident (`translate`), so any access to a non-resident frame is
+ *   an EPT violation; a frame outside every memslot is not RAM (MMIO);
+ * - guest frames reach host pages through the memslots, and host pages live in host frames
+ *   (memslots.ts, hostphys.ts): identity (gfn = host page = host frame) until a memslot change,
+ *   a page migration or an unplug; the state arrays below are indexed by host page (`hvpn`), and
+ *   the public methods that take a `gfn` translate it through the memslots first;
  * - while a frame is not resident its bytes live here and the guest-physical page holds a poison
  *   pattern (0xdb); fault-in puts the bytes back exactly, so contents survive eviction byte for byte;
  * - a fault-in takes a latency drawn from the configured distribution (PRNG stream `host.latency`);
@@ -17,13 +21,15 @@
  *   stay resident unless a scenario evicts them explicitly; pinned frames are never LRU victims.
  */
 import { PAGE_SIZE } from '../shared-abi/addr';
-import type { SecondLevelMmu } from '../sim/cpu/mmu';
+import { SLAT_MMIO, SLAT_VIOLATION, type SecondLevelMmu } from '../sim/cpu/mmu';
 import type { Simulation } from '../sim/engine';
 import type { GuestMemory } from '../sim/memory';
 import type { Prng } from '../sim/prng';
 import { Priority, type EventHandle } from '../sim/queue';
 import type { TraceSource } from '../sim/trace';
 import type { HostMemoryConfig, Latency, PageBacking } from './config';
+import { HostPhysMemory } from './hostphys';
+import { AddressSpace, GUEST_RAM_HVA, type PageStates } from './memslots';
 
 /** Byte written over a guest page while its contents are out on the host. */
 export const SWAP_POISON_BYTE = 0xdb;
@@ -70,14 +76,18 @@ const DEFAULT_SWAP: Latency = { kind: 'fixed', ns: 100_000 };
 const DEFAULT_REMOTE: Latency = { kind: 'fixed', ns: 1_000_000 };
 const DEFAULT_FAIL: Latency = { kind: 'fixed', ns: 100_000 };
 
-/** Nominal host virtual address of guest frame 0 (QEMU-style mmap'ed RAM), for `kvm_async_pf_completed.address`. */
-export const GUEST_RAM_HVA = 0x7f00_0000_0000;
+/** Host virtual address of guest frame 0 (QEMU-style mmap'ed RAM), for `kvm_async_pf_completed.address`. */
+export { GUEST_RAM_HVA };
 /** Nominal host frame number of guest frame 0, for the old `kvm_async_pf_completed.pfn` field. */
 export const GUEST_RAM_HOST_PFN = 0x10_0000;
 
-export class HostMemory implements SecondLevelMmu {
-  /** Number of guest frames. */
+export class HostMemory implements SecondLevelMmu, PageStates {
+  /** Number of guest frames (the RAM the VM was created with). */
   readonly frames: number;
+  /** Host-physical memory: the guest RAM block and spare frames (what the vCPUs access). */
+  readonly phys: HostPhysMemory;
+  /** Memslots, host pages and their frames. */
+  readonly space: AddressSpace;
   readonly stats: HostMemoryStats = { faultIns: 0, failedFaultIns: 0, evictions: 0, lruEvictions: 0, hostAccessFaultIns: 0 };
   private readonly state: Uint8Array;
   /** 1: subject to `limitPages`. */
@@ -100,10 +110,14 @@ export class HostMemory implements SecondLevelMmu {
     private readonly config: HostMemoryConfig = {},
   ) {
     this.frames = mem.size / PAGE_SIZE;
-    this.state = new Uint8Array(this.frames);
-    this.pageable = new Uint8Array(this.frames);
-    this.knownBad = new Uint8Array(this.frames);
-    this.explicit = new Uint8Array(this.frames);
+    this.phys = new HostPhysMemory(mem, config.spareFrames);
+    this.space = new AddressSpace(sim, this.phys, config.memslots);
+    this.space.attachPages(this);
+    const pages = this.phys.frames;
+    this.state = new Uint8Array(pages);
+    this.pageable = new Uint8Array(pages);
+    this.knownBad = new Uint8Array(pages);
+    this.explicit = new Uint8Array(pages);
     this.rng = sim.prng.stream('host.latency');
     const def = stateOf(config.defaultBacking ?? 'resident');
     if (def < 0) throw new RangeError(`unknown page backing '${String(config.defaultBacking)}'`);
@@ -129,14 +143,16 @@ export class HostMemory implements SecondLevelMmu {
    * a scenario that asks for a frame to be out gets it out.
    */
   keepResident(gfns: Iterable<number>, defaultOnly: boolean): void {
-    for (const g of gfns) {
-      if (!Number.isSafeInteger(g) || g < 0 || g >= this.frames) continue;
+    for (const gfn of gfns) {
+      if (!Number.isSafeInteger(gfn) || gfn < 0) continue;
+      const g = this.space.hvpnOf(gfn);
+      if (g < 0) continue;
       if (defaultOnly && this.explicit[g] === 1) continue;
       if (!this.started) {
         this.state[g] = ST_RESIDENT;
         this.pageable[g] = 0;
       }
-      this.pin(g);
+      this.pinPage(g);
     }
   }
 
@@ -157,42 +173,60 @@ export class HostMemory implements SecondLevelMmu {
       const gfns = [...ev.gfns];
       this.sim.scheduleAt(Math.max(this.sim.now, ev.t), Priority.Host, () => this.evict(gfns, 'scheduled'), 'host.evict', 'host');
     }
+    this.space.start();
   }
 
-  /** EPT: a frame is mapped iff it is resident. */
-  isMapped(gfn: number, _write: boolean): boolean {
-    return gfn >= 0 && gfn < this.frames && this.state[gfn] === ST_RESIDENT;
+  /**
+   * EPT: the host frame behind guest frame `gfn` if its host page is resident, else SLAT_VIOLATION;
+   * SLAT_MMIO when no memslot covers it. The CPU's hot path: no allocation.
+   */
+  translate(gfn: number, _write: boolean): number {
+    const p = this.space.hvpnOf(gfn);
+    if (p < 0) return SLAT_MMIO;
+    return this.state[p] === ST_RESIDENT ? this.space.hfnOf[p]! : SLAT_VIOLATION;
+  }
+
+  /** Whether the EPT maps guest frame `gfn` now. */
+  isMapped(gfn: number, write: boolean): boolean {
+    return this.translate(gfn, write) >= 0;
   }
 
   /** Where frame `gfn` lives now. */
   backingOf(gfn: number): PageBacking {
-    return STATE_NAMES[this.state[gfn] ?? ST_RESIDENT]!;
+    return STATE_NAMES[this.state[this.space.hvpnOf(gfn)] ?? ST_RESIDENT]!;
+  }
+
+  /** The backing of host page `g` is failing (its fault-in reports an error). Unmapped memory is not: whoever still holds a translation of it writes through. */
+  isFailingPage(g: number): boolean {
+    return this.state[g] === ST_FAILING && this.space.isMapped(g);
   }
 
   /** Resident frames (diagnostics). */
   residentCount(): number {
     let n = 0;
-    for (let g = 0; g < this.frames; g++) if (this.state[g] === ST_RESIDENT) n++;
+    for (let g = 0; g < this.space.pageCount; g++) if (this.state[g] === ST_RESIDENT && this.space.isMapped(g)) n++;
     return n;
   }
 
   /** Whether a page-in of `gfn` is in progress. */
   pageInInFlight(gfn: number): boolean {
-    return this.inflight.has(gfn);
+    return this.inflight.has(this.space.hvpnOf(gfn));
   }
 
   /** The non-blocking first try of the fault path (spec §3.5 step 2). */
   lookupNoWait(gfn: number): NoWaitLookup {
-    const st = this.state[gfn];
+    const g = this.space.hvpnOf(gfn);
+    const st = this.state[g];
     if (st === undefined) return 'error';
     if (st === ST_RESIDENT) return 'resident';
-    if (st === ST_FAILING && this.knownBad[gfn] === 1) return 'error';
+    if (st === ST_FAILING && this.knownBad[g] === 1) return 'error';
     return 'needs_io';
   }
 
-  /** Host virtual address of a guest frame (nominal, for traces). */
+  /** Host virtual address of a guest frame (through its memslot; -1 when none covers it). */
   hva(gfn: number): number {
-    return GUEST_RAM_HVA + gfn * PAGE_SIZE;
+    const p = this.space.hvpnOf(gfn);
+    return p < 0 ? -1 : GUEST_RAM_HVA + p * PAGE_SIZE;
   }
 
   /**
@@ -202,16 +236,17 @@ export class HostMemory implements SecondLevelMmu {
   pageIn(gfn: number, reason: FaultInReason, src: TraceSource, cpu: number, cb: (ok: boolean) => void): PageInTicket {
     const waiter: Waiter = { cb, active: true };
     const ticket: PageInTicket = { cancel: () => void (waiter.active = false) };
-    const cur = this.inflight.get(gfn);
+    const g = this.space.hvpnOf(gfn);
+    const cur = this.inflight.get(g);
     if (cur !== undefined) {
       cur.waiters.push(waiter);
       return ticket;
     }
-    const from = this.state[gfn] ?? ST_RESIDENT;
+    const from = this.state[g] ?? ST_RESIDENT;
     const delay = from === ST_RESIDENT ? 0 : this.latencyFor(from);
     const waiters: Waiter[] = [waiter];
-    const handle = this.sim.schedule(delay, Priority.Worker, () => this.finishPageIn(gfn, reason, src, cpu), `host.page_in ${gfn.toString(16)}`, 'host');
-    this.inflight.set(gfn, { gfn, from, waiters, handle });
+    const handle = this.sim.schedule(delay, Priority.Worker, () => this.finishPageIn(g, gfn, reason, src, cpu), `host.page_in ${gfn.toString(16)}`, 'host');
+    this.inflight.set(g, { gfn, from, waiters, handle });
     return ticket;
   }
 
@@ -221,36 +256,57 @@ export class HostMemory implements SecondLevelMmu {
    * frame cannot be brought in (failing), i.e. the access returns -EFAULT.
    */
   hostAccess(gfn: number, cpu: number): boolean {
-    const st = this.state[gfn];
+    return this.hostAccessPage(this.space.hvpnOf(gfn), cpu);
+  }
+
+  /**
+   * `hostAccess` for a host page the caller already holds a translation of (a cache). A page the
+   * VMM no longer maps is not faulted in: whatever the caller holds is what it writes through.
+   */
+  hostAccessPage(g: number, cpu: number): boolean {
+    const st = this.state[g];
     if (st === undefined) return false;
+    if (!this.space.isMapped(g)) return true;
     if (st === ST_RESIDENT) {
-      this.touch(gfn);
+      this.touch(g);
       return true;
     }
     if (st === ST_FAILING) {
-      this.knownBad[gfn] = 1;
+      this.knownBad[g] = 1;
       return false;
     }
     this.stats.hostAccessFaultIns++;
-    this.restore(gfn, st, 'host_access', 'host', cpu);
+    this.restore(g, st, 'host_access', 'host', cpu, this.space.gfnOf(g));
     return true;
   }
 
-  /** Swaps frames out now (explicit evictions ignore pins). Non-resident frames are left alone. */
-  evict(gfns: readonly number[], why: 'explicit' | 'scheduled' | 'lru' = 'explicit'): void {
-    for (const g of gfns) {
-      if (!Number.isSafeInteger(g) || g < 0 || g >= this.frames) continue;
-      if (this.state[g] !== ST_RESIDENT) continue;
-      const checksum = this.mem.pageChecksum(g);
-      this.stored.set(g, this.mem.copyPageOut(g));
-      this.mem.fillPage(g, SWAP_POISON_BYTE);
-      this.state[g] = ST_SWAPPED;
-      this.pageable[g] = 1;
-      this.lru.delete(g);
-      this.stats.evictions++;
-      if (why === 'lru') this.stats.lruEvictions++;
-      this.sim.trace.emit('host', -1, 'host_page_evict', { gfn: g, checksum, why });
+  /**
+   * Swaps frames out now (explicit evictions ignore pins). Non-resident frames are left alone.
+   * `to` is where the contents go: swap (default); `remote` for a post-copy migration, whose
+   * destination does not have the page yet (`why: 'postcopy'`); `failing` when the source cannot
+   * send it (its fault-in reports an error).
+   */
+  evict(gfns: readonly number[], why: 'explicit' | 'scheduled' | 'lru' | 'postcopy' = 'explicit', to: 'swapped' | 'remote' | 'failing' = 'swapped'): void {
+    const st = stateOf(to);
+    for (const gfn of gfns) {
+      if (!Number.isSafeInteger(gfn) || gfn < 0) continue;
+      const g = this.space.hvpnOf(gfn);
+      if (g >= 0) this.evictPage(g, gfn, why, st);
     }
+  }
+
+  private evictPage(g: number, gfn: number, why: 'explicit' | 'scheduled' | 'lru' | 'postcopy', st: number): void {
+    if (this.state[g] !== ST_RESIDENT || !this.space.isMapped(g)) return;
+    const hfn = this.space.hfnOf[g]!;
+    const checksum = this.phys.pageChecksum(hfn);
+    this.stored.set(g, this.phys.copyPageOut(hfn));
+    this.phys.fillPage(hfn, SWAP_POISON_BYTE);
+    this.state[g] = st;
+    this.pageable[g] = 1;
+    this.lru.delete(g);
+    this.stats.evictions++;
+    if (why === 'lru') this.stats.lruEvictions++;
+    this.sim.trace.emit('host', -1, 'host_page_evict', { gfn, checksum, why });
   }
 
   /** Drops every page-in in progress without completing it (the VM's address space is gone). */
@@ -261,19 +317,67 @@ export class HostMemory implements SecondLevelMmu {
 
   /** Keeps a frame out of LRU eviction (reference counted). It still counts against `limitPages`. */
   pin(gfn: number): void {
-    if (gfn < 0 || gfn >= this.frames) return;
-    this.pins.set(gfn, (this.pins.get(gfn) ?? 0) + 1);
+    if (gfn < 0) return;
+    this.pinPage(this.space.hvpnOf(gfn));
   }
 
   unpin(gfn: number): void {
-    const n = this.pins.get(gfn);
-    if (n === undefined) return;
-    if (n > 1) this.pins.set(gfn, n - 1);
-    else this.pins.delete(gfn);
+    if (gfn < 0) return;
+    this.unpinPage(this.space.hvpnOf(gfn));
   }
 
   isPinned(gfn: number): boolean {
-    return this.pins.has(gfn);
+    return this.pins.has(this.space.hvpnOf(gfn));
+  }
+
+  /** `pin` for a host page. */
+  pinPage(g: number): void {
+    if (g < 0 || g >= this.state.length) return;
+    this.pins.set(g, (this.pins.get(g) ?? 0) + 1);
+  }
+
+  unpinPage(g: number): void {
+    const n = this.pins.get(g);
+    if (n === undefined) return;
+    if (n > 1) this.pins.set(g, n - 1);
+    else this.pins.delete(g);
+  }
+
+  // --- PageStates (memslots.ts): the VMM remapping its memory ----------------------------------
+
+  isResident(g: number): boolean {
+    return this.state[g] === ST_RESIDENT;
+  }
+
+  transfer(from: number, to: number): void {
+    this.state[to] = this.state[from]!;
+    this.pageable[to] = this.pageable[from]!;
+    this.knownBad[to] = this.knownBad[from]!;
+    this.explicit[to] = this.explicit[from]!;
+    const bytes = this.stored.get(from);
+    if (bytes !== undefined) this.stored.set(to, bytes);
+    this.stored.delete(from);
+    if (this.lru.delete(from)) this.lru.set(to, true);
+    const pins = this.pins.get(from);
+    if (pins !== undefined) this.pins.set(to, pins);
+    this.pins.delete(from);
+  }
+
+  drop(g: number): void {
+    // Memory that is gone: another memslot still aliasing it gets -EFAULT (a failing fault-in, #MC).
+    this.state[g] = ST_FAILING;
+    this.knownBad[g] = 1;
+    this.stored.delete(g);
+    this.lru.delete(g);
+    this.pins.delete(g);
+    this.pageable[g] = 0;
+  }
+
+  fresh(g: number): void {
+    this.state[g] = ST_RESIDENT;
+    this.pageable[g] = 0;
+    this.knownBad[g] = 0;
+    this.explicit[g] = 0;
   }
 
   /** Draws a latency (ns) from a distribution with the `host.latency` stream. */
@@ -301,38 +405,42 @@ export class HostMemory implements SecondLevelMmu {
     }
   }
 
-  private finishPageIn(gfn: number, reason: FaultInReason, src: TraceSource, cpu: number): void {
-    const f = this.inflight.get(gfn);
+  private finishPageIn(g: number, gfn: number, reason: FaultInReason, src: TraceSource, cpu: number): void {
+    const f = this.inflight.get(g);
     if (f === undefined) return;
-    this.inflight.delete(gfn);
-    const st = this.state[gfn]!;
+    this.inflight.delete(g);
+    const st = this.state[g];
     let ok: boolean;
-    if (st === ST_RESIDENT) {
+    if (st === undefined || !this.space.isMapped(g)) {
+      // The VMM unmapped the memory meanwhile (unplugged or replaced): get_user_pages fails.
+      ok = false;
+    } else if (st === ST_RESIDENT) {
       // Already in (another path brought it in meanwhile, or it was resident to begin with).
       ok = true;
-      this.touch(gfn);
+      this.touch(g);
     } else if (st === ST_FAILING) {
       ok = false;
-      this.knownBad[gfn] = 1;
+      this.knownBad[g] = 1;
       this.stats.failedFaultIns++;
-      this.sim.trace.emit(src, cpu, 'host_page_fault_in', { gfn, checksum: this.mem.pageChecksum(gfn), ok: false, backing: 'failing', why: reason });
+      this.sim.trace.emit(src, cpu, 'host_page_fault_in', { gfn, checksum: this.phys.pageChecksum(this.space.hfnOf[g]!), ok: false, backing: 'failing', why: reason });
     } else {
       ok = true;
-      this.restore(gfn, st, reason, src, cpu);
+      this.restore(g, st, reason, src, cpu, gfn);
     }
     for (const w of f.waiters) if (w.active) w.cb(ok);
   }
 
-  private restore(gfn: number, st: number, why: FaultInReason, src: TraceSource, cpu: number): void {
-    const bytes = this.stored.get(gfn);
-    if (bytes !== undefined) this.mem.copyPageIn(gfn, bytes);
-    else this.mem.fillPage(gfn, 0);
-    this.stored.delete(gfn);
-    this.state[gfn] = ST_RESIDENT;
+  private restore(g: number, st: number, why: FaultInReason, src: TraceSource, cpu: number, gfn: number): void {
+    const hfn = this.space.hfnOf[g]!;
+    const bytes = this.stored.get(g);
+    if (bytes !== undefined) this.phys.copyPageIn(hfn, bytes);
+    else this.phys.fillPage(hfn, 0);
+    this.stored.delete(g);
+    this.state[g] = ST_RESIDENT;
     this.stats.faultIns++;
-    this.sim.trace.emit(src, cpu, 'host_page_fault_in', { gfn, checksum: this.mem.pageChecksum(gfn), ok: true, backing: STATE_NAMES[st]!, why });
-    this.touch(gfn);
-    this.enforceLimit(gfn);
+    this.sim.trace.emit(src, cpu, 'host_page_fault_in', { gfn, checksum: this.phys.pageChecksum(hfn), ok: true, backing: STATE_NAMES[st]!, why });
+    this.touch(g);
+    this.enforceLimit(g);
   }
 
   private touch(gfn: number): void {
@@ -353,7 +461,7 @@ export class HostMemory implements SecondLevelMmu {
         }
       }
       if (victim === undefined) return;
-      this.evict([victim], 'lru');
+      this.evictPage(victim, this.space.gfnOf(victim), 'lru', ST_SWAPPED);
     }
   }
 }

@@ -7,12 +7,15 @@ import { PAGE_SIZE } from '../shared-abi/addr';
 import { combineExceptions, VEC_DF } from '../sim/cpu/exceptions';
 import { Vcpu } from '../sim/cpu/vcpu';
 import type { Simulation } from '../sim/engine';
+import type { Prng } from '../sim/prng';
 import type { GuestMemory } from '../sim/memory';
 import type { EventHandle } from '../sim/queue';
 import type { TraceFields } from '../sim/trace';
 import { AsyncPf } from './async_pf';
 import type { HostToggles, VmConfig } from './config';
+import { GfnCache } from './gfn_cache';
 import { HostMemory, type PageInTicket } from './hostmem';
+import type { MigrateResult } from './memslots';
 import { Lapic, type DeliveryMode, type IpiShorthand, type LapicOwner } from './lapic';
 import { machineCheck, type SyncWhy } from './mmu';
 import { resolveHostProfile, type ResolvedHostProfile } from './profiles';
@@ -21,8 +24,8 @@ import { gfnHomeSlot, gfnHomeSlotPre47, ApfGfnHash } from './x86/gfn_hash';
 import { msrRead, msrWrite } from './x86/msr';
 import { preemptBusy, scheduleRun, shutdown } from './x86/run';
 
-/** Requests the model uses (KVM_REQ_APF_HALT, KVM_REQ_APF_READY). */
-export type KvmRequest = 'apf_halt' | 'apf_ready';
+/** Requests the model uses (KVM_REQ_APF_HALT, KVM_REQ_APF_READY, KVM_REQ_GET_NESTED_STATE_PAGES). */
+export type KvmRequest = 'apf_halt' | 'apf_ready' | 'get_nested_state_pages';
 
 /** What the vCPU thread is doing. */
 export type VcpuThread = 'idle' | 'scheduled' | 'busy' | 'blocked' | 'stalled' | 'smm' | 'stopped';
@@ -98,7 +101,8 @@ export const DEFAULT_EXIT_COST_NS = 1_000;
 export class KvmVcpu {
   readonly cpu: Vcpu;
   readonly lapic: Lapic | null;
-  readonly apf: ApfState & { readonly hash: ApfGfnHash };
+  /** `vcpu->arch.apf`; `data` is the cached translation of the registered area (gfn_cache.ts). */
+  readonly apf: ApfState & { readonly hash: ApfGfnHash; readonly data: GfnCache };
   readonly asyncPf: AsyncPf;
   readonly stats: KvmVcpuStats = newStats();
   /** mp_state: RUNNABLE, or HALTED after a HLT exit. */
@@ -135,9 +139,13 @@ export class KvmVcpu {
     readonly kvm: Kvm,
     readonly id: number,
   ) {
-    this.cpu = new Vcpu({ id, memory: kvm.memory, slat: kvm.hostMem, clock: kvm.sim.clock, trace: kvm.sim.trace });
+    this.cpu = new Vcpu({ id, memory: kvm.hostMem.phys, slat: kvm.hostMem, clock: kvm.sim.clock, trace: kvm.sim.trace });
     this.lapic = kvm.config.lapic === 'userspace' ? null : new Lapic(this.lapicOwner());
-    this.apf = { ...newApfState(), hash: new ApfGfnHash(kvm.profile.hashPre47 ? gfnHomeSlotPre47 : gfnHomeSlot) };
+    this.apf = {
+      ...newApfState(),
+      hash: new ApfGfnHash(kvm.profile.hashPre47 ? gfnHomeSlotPre47 : gfnHomeSlot),
+      data: new GfnCache({ hostMem: kvm.hostMem, toggles: kvm.toggles, trace: (event, fields) => this.trace(event, fields) }),
+    };
     this.asyncPf = new AsyncPf({
       sim: kvm.sim,
       hostMem: kvm.hostMem,
@@ -287,8 +295,7 @@ export class KvmVcpu {
     for (const t of this.stallTickets) t.cancel();
     this.stallTickets.length = 0;
     if (this.lapic !== null) this.lapic.stopTimer();
-    const area = this.apf.area;
-    if (area !== null) this.kvm.hostMem.unpin(Math.floor(area.gpa / PAGE_SIZE));
+    this.apf.data.release();
   }
 
   /** Guest-visible summary for reports. */
@@ -328,6 +335,9 @@ export class Kvm {
   readonly toggles: HostToggles;
   readonly hostMem: HostMemory;
   readonly exitCostNs: number;
+  /** Schedule perturbation: the largest extra delay of a run-loop iteration (0: off), and its PRNG stream. */
+  readonly stepJitterNs: number;
+  readonly jitterRng: Prng | null;
   /** KVM_CAP_ENFORCE_PV_FEATURE_CPUID is on and this host has it. */
   readonly pvCpuidEnforced: boolean;
   /** EAX of CPUID 0x40000001 as the guest sees it. */
@@ -347,6 +357,9 @@ export class Kvm {
     this.toggles = this.profile.toggles;
     this.hostMem = new HostMemory(sim, memory, config.memory);
     this.exitCostNs = Math.max(0, Math.round(config.exitCostNs ?? DEFAULT_EXIT_COST_NS));
+    this.stepJitterNs = Math.max(0, Math.round(config.stepJitterNs ?? 0));
+    // The stream is only created when jitter is on, so runs without it draw exactly as before.
+    this.jitterRng = this.stepJitterNs > 0 ? sim.prng.stream('host.jitter') : null;
     this.pvCpuidEnforced = config.enforcePvCpuid === true && this.profile.pvCpuidEnforcement;
     this.cpuidKvmFeatures = (config.kvmFeatures & this.profile.supportedKvmFeatures) >>> 0;
   }
@@ -476,6 +489,38 @@ export class Kvm {
   /** Swap pages out now. */
   evict(gfns: readonly number[]): void {
     this.hostMem.evict(gfns, 'explicit');
+  }
+
+  // --- the guest address space (memslots.ts, docs/caches.md); `MemslotError` when refused -------
+
+  /** KVM_SET_USER_MEMORY_REGION deleting memslot `slot` (the VMM keeps its memory). */
+  deleteMemslot(slot: number): void {
+    this.hostMem.space.deleteSlot(slot);
+  }
+
+  /** Re-create a deleted memslot at its guest frames, over its old memory or (`newBacking`) new memory with the contents copied. */
+  readdMemslot(slot: number, newBacking = false): void {
+    this.hostMem.space.readdSlot(slot, newBacking);
+  }
+
+  /** KVM_MR_MOVE: memslot `slot` now starts at guest frame `gfn`. */
+  moveMemslot(slot: number, gfn: number): void {
+    this.hostMem.space.moveSlot(slot, gfn);
+  }
+
+  /** Memslot `slot` re-created with `npages` pages over the same host memory. */
+  resizeMemslot(slot: number, npages: number): void {
+    this.hostMem.space.resizeSlot(slot, npages);
+  }
+
+  /** Memory hot-unplug: memslot `slot` is deleted and its memory unmapped and freed. */
+  hotUnplug(slot: number): void {
+    this.hostMem.space.unplugSlot(slot);
+  }
+
+  /** Host page migration of the pages behind `gfns` (same gfn, new host frame). */
+  migratePages(gfns: readonly number[]): MigrateResult[] {
+    return gfns.map((g) => this.hostMem.space.migrate(g));
   }
 
   /** Test hook: the next `n` work-item allocations in the fault path fail (→ synchronous fault). */

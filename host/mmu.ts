@@ -11,6 +11,7 @@ import { VEC_MC } from '../sim/cpu/exceptions';
 import type { VmExit } from '../sim/cpu/vcpu';
 import type { KvmVcpu } from './kvm';
 import { archSetupAsyncPf, canDoAsyncPf } from './x86/apf';
+import { recordSrar } from './designs/mce';
 
 /** Synthesised EPT-violation error code bits (KVM's PFERR_*). */
 export const PFERR_WRITE = 2;
@@ -36,7 +37,9 @@ export function handleEptViolation(v: KvmVcpu, exit: EptViolation): FaultOutcome
   v.cpu.abandonExit();
   // A page-table page the walk needed stays resident once in (never an LRU victim).
   if (exit.walk) v.kvm.hostMem.pin(gfn);
-  return faultinPfn(v, gpa, gfn, errorCode, false);
+  // Running a nested guest, cr2_or_gpa is L2's guest-physical address (EPT02); the gfn is L1's.
+  const cr2OrGpa = v.cpu.currentVmcs !== null && exit.gva !== null ? exit.gva : gpa;
+  return faultinPfn(v, cr2OrGpa, gfn, errorCode, false);
 }
 
 /**
@@ -80,5 +83,6 @@ export function faultinPfn(v: KvmVcpu, cr2OrGpa: number, gfn: number, errorCode:
 export function machineCheck(v: KvmVcpu, gfn: number, gpa: number): void {
   v.stats.machineChecks++;
   v.trace('kvm_mce_inject', { gfn, gpa });
+  recordSrar(v, gpa);
   v.queueException({ vector: VEC_MC });
 }

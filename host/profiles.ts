@@ -73,6 +73,8 @@ const OFF: HostToggles = {
   ack_kick_barrier: false,
   honour_send_always: true,
   inject_at_cpl0_regardless: false,
+  gfn_cache_refresh: true,
+  gfn_cache_pin: false,
 };
 
 interface ProfileDef {

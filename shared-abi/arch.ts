@@ -71,7 +71,14 @@ export type Insn =
   /** IRET (or SYSRET for a syscall frame): return from the handler that received `frame`. */
   | { readonly op: 'iret'; readonly frame: TrapFrame }
   /** UD2: raise #UD (used for BUG()). */
-  | { readonly op: 'ud2' };
+  | { readonly op: 'ud2' }
+  /**
+   * VMLAUNCH (`launch`) or VMRESUME of the VMCS `vmcs`, by an L1 hypervisor at CPL 0. The vCPU is
+   * itself a guest, so the instruction exits to the hypervisor below (L0), which emulates the VM
+   * entry: it retires the instruction and switches the vCPU into guest mode, where it fetches from
+   * `vmcs.code` until a nested VM-exit hands control back to L1 (`GuestCode.vmexit`).
+   */
+  | { readonly op: 'vmenter'; readonly vmcs: Vmcs12; readonly launch: boolean };
 
 export type InsnOp = Insn['op'];
 
@@ -119,15 +126,61 @@ export function eventVector(ev: DeliveredEvent): number {
 }
 
 /**
+ * Why a nested guest exited to L1:
+ * - `exception`: an exception in L2 that L1 intercepts, or the async #PF L0 reflects to L1;
+ * - `external_interrupt`: an interrupt for L1 arrived while L2 ran (external-interrupt exiting;
+ *   the interrupt is not acknowledged on exit, L1 takes it when it enables interrupts);
+ * - `nmi`: an NMI for L1 arrived while L2 ran (NMI exiting; VMX reports it as exit reason 0 with
+ *   an NMI interruption type; L1 takes the NMI right after the exit);
+ * - `hlt`: L2 executed HLT (L1 intercepts HLT, as KVM does).
+ */
+export type NestedExitReason = 'exception' | 'external_interrupt' | 'nmi' | 'hlt';
+
+/**
  * A VM-exit from a nested (L2) guest to the L1 hypervisor running on this vCPU. For an
  * exception exit, `exitQualification` is what VMX puts in the exit qualification and SVM in
- * EXITINFO2: the faulting address for a #PF, or the async PF token for an async #PF.
+ * EXITINFO2: the faulting address for a #PF, or the async PF token for an async #PF. For the
+ * other reasons `vector` is the interrupt vector (external interrupt), 2 (NMI) or -1 (HLT), and
+ * the error code and exit qualification are 0.
  */
 export interface NestedVmexit {
-  readonly reason: 'exception';
+  readonly reason: NestedExitReason;
   readonly vector: number;
   readonly errorCode: number;
   readonly exitQualification: number;
+}
+
+/** The instruction stream of a nested (L2) guest: like `GuestCode`, without reset or nested exits. */
+export type NestedGuestCode = Pick<GuestCode, 'fetch' | 'retire' | 'vector'>;
+
+/** The guest-state area of a VMCS, as far as the model uses it: loaded on VM entry, saved on VM exit. */
+export interface NestedGuestState {
+  cpl: Cpl;
+  ifFlag: boolean;
+}
+
+/**
+ * A VMCS as L1 prepared it (vmcs12), reduced to what the model uses. L2 runs with paging off, and
+ * L1's EPT for it (EPT12) is an offset: L2 guest-physical address `x` is L1 guest-physical address
+ * `memBase + x`, for `x < memSize`. An L2 access to an L1 frame that the hypervisor below has not
+ * mapped is an EPT violation for L0, as on hardware with EPT02 = EPT12 ∘ EPT01.
+ */
+export interface Vmcs12 {
+  /** Guest-physical address of the vmcs12 page (the VMPTRLD operand). */
+  readonly gpa: number;
+  /**
+   * Guest-physical addresses of the L1 pages the VMCS points to that L0 must map to run L2 (the
+   * MSR bitmap and the virtual-APIC page): the "nested state pages".
+   */
+  readonly pages: readonly number[];
+  readonly memBase: number;
+  readonly memSize: number;
+  /** External-interrupt exiting and NMI exiting: L1's interrupts and NMIs exit from L2 whatever L2's RFLAGS.IF. */
+  readonly extIntExiting: boolean;
+  /** L2's register state while L1 runs. */
+  readonly guest: NestedGuestState;
+  /** L2's instruction stream. */
+  readonly code: NestedGuestCode;
 }
 
 /** Why execution restarts from the reset vector. */

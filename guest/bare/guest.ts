@@ -63,6 +63,8 @@ export class BareGuest implements GuestCode {
   readonly notPresentTokens: number[] = [];
   private readonly vectorCounts = new Map<number, number>();
   private lapicOn = false;
+  /** The script's IDT is loaded (false after `{op: 'idt', load: false}`: no gates). */
+  private idtLoaded = true;
 
   constructor(opts: BareGuestOptions & { readonly sim: Simulation; readonly memory: GuestMemory; readonly cpu: Vcpu }) {
     this.sim = opts.sim;
@@ -128,6 +130,7 @@ export class BareGuest implements GuestCode {
   }
 
   vector(tf: TrapFrame): boolean {
+    if (!this.idtLoaded && tf.event.kind !== 'syscall') return false;
     const interrupted = this.runner.top();
     const p = interrupted.pending;
     if (p !== null && (p.op === 'hlt' || p.op === 'sti_hlt') && tf.savedCpl === 0) interrupted.skipPending();
@@ -144,6 +147,7 @@ export class BareGuest implements GuestCode {
   }
 
   reset(kind: ResetKind): void {
+    this.idtLoaded = true;
     this.record({ kind: 'note', cpl: 0, message: `${kind.toUpperCase()}: the script stops` });
     this.stack.length = 0;
     this.stack.push(new Frame('program', 'bare reset', this.halted()));
@@ -282,6 +286,20 @@ export class BareGuest implements GuestCode {
           this.lapicOn = false;
         }
         break;
+      case 'paging':
+        yield insn.writeCr(0, CR0_PE | CR0_WP | (s.enable ? CR0_PG : 0));
+        this.record({ kind: 'note', cpl: this.cpu.cpl, message: `CR0.PG ${s.enable ? 'set' : 'cleared'}` });
+        break;
+      case 'idt': {
+        const idtLoad = s.load;
+        // The IDTR changes when the LIDT retires (a PAUSE stands in for it).
+        this.runner.top().onRetire = () => {
+          this.idtLoaded = idtLoad;
+          this.record({ kind: 'note', cpl: this.cpu.cpl, message: idtLoad ? 'IDT loaded' : 'empty IDT loaded: no gates' });
+        };
+        yield insn.pause();
+        break;
+      }
       case 'apf_enable': {
         const int = s.int ?? true;
         this.intVector = s.vector ?? HYPERVISOR_CALLBACK_VECTOR;

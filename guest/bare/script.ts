@@ -39,6 +39,14 @@ export type BareStep =
   | { readonly op: 'spin'; readonly ns: number }
   /** Software-enable (SPIV 0x1ff, LVT timer in TSC-deadline mode) or disable the LAPIC. */
   | { readonly op: 'lapic'; readonly enable: boolean }
+  /** Write CR0 with CR0.PG set (`enable`) or clear (protection stays on): memory is identity mapped, so only CR0.PG changes. */
+  | { readonly op: 'paging'; readonly enable: boolean }
+  /**
+   * Load the script's IDT (`load: true`, the default state) or an empty one (LIDT with limit 0, as
+   * early boot code or a kexec purgatory runs): with no gates every event escalates (#GP, #DF,
+   * triple fault).
+   */
+  | { readonly op: 'idt'; readonly load: boolean }
   /**
    * Enable APF: WRMSR INT (when `int`, default true) then EN = area | ENABLED | the chosen bits.
    * `intAfterEn` writes them in the wrong order; `reserved` sets reserved EN bits on purpose.

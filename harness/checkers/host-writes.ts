@@ -40,6 +40,8 @@ export const hostWrites = defineChecker({
             unregister(rec.cpu, rec.t, `the vCPU was reset (${rec.event})`);
             return;
           case 'kvm_write_guest': {
+            // A failed write (-EFAULT: the area could not be mapped) reached no guest memory.
+            if (rec.ok === false) return;
             const gpa = num(rec, 'gpa');
             const len = num(rec, 'len') ?? 4;
             if (gpa === undefined) return;

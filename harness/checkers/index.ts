@@ -3,16 +3,18 @@ import { apfAnswered } from './apf-answered';
 import { hostWrites } from './host-writes';
 import { hungTask } from './hung-task';
 import { interrupts } from './interrupts';
+import { nestedState } from './nested-state';
 import { pageIntegrity } from './page-integrity';
 import { sleepContext } from './sleep-context';
 import { slotBusy } from './slot-busy';
+import { staleTranslation } from './stale-translation';
 import { tokenUnique } from './token-unique';
 import type { Checker, CheckerDef, RunEndInfo, Violation } from './types';
 import type { TraceRecord } from '../../sim/trace';
 
 export * from './types';
 
-export const CHECKERS: readonly CheckerDef[] = [apfAnswered, tokenUnique, hostWrites, slotBusy, sleepContext, hungTask, pageIntegrity, interrupts];
+export const CHECKERS: readonly CheckerDef[] = [apfAnswered, tokenUnique, hostWrites, slotBusy, sleepContext, hungTask, pageIntegrity, interrupts, nestedState, staleTranslation];
 
 export function checkerDef(name: string): CheckerDef | undefined {
   return CHECKERS.find((c) => c.name === name);

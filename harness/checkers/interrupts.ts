@@ -26,19 +26,42 @@ export const interrupts = defineChecker({
     const irqs = new Map<string, number[]>();
     /** cpu -> times of page-ready sent and not yet handled. */
     const ready = new Map<number, number[]>();
+    /**
+     * cpu -> page-ready sent before APF or the LAPIC was disabled and not handled yet: the
+     * interrupt is already in the LAPIC, so the guest may still handle it (a migration restore
+     * re-enables APF underneath it, the LAPIC comes back with IRR intact) or may not (its handler
+     * sees APF off). Neither is a finding.
+     */
+    const late = new Map<number, number[]>();
+    /**
+     * `${cpu}:${vector}` -> interrupts accepted before the LAPIC was software-disabled: IRR survives
+     * the disable (docs/host.md, decision 19), so they may be injected after a re-enable, or never.
+     */
+    const held = new Map<string, number[]>();
 
     const resetCpu = (cpu: number): void => {
       for (const k of [...irqs.keys()]) if (cpu < 0 || k.startsWith(`${cpu}:`)) irqs.delete(k);
-      if (cpu < 0) ready.clear();
-      else ready.delete(cpu);
+      for (const k of [...held.keys()]) if (cpu < 0 || k.startsWith(`${cpu}:`)) held.delete(k);
+      if (cpu < 0) {
+        ready.clear();
+        late.clear();
+      } else {
+        ready.delete(cpu);
+        late.delete(cpu);
+      }
     };
     const handled = (rec: TraceRecord, what: string): void => {
       const q = ready.get(rec.cpu);
-      if (q === undefined || q.length === 0) {
-        report(rec.t, rec.cpu, `guest handled a page-ready on cpu${rec.cpu} (${what}) that the host did not send: a doubled or spurious page-ready`);
+      if (q !== undefined && q.length > 0) {
+        q.shift();
         return;
       }
-      q.shift();
+      const l = late.get(rec.cpu);
+      if (l !== undefined && l.length > 0) {
+        l.shift();
+        return;
+      }
+      report(rec.t, rec.cpu, `guest handled a page-ready on cpu${rec.cpu} (${what}) that the host did not send: a doubled or spurious page-ready`);
     };
 
     return {
@@ -57,12 +80,18 @@ export const interrupts = defineChecker({
           case 'kvm_inj_virq': {
             const vec = num(rec, 'irq');
             if (vec === undefined) return;
-            const q = irqs.get(`${rec.cpu}:${vec}`);
-            if (q === undefined || q.length === 0) {
-              report(rec.t, rec.cpu, `vector ${hex(vec)} injected into cpu${rec.cpu} with no accepted interrupt pending: a doubled interrupt`);
+            const key = `${rec.cpu}:${vec}`;
+            const q = irqs.get(key);
+            if (q !== undefined && q.length > 0) {
+              q.shift();
               return;
             }
-            q.shift();
+            const h = held.get(key);
+            if (h !== undefined && h.length > 0) {
+              h.shift();
+              return;
+            }
+            report(rec.t, rec.cpu, `vector ${hex(vec)} injected into cpu${rec.cpu} with no accepted interrupt pending: a doubled interrupt`);
             return;
           }
           case 'kvm_async_pf_ready': {
@@ -84,13 +113,24 @@ export const interrupts = defineChecker({
           case 'bare_exception':
             if (rec.result === 'page_ready' || rec.result === 'wake_all') handled(rec, `bare guest ${rec.result}`);
             return;
+          case 'kvm_lapic_disable':
+            for (const [k, q] of [...irqs]) {
+              if (!k.startsWith(`${rec.cpu}:`)) continue;
+              held.set(k, [...(held.get(k) ?? []), ...q]);
+              irqs.delete(k);
+            }
+            late.set(rec.cpu, [...(late.get(rec.cpu) ?? []), ...(ready.get(rec.cpu) ?? [])]);
+            ready.delete(rec.cpu);
+            return;
           case 'kvm_vcpu_reset':
           case 'kvm_vcpu_init':
           case 'kvm_vcpu_destroy':
-          case 'kvm_lapic_disable':
           case 'kvm_async_pf_disable':
             if (rec.event !== 'kvm_async_pf_disable') resetCpu(rec.cpu);
-            else ready.delete(rec.cpu);
+            else {
+              late.set(rec.cpu, [...(late.get(rec.cpu) ?? []), ...(ready.get(rec.cpu) ?? [])]);
+              ready.delete(rec.cpu);
+            }
             return;
           case 'kvm_vm_destroy':
             resetCpu(-1);

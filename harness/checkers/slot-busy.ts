@@ -28,6 +28,8 @@ export const slotBusy = defineChecker({
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_write_guest': {
+            // A failed write (-EFAULT: no usable area) changed nothing in the slot.
+            if (rec.ok === false) return;
             const field = str(rec, 'field');
             const value = num(rec, 'value');
             if (value === undefined) return;

@@ -5,7 +5,7 @@
  *   apf run [FILE]      run a scenario (default: scenarios/default.json)
  *   apf list            scenarios, profiles, toggles, checkers
  *   apf compare FILE    one scenario over guest × host profiles
- *   apf fuzz            (issue 7)
+ *   apf fuzz            seeded search for failing interleavings, with shrinking and replay
  *   apf schema          JSON Schema of scenario files
  */
 import type { MachineFactory } from '../machine-api';
@@ -30,7 +30,7 @@ const COMMANDS: Readonly<Record<string, { run: Command; about: string }>> = {
   run: { run: runCommand, about: 'run a scenario and print its timeline, summary and verdict (default: scenarios/default.json)' },
   list: { run: (a, io) => listCommand(a, io), about: 'list scenarios, profiles, toggles, checkers (--json)' },
   compare: { run: compareCommand, about: 'run one scenario over guest × host profiles and print a table of outcomes' },
-  fuzz: { run: (a, io) => fuzzCommand(a, io), about: 'search for failing interleavings (not implemented yet: issue 7)' },
+  fuzz: { run: (a, io) => fuzzCommand(a, io), about: 'seeded search for failing interleavings: random scenarios on worker threads, shrunk failures with replay lines' },
   schema: { run: (a, io) => schemaCommand(a, io), about: 'print the JSON Schema of scenario files' },
 };
 

@@ -6,6 +6,8 @@ export interface CliIo {
   err(text: string): void;
   readonly cwd: string;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** stderr is a terminal (progress bars redraw in place); absent means no. */
+  readonly errIsTTY?: boolean;
 }
 
 /** The process's stdout/stderr, cwd and environment. */
@@ -15,6 +17,7 @@ export function processIo(): CliIo {
     err: (t) => process.stderr.write(t),
     cwd: process.cwd(),
     env: process.env,
+    errIsTTY: process.stderr.isTTY === true,
   };
 }
 

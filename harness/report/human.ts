@@ -36,6 +36,13 @@ export function headerLines(r: Pick<RunReport, 'scenario'>, o: Pick<HumanOptions
   if (s.regression !== undefined) {
     const r = s.regression;
     lines.push(`  bug: ${r.bug}${r.spec === undefined ? '' : ` (spec ${r.spec})`}`, `  fixed by: ${r.fixedBy}`, `  this run shows: ${r.shows}`);
+    const names = Object.keys(r.variants);
+    if (s.variant !== undefined) {
+      const d = r.variants[s.variant]?.description;
+      lines.push(`  variant: ${s.variant}${d === undefined ? '' : ` — ${d}`}`);
+    } else if (names.length > 0) {
+      lines.push(`  variant: the fixed run; other runs: ${names.map((n) => `--variant ${n}`).join(', ')}`);
+    }
   }
   for (const n of s.notes) lines.push(`  │ ${n}`);
   for (const w of o.warnings ?? []) lines.push(`  warning: ${w}`);

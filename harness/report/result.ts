@@ -13,7 +13,8 @@ export interface RunResult {
   readonly format: typeof RESULT_FORMAT;
   /** Unique id of the run (nanoid); names its trace and failure files. */
   readonly runId: string;
-  readonly scenario: { readonly name: string; readonly file: string | null };
+  /** `variant`: the regression variant run (`--variant`), or null for the scenario itself. */
+  readonly scenario: { readonly name: string; readonly file: string | null; readonly variant: string | null };
   readonly seed: string;
   /** `toggles`: set explicitly (file and command line); `effective`: every toggle after profile resolution (null if unknown). */
   readonly guest: { readonly profile: string; readonly toggles: Readonly<Record<string, boolean>>; readonly effective: Readonly<Record<string, boolean>> | null };
@@ -55,7 +56,7 @@ export function toResult(r: RunReport, ctx: ResultContext): RunResult {
   return {
     format: RESULT_FORMAT,
     runId: ctx.runId,
-    scenario: { name: s.name, file: s.file ?? null },
+    scenario: { name: s.name, file: s.file ?? null, variant: s.variant ?? null },
     seed: String(s.seed),
     guest: { profile: s.machine.guest.profile, toggles: { ...s.machine.guest.toggles }, effective: r.effectiveToggles?.guest ?? null },
     host: { profile: s.machine.host.profile, toggles: { ...s.machine.host.toggles } as Record<string, boolean>, effective: r.effectiveToggles?.host ?? null },

@@ -22,6 +22,8 @@ export interface ToggleSetting {
 }
 
 export interface Overrides {
+  /** Run this variant of a regression scenario (`regression.variants`), before any other change. */
+  readonly variant?: string;
   readonly seed?: number | string;
   readonly guest?: string;
   readonly host?: string;
@@ -69,8 +71,42 @@ export function checkProfile(side: 'host' | 'guest', name: string): void {
   if (!names.includes(name)) throw new UsageError(`--${side} ${name}: unknown ${side} profile${hintOf(name, names)}; valid: ${oneOf(names)}`);
 }
 
+/** Names of a scenario's variants (empty when it has none). */
+export function variantNames(s: Scenario): string[] {
+  return Object.keys(s.regression?.variants ?? {});
+}
+
+/**
+ * The scenario turned into one of its variants: the variant's profiles replace the scenario's,
+ * its toggles are set on top of the scenario's, and its expectations and verdict replace the
+ * scenario's. Machine, workload, events and checkers stay the same.
+ */
+export function applyVariant(s: Scenario, name: string): Scenario {
+  const v = s.regression?.variants[name];
+  if (v === undefined) {
+    const names = variantNames(s);
+    const where = s.file ?? s.name;
+    if (names.length === 0) throw new UsageError(`--variant ${name}: ${where} has no variants (variants live under "regression.variants")`);
+    throw new UsageError(`--variant ${name}: ${where} has no variant "${name}"${hintOf(name, names)}; variants: ${oneOf(names)}`);
+  }
+  const m = s.machine;
+  return {
+    ...s,
+    variant: name,
+    machine: {
+      ...m,
+      guest: { ...m.guest, profile: v.guest.profile ?? m.guest.profile, toggles: { ...m.guest.toggles, ...v.guest.toggles } },
+      host: { ...m.host, profile: v.host.profile ?? m.host.profile, toggles: { ...m.host.toggles, ...v.host.toggles } },
+    },
+    ...(v.events === undefined ? {} : { events: v.events }),
+    expect: v.expect,
+    verdict: v.verdict,
+  };
+}
+
 /** The scenario with the overrides applied. */
-export function applyOverrides(s: Scenario, o: Overrides): Scenario {
+export function applyOverrides(s0: Scenario, o: Overrides): Scenario {
+  const s = o.variant === undefined ? s0 : applyVariant(s0, o.variant);
   if (o.guest !== undefined) checkProfile('guest', o.guest);
   if (o.host !== undefined) checkProfile('host', o.host);
   const hostToggles: Partial<Record<HostToggle, boolean>> = { ...s.machine.host.toggles };
@@ -103,6 +139,7 @@ export function shellWord(w: string): string {
 export function replayLine(file: string | undefined, s: Scenario, o: Overrides): string {
   const words = ['apf', 'run'];
   if (file !== undefined) words.push(file);
+  if (o.variant !== undefined) words.push('--variant', o.variant);
   words.push('--seed', String(s.seed), '--guest', s.machine.guest.profile, '--host', s.machine.host.profile);
   for (const t of o.toggles ?? []) words.push('--toggle', t.text);
   if (o.maxEvents !== undefined) words.push('--max-events', String(o.maxEvents));

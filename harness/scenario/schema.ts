@@ -19,6 +19,7 @@ import { closest, oneOf } from '../util/names';
 import { checkerNames, guestProfileNames, guestToggleInfo, hostProfileNames, hostToggleInfo, kvmFeatureNames } from '../registry';
 import { CHECKERS } from '../checkers';
 import { bool, GvaHex, HexOrInt, int, nameOf, obj, PageGva, Size, Time, toggles, U32, U64, union } from './scalars';
+import { NESTED_MIGRATE_SHAPE, NestedSchema } from './nested';
 
 // ---------------------------------------------------------------------------------------------
 // Machine
@@ -31,6 +32,7 @@ const GuestConfig = obj(
     hz: int('a timer frequency in Hz', 1, 10_000).optional().meta({ description: 'Guest timer tick rate (CONFIG_HZ).' }),
     hungTaskTimeout: Time.optional().meta({ description: 'Hung-task detector timeout (virtual time).' }),
     nmiUserRead: GvaHex.optional().meta({ description: "Address the perf-style NMI handler reads in the interrupted task's address space (an NMI that can fault)." }),
+    idleRead: GvaHex.optional().meta({ description: 'Kernel address the idle task reads, interrupts on, on every pass of its idle loop (a kernel-mode fault in the idle task when the host swapped it out).' }),
   },
   'The guest kernel: profile and toggles.',
 );
@@ -45,6 +47,9 @@ const HostConfig = obj(
     enforcePvCpuid: bool('enforcePvCpuid').optional().meta({ description: 'KVM_CAP_ENFORCE_PV_FEATURE_CPUID.' }),
     exitCost: Time.optional().meta({ description: 'Cost of a VM exit round trip.' }),
     tokenCounter: U32.optional().meta({ description: 'Initial APF token counter of every vCPU (apf.id), e.g. 0xfffff to reach the wrap-around.' }),
+    stepJitter: Time.optional().meta({
+      description: 'Schedule perturbation (default off): each vCPU run-loop iteration comes up to this much later, uniformly, from the PRNG stream host.jitter.',
+    }),
     allocFailure: z
       .string({ error: 'expected a probability like "1/8"' })
       .transform((v, ctx) => {
@@ -76,6 +81,7 @@ const Machine = obj(
     guest: GuestConfig.optional(),
     host: HostConfig.optional(),
     cpuid: Cpuid.optional(),
+    nested: NestedSchema.optional(),
   },
   'The virtual machine.',
 );
@@ -160,6 +166,14 @@ const HostMemory = obj(
     latency: obj({ swap: LatencySchema.optional(), remote: LatencySchema.optional(), fail: LatencySchema.optional() }).optional(),
     limitPages: int('a page count', 1, 1 << 24).optional().meta({ description: 'Host RAM for the guest, in pages; beyond it the LRU page is evicted.' }),
     evictions: z.array(obj({ at: Time, pages: z.array(PageRefSchema, { error: 'expected a list of pages' }) }), { error: 'expected a list of evictions' }).optional(),
+    memslots: z
+      .array(obj({ gfn: HexOrInt('a guest frame number'), count: HexOrInt('a page count').optional() }), { error: 'expected a list of memslots: {"gfn": ..., "count"?: ...}' })
+      .optional()
+      .meta({
+        description:
+          'Memslots over guest RAM, numbered from 0 in this order (default: one slot over all RAM). "count" defaults to the rest of RAM up to the next slot. ' +
+          'Frames outside every slot are not RAM. An explicit layout puts the host translation records on the trace from the start (docs/caches.md).',
+      }),
   },
   'How the host backs guest memory.',
 );
@@ -323,7 +337,14 @@ export const ACTIONS = {
   evict: 'host: swap out pages now',
   set_msr: 'host-initiated MSR write (as userspace does on restore)',
   save_restore: 'migration: save the APF MSRs, reset the vCPU, restore them in `order`',
+  nested_migrate: 'migration with post-copy while nested guests run: restore the nested state (`restore`) with its pages still on the source (docs/nested.md)',
   page_ready: 'host: send page-ready for `token` to a vCPU (write its token slot, raise its vector; the ABI allows any vCPU)',
+  memslot_delete: 'VMM: delete memslot `slot` (its frames stop being RAM; the memory is kept for a re-add) (docs/caches.md)',
+  memslot_readd: 'VMM: re-create a deleted memslot at its frames, over its old memory or (`newBacking`) new memory with the contents copied',
+  memslot_move: 'VMM: move memslot `slot` to start at guest frame `gfn` (same host memory)',
+  memslot_resize: 'VMM: re-create memslot `slot` with `count` pages over the same host memory',
+  hot_unplug: 'VMM: memory hot-unplug of memslot `slot` (deleted, its memory unmapped and freed)',
+  page_migrate: 'host: migrate the host pages behind `pages` to other host frames (same GPA, contents copied)',
   stop: 'end the run here (outcome "stopped")',
 } as const;
 export type ActionName = keyof typeof ACTIONS;
@@ -374,6 +395,13 @@ const InjectionSchema = z.discriminatedUnion(
       reset: bool('reset').optional(),
     }),
     act('page_ready', { cpu, token: U32 }),
+    act('memslot_delete', { slot: int('a memslot number', 0, 511) }),
+    act('memslot_readd', { slot: int('a memslot number', 0, 511), newBacking: bool('newBacking').optional() }),
+    act('memslot_move', { slot: int('a memslot number', 0, 511), gfn: HexOrInt('a guest frame number') }),
+    act('memslot_resize', { slot: int('a memslot number', 0, 511), count: HexOrInt('a page count') }),
+    act('hot_unplug', { slot: int('a memslot number', 0, 511) }),
+    act('page_migrate', { pages: z.array(PageRefSchema, { error: 'expected a list of pages' }) }),
+    act('nested_migrate', NESTED_MIGRATE_SHAPE),
     act('stop', { reason: z.string().optional() }),
   ],
   {
@@ -434,7 +462,7 @@ const Expect = obj(
     }),
   },
   'What must be true at the end of the run.',
-);
+).meta({ id: 'Expect', description: 'What must be true at the end of the run.' });
 
 function checkerConfigShape() {
   const shape: Record<string, z.ZodType> = {};
@@ -474,6 +502,37 @@ const Verdict = obj({
   fail: z.string().optional().meta({ description: 'Printed when they do not.' }),
 });
 
+const VariantGuest = obj(
+  {
+    profile: nameOf('guest profile', guestProfileNames).optional().meta({ description: "Replaces the scenario's guest profile." }),
+    toggles: toggles('guest', guestToggleInfo).optional().meta({ description: "Set on top of the scenario's guest toggles." }),
+  },
+  "The guest of this variant: profile and toggles changed from the scenario's.",
+);
+
+const VariantHost = obj(
+  {
+    profile: nameOf('host profile', hostProfileNames).optional().meta({ description: "Replaces the scenario's host profile." }),
+    toggles: toggles('host', hostToggleInfo).optional().meta({ description: "Set on top of the scenario's host toggles." }),
+  },
+  "The host of this variant: profile and toggles changed from the scenario's.",
+);
+
+const Variant = obj(
+  {
+    description: z.string().optional().meta({ description: 'What differs in this run, in a few words (e.g. "linux-4.19 host, before 2a266f23550b").' }),
+    guest: VariantGuest.optional(),
+    host: VariantHost.optional(),
+    events: z
+      .array(InjectionSchema, { error: 'expected a list of events' })
+      .optional()
+      .meta({ description: "Replaces the scenario's events (for hazards without a kernel fix, where the runs differ in what happens, not in which kernel runs)." }),
+    expect: Expect,
+    verdict: Verdict.optional(),
+  },
+  'A variant of the scenario: the same machine and workload with other profiles or toggles (or events), and its own expectations and verdict.',
+);
+
 // ---------------------------------------------------------------------------------------------
 // The bare-metal scripted guest (kvm-unit-tests style): guest/bare's BareStep in file notation
 // ---------------------------------------------------------------------------------------------
@@ -507,7 +566,7 @@ const BarePageReadyPolicy = obj({ zeroToken: bool('zeroToken').optional(), ack: 
 });
 
 export const BARE_OPS = [
-  'wrmsr', 'rdmsr', 'cpuid', 'sti', 'cli', 'cpl', 'touch', 'hlt', 'sti_hlt', 'spin', 'lapic', 'apf_enable', 'apf_disable', 'ack', 'eoi', 'write_area',
+  'wrmsr', 'rdmsr', 'cpuid', 'sti', 'cli', 'cpl', 'touch', 'hlt', 'sti_hlt', 'spin', 'lapic', 'paging', 'idt', 'apf_enable', 'apf_disable', 'ack', 'eoi', 'write_area',
   'read_area', 'wait', 'policy', 'log', 'repeat',
 ] as const;
 
@@ -526,6 +585,8 @@ export const BareStepSchema = z
       noArgs('sti_hlt'),
       obj({ op: z.literal('spin'), for: Time }),
       obj({ op: z.literal('lapic'), enable: bool('enable') }),
+      obj({ op: z.literal('paging'), enable: bool('enable') }).meta({ description: 'Set or clear CR0.PG (memory is identity mapped).' }),
+      obj({ op: z.literal('idt'), load: bool('load') }).meta({ description: 'Load the script\'s IDT, or an empty one (no gates: events escalate to #DF and triple fault).' }),
       obj({
         op: z.literal('apf_enable'),
         sendAlways: bool('sendAlways').optional(),
@@ -601,6 +662,15 @@ export const ScenarioSchema = obj(
         fixedBy: z.string({ error: 'expected the fix: a commit and/or version' }),
         shows: z.string({ error: 'expected a sentence: what the run shows' }),
         spec: z.string().optional().meta({ description: 'Section of the spec, e.g. "§7.11".' }),
+        variants: z
+          .record(z.string().regex(/^[a-z][a-z0-9-]*$/), Variant, {
+            error: (iss) =>
+              iss.code === 'invalid_key'
+                ? 'a variant name is lower-case letters, digits and dashes, e.g. "buggy"'
+                : 'expected an object: variant name -> {guest?, host?, events?, expect, verdict?}',
+          })
+          .optional()
+          .meta({ description: 'Other runs of the same scenario, by name (apf run FILE --variant NAME); "buggy" is the run with the bug present. The file itself is the fixed run.' }),
       },
       'For scenarios that reproduce a historical bug: what it was, what fixed it, what the run shows.',
     ).optional(),
@@ -613,6 +683,7 @@ export const ScenarioSchema = obj(
 export type ScenarioInput = z.output<typeof ScenarioSchema>;
 export type HostMemoryInput = z.output<typeof HostMemory>;
 export type ExpectInput = z.output<typeof Expect>;
+export type VariantInput = z.output<typeof Variant>;
 export type CountInput = z.output<typeof CountSchema>;
 export type { PageBacking };
 export { MSR_NAMES };

@@ -10,6 +10,7 @@ import type { BarePageReadyPolicy, BarePfPolicy, BareStep } from '../../guest/ba
 import type { CheckerSetting } from '../checkers';
 import type { TraceSource } from '../../sim/trace';
 import type { FieldMatch, PageRef, InjectionInput, Outcome, ActionName } from './schema';
+import type { NestedSpec } from './nested';
 
 export type { FieldMatch, PageRef, Outcome, ActionName };
 
@@ -19,6 +20,7 @@ export interface GuestSpec {
   readonly hz?: number;
   readonly hungTaskTimeoutNs?: number;
   readonly nmiUserRead?: number;
+  readonly idleRead?: number;
 }
 
 export interface HostSpec {
@@ -31,6 +33,8 @@ export interface HostSpec {
   readonly exitCostNs?: number;
   readonly allocFailure?: { readonly numerator: number; readonly denominator: number };
   readonly tokenCounter?: number;
+  /** Schedule perturbation: largest extra delay of a vCPU run-loop iteration, ns (host.jitter stream). */
+  readonly stepJitterNs?: number;
 }
 
 export interface MachineSpec {
@@ -40,6 +44,8 @@ export interface MachineSpec {
   readonly host: HostSpec;
   /** KVM CPUID features: 'auto' = what the host profile offers. */
   readonly cpuid: 'auto' | readonly KvmFeatureName[];
+  /** The guest kernel is an L1 hypervisor running these nested guests (docs/nested.md). */
+  readonly nested?: NestedSpec;
 }
 
 export interface HostMemorySpec {
@@ -50,6 +56,8 @@ export interface HostMemorySpec {
   readonly failLatency?: Latency;
   readonly limitPages?: number;
   readonly evictions: readonly { readonly t: number; readonly pages: readonly PageRef[] }[];
+  /** Memslots over guest RAM, counts filled in (undefined: one slot over all RAM). */
+  readonly memslots?: readonly { readonly gfn: number; readonly count: number }[];
 }
 
 /** A trace record pattern. */
@@ -109,6 +117,27 @@ export interface Budget {
   readonly maxTime: number;
 }
 
+/** Another run of the same scenario: profiles/toggles changed, its own expectations and verdict. */
+export interface VariantSpec {
+  readonly description?: string;
+  readonly guest: { readonly profile?: string; readonly toggles: Readonly<Record<string, boolean>> };
+  readonly host: { readonly profile?: HostProfileName; readonly toggles: Readonly<Partial<Record<HostToggle, boolean>>> };
+  /** Replaces the scenario's events when given. */
+  readonly events?: readonly Injection[];
+  readonly expect: Expectations;
+  readonly verdict: { readonly pass?: string; readonly fail?: string };
+}
+
+/** The header of a scenario that reproduces a historical bug. */
+export interface Regression {
+  readonly bug: string;
+  readonly fixedBy: string;
+  readonly shows: string;
+  readonly spec?: string;
+  /** Named variants; "buggy" is the run with the bug present (the scenario itself is the fixed run). */
+  readonly variants: Readonly<Record<string, VariantSpec>>;
+}
+
 export interface Scenario {
   /** The file it came from, as the user named it (undefined for scenarios built in code). */
   readonly file?: string;
@@ -123,7 +152,9 @@ export interface Scenario {
   readonly events: readonly Injection[];
   readonly expect: Expectations;
   readonly verdict: { readonly pass?: string; readonly fail?: string };
-  readonly regression?: { readonly bug: string; readonly fixedBy: string; readonly shows: string; readonly spec?: string };
+  readonly regression?: Regression;
+  /** The variant this scenario was turned into (`applyVariant`), if any. */
+  readonly variant?: string;
   readonly checkers: Readonly<Record<string, CheckerSetting>>;
   readonly budget: Budget;
   /** Things that are allowed but probably not meant (printed unless --quiet). */

@@ -9,9 +9,11 @@ import { CHECKERS, type CheckerSetting } from '../checkers';
 import { eventInfo, hasField, knownEventNames } from '../trace/vocabulary';
 import { closest } from '../util/names';
 import { hex } from '../util/units';
-import type { ScenarioInput, OpInput, MatchInput, CountInput, InjectionInput, PageRef, BareInput, BareStepInput } from './schema';
+import type { ScenarioInput, OpInput, MatchInput, CountInput, InjectionInput, PageRef, BareInput, BareStepInput, ExpectInput } from './schema';
 import type { BareCondition, BarePfPolicy, BareStep } from '../../guest/bare/script';
-import { DEFAULTS, type BareSpec, type CountExpectation, type HostMemorySpec, type Injection, type Match, type Scenario, type Action } from './types';
+import { convertNested, type NestedSpec } from './nested';
+import { checkMemslotAction, resolveMemslots } from './memslots';
+import { DEFAULTS, type BareSpec, type CountExpectation, type Expectations, type HostMemorySpec, type Injection, type Match, type Regression, type Scenario, type Action, type VariantSpec } from './types';
 
 export interface Problem {
   readonly path: readonly (string | number)[];
@@ -45,7 +47,12 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
 
   // --- workload -----------------------------------------------------------------------------
   const tasksIn = input.tasks ?? [];
-  if (tasksIn.length === 0 && input.bare === undefined) c.add(['tasks'], 'a scenario needs "tasks" (the guest workload) or "bare" (a scripted bare-metal guest)');
+  const nestedIn = input.machine?.nested;
+  if (tasksIn.length === 0 && input.bare === undefined && nestedIn === undefined) {
+    c.add(['tasks'], 'a scenario needs "tasks" (the guest workload) or "bare" (a scripted bare-metal guest)');
+  }
+  if (nestedIn !== undefined && input.bare !== undefined) c.add(['machine', 'nested'], 'nested guests need the guest kernel (L1), not the bare-metal guest');
+  const nested: NestedSpec | undefined = nestedIn === undefined ? undefined : convertNested(nestedIn, vcpus, tasksIn.map((t) => t.name), (path, message) => c.add(path, message));
   if (tasksIn.length > 0 && input.bare !== undefined) c.add(['bare'], 'use either "tasks" (a guest kernel workload) or "bare" (a bare-metal script), not both');
   if (input.bare !== undefined && vcpus !== 1) c.add(['machine', 'vcpus'], `the bare-metal guest runs on one vCPU (got ${vcpus})`);
   if (input.bare?.apfArea !== undefined && input.bare.apfArea % 64 !== 0) c.add(['bare', 'apfArea'], `the APF area must be 64-byte aligned (got ${hex(input.bare.apfArea)})`);
@@ -118,6 +125,7 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
 
   // --- host memory ---------------------------------------------------------------------------
   const hm = input.hostMemory;
+  const memslots = resolveMemslots(hm?.memslots, input.machine?.memory ?? DEFAULTS.memoryBytes, (path, message) => c.add(path, message));
   const hostMemory: HostMemorySpec = {
     pages: (hm?.pages ?? []).map((p, i) => {
       const path = ['hostMemory', 'pages', i];
@@ -144,6 +152,7 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
     ...(hm?.latency?.remote === undefined ? {} : { remoteLatency: hm.latency.remote }),
     ...(hm?.latency?.fail === undefined ? {} : { failLatency: hm.latency.fail }),
     ...(hm?.limitPages === undefined ? {} : { limitPages: hm.limitPages }),
+    ...(memslots === undefined ? {} : { memslots }),
   };
 
   // --- events --------------------------------------------------------------------------------
@@ -152,7 +161,9 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
     const path = ['events', i];
     const inj = convertInjection(c, e, i, path);
     if ('cpu' in inj.action) cpuOk([...path, 'cpu'], inj.action.cpu);
-    if (inj.action.do === 'evict') inj.action.pages.forEach((r, j) => pageRefOk([...path, 'pages', j], r));
+    if (inj.action.do === 'evict' || inj.action.do === 'page_migrate') inj.action.pages.forEach((r, j) => pageRefOk([...path, 'pages', j], r));
+    checkMemslotAction(inj.action, memslots?.length ?? 1, path, (p, message) => c.add(p, message));
+    if (inj.action.do === 'nested_migrate' && nested === undefined) c.add([...path, 'do'], '"nested_migrate" needs nested guests ("machine.nested")');
     if (inj.action.do === 'save_restore' || inj.action.do === 'set_msr' || inj.action.do === 'irq') {
       // nothing more to check
     }
@@ -168,24 +179,31 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
   const enabled = new Set(CHECKERS.filter((d) => checkers[d.name] !== false).map((d) => d.name));
 
   // --- expectations --------------------------------------------------------------------------
-  const ex = input.expect;
-  const counts: CountExpectation[] = [];
-  for (const [event, v] of Object.entries(ex?.counts ?? {})) counts.push(convertCount(c, event, v, ['expect', 'counts', event]));
-  const sequence = (ex?.sequence ?? []).map((m, i) => convertMatch(c, m, ['expect', 'sequence', i], true));
-  const absent = (ex?.absent ?? []).map((m, i) => convertMatch(c, m, ['expect', 'absent', i], false));
-  const fire = ex?.checkers?.fire ?? [];
-  const pass = ex?.checkers?.pass;
-  fire.forEach((n, i) => {
-    if (!enabled.has(n)) c.add(['expect', 'checkers', 'fire', i], `checker "${n}" is expected to fire but is disabled in "checkers"`);
-    if (pass?.includes(n) === true) c.add(['expect', 'checkers', 'fire', i], `checker "${n}" is listed both under "pass" and "fire"`);
-  });
-  pass?.forEach((n, i) => {
-    if (!enabled.has(n)) c.add(['expect', 'checkers', 'pass', i], `checker "${n}" is expected to pass but is disabled in "checkers"`);
-  });
-  let outcome = ex?.outcome ?? (ex?.panic !== undefined ? 'panic' : 'completed');
-  if (ex?.panic !== undefined && outcome !== 'panic') {
-    c.add(['expect', 'panic'], `a panic message is expected but the expected outcome is "${outcome}"`);
-    outcome = 'panic';
+  const expect = convertExpect(c, input.expect, enabled, ['expect']);
+
+  // --- regression variants -------------------------------------------------------------------
+  const convertVariantEvents = (list: readonly InjectionInput[], base: readonly (string | number)[]): Injection[] =>
+    list.map((e, i) => {
+      const inj = convertInjection(c, e, i, [...base, i]);
+      if ('cpu' in inj.action) cpuOk([...base, i, 'cpu'], inj.action.cpu);
+      return inj;
+    });
+  let regression: Regression | undefined;
+  if (input.regression !== undefined) {
+    const { variants: vIn, ...header } = input.regression;
+    const variants: Record<string, VariantSpec> = {};
+    for (const [vname, v] of Object.entries(vIn ?? {})) {
+      const path = ['regression', 'variants', vname];
+      variants[vname] = {
+        ...(v.description === undefined ? {} : { description: v.description }),
+        guest: { ...(v.guest?.profile === undefined ? {} : { profile: v.guest.profile }), toggles: definedOnly(v.guest?.toggles ?? {}) },
+        host: { ...(v.host?.profile === undefined ? {} : { profile: v.host.profile }), toggles: definedOnly(v.host?.toggles ?? {}) },
+        ...(v.events === undefined ? {} : { events: convertVariantEvents(v.events, [...path, 'events']) }),
+        expect: convertExpect(c, v.expect, enabled, [...path, 'expect']),
+        verdict: { ...(v.verdict?.pass === undefined ? {} : { pass: v.verdict.pass }), ...(v.verdict?.fail === undefined ? {} : { fail: v.verdict.fail }) },
+      };
+    }
+    regression = { ...header, variants };
   }
 
   if (c.problems.length > 0) return { problems: c.problems };
@@ -205,6 +223,7 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
         ...(m?.guest?.hz === undefined ? {} : { hz: m.guest.hz }),
         ...(m?.guest?.hungTaskTimeout === undefined ? {} : { hungTaskTimeoutNs: m.guest.hungTaskTimeout }),
         ...(m?.guest?.nmiUserRead === undefined ? {} : { nmiUserRead: m.guest.nmiUserRead }),
+        ...(m?.guest?.idleRead === undefined ? {} : { idleRead: m.guest.idleRead }),
       },
       host: {
         profile: (m?.host?.profile ?? DEFAULTS.hostProfile) as Scenario['machine']['host']['profile'],
@@ -216,29 +235,54 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
         ...(m?.host?.exitCost === undefined ? {} : { exitCostNs: m.host.exitCost }),
         ...(m?.host?.allocFailure === undefined ? {} : { allocFailure: m.host.allocFailure }),
         ...(m?.host?.tokenCounter === undefined ? {} : { tokenCounter: m.host.tokenCounter }),
+        ...(m?.host?.stepJitter === undefined ? {} : { stepJitterNs: m.host.stepJitter }),
       },
       cpuid: (m?.cpuid ?? 'auto') as Scenario['machine']['cpuid'],
+      ...(nested === undefined ? {} : { nested }),
     },
     hostMemory,
     tasks,
     ...(input.bare === undefined ? {} : { bare: convertBare(input.bare) }),
     events,
-    expect: {
-      outcome,
-      ...(ex?.panic === undefined ? {} : { panic: ex.panic }),
-      counts,
-      sequence,
-      absent,
-      ...(pass === undefined ? {} : { pass }),
-      fire,
-    },
+    expect,
     verdict: { ...(input.verdict?.pass === undefined ? {} : { pass: input.verdict.pass }), ...(input.verdict?.fail === undefined ? {} : { fail: input.verdict.fail }) },
-    ...(input.regression === undefined ? {} : { regression: input.regression }),
+    ...(regression === undefined ? {} : { regression }),
     checkers,
     budget: { maxEvents: input.budget?.maxEvents ?? DEFAULTS.maxEvents, maxTime: input.budget?.maxTime ?? DEFAULTS.maxTime },
     warnings: c.warnings,
   };
   return { scenario, problems: [] };
+}
+
+/** Expectations (the scenario's own, or a variant's) with their cross-field checks; problems are reported under `base`. */
+function convertExpect(c: Checker, ex: ExpectInput | undefined, enabled: ReadonlySet<string>, base: readonly (string | number)[]): Expectations {
+  const counts: CountExpectation[] = [];
+  for (const [event, v] of Object.entries(ex?.counts ?? {})) counts.push(convertCount(c, event, v, [...base, 'counts', event]));
+  const sequence = (ex?.sequence ?? []).map((m, i) => convertMatch(c, m, [...base, 'sequence', i], true));
+  const absent = (ex?.absent ?? []).map((m, i) => convertMatch(c, m, [...base, 'absent', i], false));
+  const fire = ex?.checkers?.fire ?? [];
+  const pass = ex?.checkers?.pass;
+  fire.forEach((n, i) => {
+    if (!enabled.has(n)) c.add([...base, 'checkers', 'fire', i], `checker "${n}" is expected to fire but is disabled in "checkers"`);
+    if (pass?.includes(n) === true) c.add([...base, 'checkers', 'fire', i], `checker "${n}" is listed both under "pass" and "fire"`);
+  });
+  pass?.forEach((n, i) => {
+    if (!enabled.has(n)) c.add([...base, 'checkers', 'pass', i], `checker "${n}" is expected to pass but is disabled in "checkers"`);
+  });
+  let outcome = ex?.outcome ?? (ex?.panic !== undefined ? 'panic' : 'completed');
+  if (ex?.panic !== undefined && outcome !== 'panic') {
+    c.add([...base, 'panic'], `a panic message is expected but the expected outcome is "${outcome}"`);
+    outcome = 'panic';
+  }
+  return {
+    outcome,
+    ...(ex?.panic === undefined ? {} : { panic: ex.panic }),
+    counts,
+    sequence,
+    absent,
+    ...(pass === undefined ? {} : { pass }),
+    fire,
+  };
 }
 
 function definedOnly<T extends string>(o: Readonly<Partial<Record<T, boolean | undefined>>>): Record<T, boolean> {

@@ -77,7 +77,7 @@ export class StringOut implements TextOut {
 /** Fields shown in hex in the text format (addresses, tokens, MSR values, vectors, checksums). */
 export const HEX_FIELDS: ReadonlySet<string> = new Set([
   'token', 'pending_token', 'gva', 'gpa', 'gfn', 'address', 'fault_address', 'cr2', 'msr_en', 'msr_en_val', 'data', 'ecx', 'value', 'checksum',
-  'pfn', 'vector', 'vec', 'irq', 'exception', 'error_code', 'old', 'new', 'flags',
+  'pfn', 'vector', 'vec', 'irq', 'exception', 'error_code', 'old', 'new', 'flags', 'hva', 'hfn', 'old_hfn', 'new_hfn',
 ]);
 
 /** JSON-safe value: bigints become "0x..." strings. */

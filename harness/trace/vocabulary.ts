@@ -43,7 +43,7 @@ export const TRACE_EVENTS: readonly EventInfo[] = [
   ev('host', 'kvm_apic_eoi', 'vector'),
   ev('host', 'kvm_lapic_enable', 'how'),
   ev('host', 'kvm_lapic_disable', 'how'),
-  ev('host', 'kvm_write_guest', 'gpa', 'len', 'value', 'field', 'ok'),
+  ev('host', 'kvm_write_guest', 'gpa', 'len', 'value', 'field', 'ok', 'hfn', 'gen', 'slot'),
   ev('host', 'kvm_vcpu_block', 'why'),
   ev('host', 'kvm_vcpu_wakeup', 'why'),
   ev('host', 'kvm_nmi'),
@@ -57,6 +57,14 @@ export const TRACE_EVENTS: readonly EventInfo[] = [
   ev('host', 'kvm_vm_destroy', 'in_flight'),
   ev('host', 'host_page_evict', 'gfn', 'checksum', 'why'),
   ev('host', 'host_page_fault_in', 'gfn', 'checksum', 'ok', 'backing', 'why'),
+  // the guest address space and the host's caches of it (docs/caches.md)
+  ev('host', 'kvm_set_memory_region', 'slot', 'change', 'gfn', 'count', 'hva', 'gen'),
+  ev('host', 'host_ram_alloc', 'hva', 'count', 'hfn'),
+  ev('host', 'host_ram_free', 'hva', 'count'),
+  ev('host', 'host_page_migrate', 'gfn', 'hva', 'old_hfn', 'new_hfn', 'ok', 'why'),
+  ev('host', 'kvm_gfn_cache_init', 'gpa', 'len', 'gen', 'slot', 'hva', 'hfn', 'ok'),
+  ev('host', 'kvm_gfn_cache_refresh', 'gpa', 'gen', 'slot', 'hva', 'hfn', 'ok', 'why'),
+  ev('host', 'kvm_gfn_cache_invalidate', 'gpa', 'hva', 'why'),
   // host events beyond docs/trace-events.md (emitted by host/)
   ev('worker', 'kvm_async_pf_after_free', 'token', 'gva', 'message'),
   ev('host', 'kvm_async_pf_enable_failed', 'msr_en_val', 'gpa'),
@@ -68,6 +76,17 @@ export const TRACE_EVENTS: readonly EventInfo[] = [
   ev('host', 'kvm_mmio', 'gpa', 'write'),
   ev('host', 'kvm_multiple_exception', 'prev', 'vector', 'result'),
   ev('host', 'kvm_shutdown', 'why'),
+  // nested virtualization (host/nested, docs/nested.md)
+  ev('host', 'kvm_nested_vmenter', 'vmcs12', 'launch', 'cpl'),
+  ev('host', 'kvm_nested_vmexit_inject', 'reason', 'vector'),
+  ev('host', 'kvm_get_nested_state', 'guest_mode', 'vmcs12'),
+  ev('host', 'kvm_set_nested_state', 'ok', 'guest_mode', 'restore', 'gfn', 'page', 'error'),
+  ev('host', 'kvm_get_nested_state_pages', 'ok', 'gfn', 'page'),
+  ev('host', 'kvm_nested_internal_error', 'gfn', 'page'),
+  ev('host', 'nested_migration', 'phase', 'restore', 'fetch', 'listener'),
+  ev('host', 'postcopy_listener_start', 'queued'),
+  ev('host', 'postcopy_page_request', 'gfn', 'page', 'via', 'from', 'listener'),
+  ev('host', 'postcopy_page_served', 'gfn', 'page', 'via', 'ok', 'waited_ns'),
   // guest
   ev('guest', 'kvm_guest_cpu_init', 'msr_en', 'vector', 'send_always'),
   ev('guest', 'kvm_pv_disable_apf'),
@@ -103,6 +122,11 @@ export const TRACE_EVENTS: readonly EventInfo[] = [
   ev('guest', 'sched_migrate_task', 'task', 'orig_cpu', 'dest_cpu'),
   ev('guest', 'signal', 'task', 'sig', 'gva', 'vector', 'error_code'),
   ev('guest', 'next_kernel_boot', 'kind'),
+  // guest/nested: the L1 hypervisor and its L2 guests
+  ev('guest', 'l1_kvm_entry', 'l2', 'launch'),
+  ev('guest', 'l1_kvm_exit', 'l2', 'reason', 'vector', 'exit_qualification', 'apf_flags'),
+  ev('guest', 'nested_l2_exit', 'l2'),
+  ev('guest', 'nested_l2_oops', 'l2', 'vector', 'message'),
   // guest/bare: the scripted bare-metal guest logs each observation as `bare_<kind>`
   ...['exception', 'interrupt', 'nmi', 'msr', 'cpuid', 'touch', 'area', 'wait', 'cpl', 'note', 'done'].map((k) =>
     ev('guest', `bare_${k}`, 'seq', 'cpl', 'step', 'vector', 'cr2', 'errorCode', 'flags', 'token', 'if', 'msr', 'value', 'write', 'ok', 'result', 'waitedNs', 'message'),
@@ -115,7 +139,8 @@ export const TRACE_EVENTS: readonly EventInfo[] = [
   ev('cpu', 'iret', 'vector', 'cpl', 'if'),
   ev('cpu', 'idt_gate_missing', 'vector'),
   ev('cpu', 'triple_fault'),
-  ev('cpu', 'nested_vmexit', 'vector', 'error_code', 'exit_qualification'),
+  ev('cpu', 'nested_vmenter', 'cpl', 'if', 'launch'),
+  ev('cpu', 'nested_vmexit', 'reason', 'vector', 'error_code', 'exit_qualification'),
   ev('cpu', 'init'),
   ev('cpu', 'reset'),
   // harness

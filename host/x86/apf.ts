@@ -65,36 +65,50 @@ export function newApfState(): ApfState {
 
 type ApfField = 'flags' | 'reason' | 'token';
 
-/** Whether a 4-byte host access at `offset` of the area would succeed (without doing it). */
-export function apfAccessible(v: KvmVcpu, offset: number): boolean {
+/**
+ * The host frame a 4-byte access at `offset` of the area goes through, -1 when it fails: outside
+ * the cached mapping's length, or the cache (`apf.data`, gfn_cache.ts) has no translation after
+ * its check-and-refresh, or the page's backing is failing. This is the "use" of the cache.
+ */
+function areaFrame(v: KvmVcpu, offset: number): number {
   const a = v.apf.area;
-  if (a === null || offset + 4 > a.len) return false;
-  const gpa = a.gpa + offset;
-  if (!v.kvm.memory.contains(gpa, 4)) return false;
-  return v.kvm.hostMem.backingOf(Math.floor(gpa / PAGE_SIZE)) !== 'failing';
+  if (a === null || offset + 4 > a.len) return -1;
+  const hfn = v.apf.data.frame();
+  if (hfn < 0) return -1;
+  return v.kvm.hostMem.isFailingPage(v.apf.data.hvpn) ? -1 : hfn;
+}
+
+/** Whether a 4-byte host access at `offset` of the area would succeed (the cache is checked and refreshed, nothing is written). */
+export function apfAccessible(v: KvmVcpu, offset: number): boolean {
+  return areaFrame(v, offset) >= 0;
 }
 
 /**
  * kvm_write_guest_offset_cached for a u32 of the area: range-checked against the cached mapping
- * (4 bytes ≤v5.7, 8 bytes from v5.8: `hostWritableBytes`), faults a non-resident page in, emits
- * `kvm_write_guest`. False = the write failed (-EFAULT).
+ * (4 bytes ≤v5.7, 8 bytes from v5.8: `hostWritableBytes`), written through the cache's host frame
+ * (faulting a non-resident page in), emits `kvm_write_guest`. False = the write failed (-EFAULT).
+ * Once the host traces translations (docs/caches.md) the record also says which translation the
+ * write went through: `hfn`, `gen`, `slot`.
  */
 export function apfWrite(v: KvmVcpu, offset: number, value: number, field: ApfField): boolean {
   const a = v.apf.area;
-  const ok = apfAccessible(v, offset) && a !== null && v.kvm.hostMem.hostAccess(Math.floor((a.gpa + offset) / PAGE_SIZE), v.id);
+  const c = v.apf.data;
+  const hfn = areaFrame(v, offset);
+  const ok = hfn >= 0 && v.kvm.hostMem.hostAccessPage(c.hvpn, v.id);
   const gpa = a === null ? -1 : a.gpa + offset;
-  if (ok) v.kvm.memory.writeU32(gpa, value >>> 0);
-  v.trace('kvm_write_guest', { gpa, len: 4, value: value >>> 0, field, ok });
+  if (ok) v.kvm.hostMem.phys.writeU32(hfn * PAGE_SIZE + (gpa % PAGE_SIZE), value >>> 0);
+  if (v.kvm.hostMem.space.traced) v.trace('kvm_write_guest', { gpa, len: 4, value: value >>> 0, field, ok, hfn: ok ? hfn : -1, gen: c.generation, slot: c.slot });
+  else v.trace('kvm_write_guest', { gpa, len: 4, value: value >>> 0, field, ok });
   return ok;
 }
 
 /** kvm_read_guest_offset_cached for a u32 of the area; undefined = the read failed. */
 export function apfRead(v: KvmVcpu, offset: number): number | undefined {
   const a = v.apf.area;
-  if (a === null || !apfAccessible(v, offset)) return undefined;
-  const gpa = a.gpa + offset;
-  if (!v.kvm.hostMem.hostAccess(Math.floor(gpa / PAGE_SIZE), v.id)) return undefined;
-  return v.kvm.memory.readU32(gpa);
+  const hfn = areaFrame(v, offset);
+  if (a === null || hfn < 0) return undefined;
+  if (!v.kvm.hostMem.hostAccessPage(v.apf.data.hvpn, v.id)) return undefined;
+  return v.kvm.hostMem.phys.readU32(hfn * PAGE_SIZE + ((a.gpa + offset) % PAGE_SIZE));
 }
 
 const flagsField = (v: KvmVcpu): ApfField => (v.kvm.profile.layout === 'v2.6.38' ? 'reason' : 'flags');
@@ -168,11 +182,14 @@ export function asyncPfHashReset(v: KvmVcpu): void {
   v.apf.hash.reset();
 }
 
-function setArea(v: KvmVcpu, area: ApfState['area']): void {
-  const old = v.apf.area;
-  if (old !== null) v.kvm.hostMem.unpin(Math.floor(old.gpa / PAGE_SIZE));
-  v.apf.area = area;
-  if (area !== null) v.kvm.hostMem.pin(Math.floor(area.gpa / PAGE_SIZE));
+/**
+ * Step 8: kvm_gfn_to_hva_cache_init for the area (gfn_cache.ts): the old translation goes, the new
+ * one is taken (and the page held against LRU eviction). False: the GPA is not in a memslot.
+ */
+function initArea(v: KvmVcpu, gpa: number, len: 4 | 8): boolean {
+  const ok = v.apf.data.init(gpa, len);
+  v.apf.area = ok ? { gpa, len } : null;
+  return ok;
 }
 
 /**
@@ -197,15 +214,14 @@ export function enableAsyncPf(v: KvmVcpu, data: bigint): boolean {
     v.trace('kvm_async_pf_disable', { msr_en_val: data });
     return true;
   }
-  // 8. Map the area: 8 bytes (v5.8+) or 4 bytes; a GPA outside guest RAM fails, msr_en_val keeps the value.
+  // 8. Map the area (the cache init): 8 bytes (v5.8+) or 4 bytes; a GPA outside guest RAM (every
+  //    memslot) fails, msr_en_val keeps the value.
   const gpa = Number(data & ASYNC_PF_EN_GPA_MASK);
   const len = hostWritableBytes(p.layout).length;
-  if (!v.kvm.memory.contains(gpa, len)) {
-    setArea(v, null);
+  if (!initArea(v, gpa, len)) {
     v.trace('kvm_async_pf_enable_failed', { msr_en_val: data, gpa });
     return false;
   }
-  setArea(v, { gpa, len });
   // 9. Delivery options.
   v.apf.sendAlways = (data & KVM_ASYNC_PF_SEND_ALWAYS) !== 0n;
   v.apf.deliveryAsPfVmexit = p.nestedOptIn && (data & KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT) !== 0n;

@@ -24,6 +24,7 @@ import {
 } from '../../shared-abi/msr';
 import type { KvmVcpu } from '../kvm';
 import { enableAsyncPf, guestPvHas } from './apf';
+import { isMceMsr, mceMsrRead, mceMsrWrite } from '../designs/mce';
 
 /** Other KVM PV MSRs: accepted and stored (no behaviour), gated by their CPUID bit under enforcement. */
 const OTHER_PV_MSRS: ReadonlyMap<number, number> = new Map([
@@ -76,6 +77,7 @@ export function msrWrite(v: KvmVcpu, msr: number, value: bigint, _hostInitiated:
     default:
       break;
   }
+  if (isMceMsr(msr)) return mceMsrWrite(v, msr, data);
   const feature = OTHER_PV_MSRS.get(msr);
   if (feature !== undefined) {
     if (!guestPvHas(v, feature)) return false;
@@ -112,6 +114,7 @@ export function msrRead(v: KvmVcpu, msr: number, _hostInitiated: boolean): bigin
     default:
       break;
   }
+  if (isMceMsr(msr)) return mceMsrRead(v, msr);
   const feature = OTHER_PV_MSRS.get(msr);
   if (feature !== undefined) {
     if (!guestPvHas(v, feature)) return undefined;

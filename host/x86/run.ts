@@ -23,6 +23,7 @@ import { STEP_BUSY, STEP_EXIT, STEP_FAULTED, STEP_INACTIVE, STEP_RETIRED, type V
 import { Priority } from '../../sim/queue';
 import type { KvmVcpu } from '../kvm';
 import { handleEptViolation } from '../mmu';
+import { getNestedStatePages, handleVmenter, NESTED_EXIT, reflectToL1 } from '../nested/vmx';
 import { asyncPfHashReset, pvEnabled } from './apf';
 import { cpuidLeaf } from './cpuid';
 import { msrRead, msrWrite } from './msr';
@@ -30,11 +31,16 @@ import { msrRead, msrWrite } from './msr';
 /** Zero-time iterations allowed in one event before yielding (defensive; normal paths need ≤ 4). */
 const MAX_ITERATIONS = 32;
 
-/** Schedule the next iteration `delay` ns from now. */
+/**
+ * Schedule the next iteration `delay` ns from now. With schedule perturbation on
+ * (`VmConfig.stepJitterNs`), the iteration comes up to that many ns later (PRNG stream `host.jitter`).
+ */
 export function scheduleRun(v: KvmVcpu, delay: number): void {
   if (v.event !== null) v.event.cancel();
   v.thread = 'scheduled';
-  v.event = v.kvm.sim.schedule(Math.max(0, Math.round(delay)), Priority.Guest, () => runEvent(v), `vcpu${v.id}.run`, 'host');
+  const rng = v.kvm.jitterRng;
+  const jitter = rng === null ? 0 : rng.int(0, v.kvm.stepJitterNs);
+  v.event = v.kvm.sim.schedule(Math.max(0, Math.round(delay)) + jitter, Priority.Guest, () => runEvent(v), `vcpu${v.id}.run`, 'host');
 }
 
 /** kvm_vcpu_running: runnable and not in an artificial halt. */
@@ -114,6 +120,8 @@ function enterGuest(v: KvmVcpu): boolean {
   if (v.entryNeeded || injectable(v)) {
     v.entryNeeded = false;
     iterationEnd(v);
+    // KVM_REQ_GET_NESTED_STATE_PAGES comes before the APF requests (nested state restored in two steps).
+    if (v.stalls === 0 && v.requests.has('get_nested_state_pages') && !getNestedStatePages(v)) return true;
     if (v.requests.delete('apf_halt')) {
       v.apf.halted = true;
       v.stats.apfHalts++;
@@ -228,6 +236,11 @@ function injectEvents(v: KvmVcpu): number | 'waiting' {
     return 'waiting';
   }
   if (v.nmiPending > 0 && cpu.nmiAllowed()) {
+    // Guest mode: an NMI for L1 exits from L2 (NMI exiting) and is delivered to L1 right after.
+    if (cpu.guestMode && cpu.currentVmcs !== null) {
+      reflectToL1(v, NESTED_EXIT.nmi());
+      return COST.vector;
+    }
     v.nmiPending--;
     v.trace('kvm_inj_nmi', {});
     if (cpu.deliver({ kind: 'nmi' }) === 'triple_fault') {
@@ -238,6 +251,11 @@ function injectEvents(v: KvmVcpu): number | 'waiting' {
   }
   if (v.lapic !== null && cpu.interruptAllowed()) {
     const vec = v.lapic.highestDeliverable();
+    if (vec >= 0 && cpu.guestMode && cpu.currentVmcs !== null) {
+      // External-interrupt exiting: L1's interrupt exits from L2; L1 takes it when it enables IRQs.
+      reflectToL1(v, NESTED_EXIT.interrupt(vec));
+      return COST.vector;
+    }
     if (vec >= 0) {
       v.lapic.ack(vec);
       v.stats.interruptsInjected++;
@@ -291,6 +309,12 @@ function handleExit(v: KvmVcpu, exit: VmExit): void {
       cpu.completeExit(cpuidLeaf(exit.leaf, exit.subleaf, v.kvm.cpuidKvmFeatures));
       break;
     case 'hlt':
+      if (cpu.guestMode && cpu.currentVmcs !== null) {
+        // L2's HLT: L1 intercepts it (KVM always does), so it is L1's to emulate.
+        cpu.completeExit();
+        reflectToL1(v, NESTED_EXIT.hlt());
+        break;
+      }
       // kvm_emulate_halt: HALTED until an event; the exit completes when the vCPU runs again.
       v.mpState = 'halted';
       v.stats.hlts++;
@@ -307,6 +331,9 @@ function handleExit(v: KvmVcpu, exit: VmExit): void {
       break;
     case 'triple_fault':
       shutdown(v, 'triple_fault');
+      break;
+    case 'vmenter':
+      handleVmenter(v, exit);
       break;
   }
   iterationEnd(v);

@@ -6,7 +6,9 @@
  *
  * Every page-table read is itself a guest-physical access and goes through the second-level
  * MMU (EPT/NPT), so a page-table page that the host has not mapped causes an EPT violation
- * during the walk, as on hardware.
+ * during the walk, as on hardware; the entry is then read from the host frame the second-level
+ * MMU names (identity unless the host migrated the page or remapped memslots). The TLB caches
+ * guest-physical addresses only, so the second-level translation is looked up on every access.
  */
 import { PAGE_SIZE, type Gpa, type Gva } from '../../shared-abi/addr';
 import { PFEC_PRESENT, PFEC_USER, PFEC_WRITE, PTE_P, PTE_RW, PTE_US } from '../../shared-abi/arch';
@@ -14,16 +16,33 @@ import { PFEC_PRESENT, PFEC_USER, PFEC_WRITE, PTE_P, PTE_RW, PTE_US } from '../.
 // Bound once: Jest runs modules in a vm context where global lookups are slow (docs/performance.md).
 const { floor } = Math;
 
-/** The slice of guest memory the walker reads. */
+/** The slice of physical memory the walker reads (host-physical addresses: see `SecondLevelMmu`). */
 export interface PhysReader {
   readonly size: number;
-  readU32(gpa: number): number;
+  readU32(hpa: number): number;
 }
 
-/** The hypervisor's second-level translation, as the hardware sees it. */
+/** `SecondLevelMmu.translate`: the frame is guest RAM but not mapped for this access (an EPT violation). */
+export const SLAT_VIOLATION = -1;
+/** `SecondLevelMmu.translate`: the frame is not guest RAM at all (no memslot): an MMIO access. */
+export const SLAT_MMIO = -2;
+
+/**
+ * The hypervisor's second-level translation (EPT/NPT), as the hardware sees it. The CPU accesses
+ * physical memory at `hfn * PAGE_SIZE + offset` for a guest-physical address in frame `gfn`.
+ */
 export interface SecondLevelMmu {
-  /** Is guest frame `gfn` mapped for this kind of access? False means an EPT violation. */
-  isMapped(gfn: number, write: boolean): boolean;
+  /**
+   * The host frame backing guest frame `gfn` for this kind of access, or SLAT_VIOLATION (not
+   * mapped: EPT violation) or SLAT_MMIO (not RAM). Called on every guest memory access and
+   * page-table read: keep it allocation-free.
+   */
+  translate(gfn: number, write: boolean): number;
+}
+
+/** The trivial translation: `frames` frames of RAM, each backed by the host frame of the same number. */
+export function identitySlat(frames: number): SecondLevelMmu {
+  return { translate: (gfn) => (gfn >= 0 && gfn < frames ? gfn : SLAT_MMIO) };
 }
 
 /** Outcome codes of a translation (no allocation on the hot path). */
@@ -32,7 +51,7 @@ export const XLATE_OK = 0;
 export const XLATE_PF = 1;
 /** A page-table page is not mapped by the host: EPT violation at `faultGpa`. */
 export const XLATE_EPT_WALK = 2;
-/** A page-table entry points outside guest RAM. */
+/** A page-table entry lies outside guest RAM (no memslot): an MMIO access at `faultGpa`. */
 export const XLATE_BAD_TABLE = 3;
 export type XlateCode = typeof XLATE_OK | typeof XLATE_PF | typeof XLATE_EPT_WALK | typeof XLATE_BAD_TABLE;
 
@@ -104,17 +123,16 @@ export class GuestMmu {
     for (const shift of LEVEL_SHIFT) {
       const idx = floor(va / 2 ** shift) % 512;
       const entryGpa = table + idx * 8;
-      if (entryGpa + 8 > this.mem.size) {
+      const gfn = floor(entryGpa / PAGE_SIZE);
+      const hfn = this.slat.translate(gfn, false);
+      if (hfn < 0) {
         this.faultGpa = entryGpa as Gpa;
-        return XLATE_BAD_TABLE;
+        return hfn === SLAT_MMIO ? XLATE_BAD_TABLE : XLATE_EPT_WALK;
       }
-      if (!this.slat.isMapped(floor(entryGpa / PAGE_SIZE), false)) {
-        this.faultGpa = entryGpa as Gpa;
-        return XLATE_EPT_WALK;
-      }
-      const lo = this.mem.readU32(entryGpa);
+      const entryHpa = entryGpa + (hfn - gfn) * PAGE_SIZE;
+      const lo = this.mem.readU32(entryHpa);
       if (!(lo & PTE_P)) return XLATE_PF;
-      const hi = this.mem.readU32(entryGpa + 4);
+      const hi = this.mem.readU32(entryHpa + 4);
       if (!(lo & PTE_RW)) rw = 0;
       if (!(lo & PTE_US)) us = 0;
       table = (hi & 0xfffff) * 2 ** 32 + ((lo >>> 12) << 12 >>> 0);

@@ -22,11 +22,12 @@ import {
   type NestedVmexit,
   type ResetKind,
   type TrapFrame,
+  type Vmcs12,
   eventVector,
 } from '../../shared-abi/arch';
 import { COST } from './costs';
 import { VEC_DF, VEC_GP, VEC_PF, VEC_UD, combineExceptions } from './exceptions';
-import { GuestMmu, XLATE_BAD_TABLE, XLATE_EPT_WALK, XLATE_OK, XLATE_PF, type SecondLevelMmu } from './mmu';
+import { GuestMmu, SLAT_MMIO, XLATE_BAD_TABLE, XLATE_EPT_WALK, XLATE_OK, XLATE_PF, type SecondLevelMmu } from './mmu';
 
 // Bound once: Jest runs modules in a vm context where global lookups are slow (docs/performance.md).
 const { floor, max, min } = Math;
@@ -68,7 +69,9 @@ export type VmExit =
   /** A CR0 write that changes PG. The hypervisor applies it with `setCr0` and completes the exit. */
   | { readonly reason: 'cr_write'; readonly cr: ControlRegister; readonly value: number }
   /** Shutdown after a triple fault. */
-  | { readonly reason: 'triple_fault' };
+  | { readonly reason: 'triple_fault' }
+  /** VMLAUNCH/VMRESUME by the guest (an L1 hypervisor): the hypervisor emulates the nested VM entry with `enterGuestMode`. */
+  | { readonly reason: 'vmenter'; readonly vmcs: Vmcs12; readonly launch: boolean };
 
 /** Outcome of `step()`. Details are in `lastCost`, `lastExit`. */
 export const STEP_RETIRED = 0;
@@ -85,6 +88,9 @@ export type StepOutcome = typeof STEP_RETIRED | typeof STEP_BUSY | typeof STEP_E
 export type Activity = 'active' | 'hlt' | 'shutdown';
 
 export type DeliverOutcome = 'delivered' | 'triple_fault';
+
+/** Instructions a nested (L2) guest may execute in the model (anything else throws: not modelled). */
+const L2_OPS: ReadonlySet<Insn['op']> = new Set<Insn['op']>(['load', 'store', 'compute', 'pause', 'sti', 'cli', 'hlt', 'sti_hlt', 'syscall', 'iret', 'ud2', 'rdtsc']);
 
 export interface VcpuOptions {
   readonly id: number;
@@ -116,7 +122,11 @@ export class Vcpu {
   cr4 = 0;
   inSmm = false;
   activity: Activity = 'active';
-  /** True while the vCPU runs a nested (L2) guest. Reserved for nested virtualization. */
+  /**
+   * True while the vCPU runs a nested (L2) guest. Entered with `enterGuestMode` (the VMCS gives
+   * L2's code and state), left with `nestedVmexit`. Host tests may set it alone to make the host
+   * see guest mode while the attached code keeps running.
+   */
   guestMode = false;
   // --- bookkeeping ---
   lastCost = 0;
@@ -128,6 +138,8 @@ export class Vcpu {
   private busyInsn: Insn | null = null;
   private smmSave: SmmSave | null = null;
   private guest: GuestCode | null = null;
+  /** The VMCS of the L2 guest running in guest mode (null outside guest mode). */
+  private vmcs: Vmcs12 | null = null;
   readonly mmu: GuestMmu;
   private readonly mem: PhysMemory;
   private readonly slat: SecondLevelMmu;
@@ -152,13 +164,27 @@ export class Vcpu {
     return (this.cr0 & CR0_PG) !== 0;
   }
 
-  /** Could a maskable interrupt be taken at this instruction boundary? (IF=1, no shadow, not in SMM) */
+  /**
+   * Could a maskable interrupt be taken at this instruction boundary? (IF=1, no shadow, not in SMM.)
+   * In guest mode with external-interrupt exiting, an interrupt for L1 is taken as a VM-exit whatever
+   * L2's RFLAGS.IF and interrupt shadow are.
+   */
   interruptAllowed(): boolean {
-    return this.ifFlag && !this.interruptShadow && !this.inSmm && this.activity !== 'shutdown';
+    if (this.inSmm || this.activity === 'shutdown') return false;
+    if (this.guestMode && this.vmcs !== null && this.vmcs.extIntExiting) return true;
+    return this.ifFlag && !this.interruptShadow;
   }
 
+  /** NMIs: not while blocked (until IRET); in guest mode with NMI exiting an NMI always exits to L1. */
   nmiAllowed(): boolean {
-    return !this.nmiBlocked && !this.inSmm && this.activity !== 'shutdown';
+    if (this.inSmm || this.activity === 'shutdown') return false;
+    if (this.guestMode && this.vmcs !== null && this.vmcs.extIntExiting) return true;
+    return !this.nmiBlocked;
+  }
+
+  /** The VMCS of the running L2 guest (null outside guest mode). */
+  get currentVmcs(): Vmcs12 | null {
+    return this.vmcs;
   }
 
   /** Is an exit waiting for `completeExit` (or for the hypervisor to re-execute the instruction)? */
@@ -170,7 +196,13 @@ export class Vcpu {
     return this.busyInsn !== null;
   }
 
-  private code(): GuestCode {
+  private code(): GuestCode | Vmcs12['code'] {
+    if (this.guestMode && this.vmcs !== null) return this.vmcs.code;
+    return this.l1();
+  }
+
+  /** The code attached with `attach` (the L1 guest when a nested guest runs). */
+  private l1(): GuestCode {
     if (this.guest === null) throw new Error(`vCPU ${this.id}: no guest code attached`);
     return this.guest;
   }
@@ -184,25 +216,41 @@ export class Vcpu {
     const guest = this.code();
     const insn = guest.fetch();
     const shadow = this.interruptShadow;
+    const l2 = this.guestMode ? this.vmcs : null;
+    if (l2 !== null && !L2_OPS.has(insn.op)) throw new Error(`vCPU ${this.id}: '${insn.op}' in a nested (L2) guest is not modelled`);
     let cost: number = COST.simple;
     let result: InsnResult;
     switch (insn.op) {
       case 'load':
       case 'store': {
         const write = insn.op === 'store';
-        const walksBefore = this.mmu.walks;
-        const code = this.mmu.translate(insn.gva, write, this.cpl === 3, this.paging, this.cr3);
-        cost = COST.memory + (this.mmu.walks !== walksBefore ? COST.walk : 0);
-        if (code !== XLATE_OK) return this.translationFailed(code, insn, insn.gva, write, cost);
-        const pa = this.mmu.gpa;
+        let pa: Gpa;
+        if (l2 !== null) {
+          // L2: paging off, EPT12 an offset into L1's guest-physical memory (see Vmcs12).
+          if (insn.gva < 0 || insn.gva + insn.size > l2.memSize) {
+            throw new Error(`vCPU ${this.id}: L2 access at 0x${insn.gva.toString(16)} outside its ${l2.memSize}-byte memory (not modelled)`);
+          }
+          cost = COST.memory;
+          pa = (l2.memBase + insn.gva) as Gpa;
+        } else {
+          const walksBefore = this.mmu.walks;
+          const code = this.mmu.translate(insn.gva, write, this.cpl === 3, this.paging, this.cr3);
+          cost = COST.memory + (this.mmu.walks !== walksBefore ? COST.walk : 0);
+          if (code !== XLATE_OK) return this.translationFailed(code, insn, insn.gva, write, cost);
+          pa = this.mmu.gpa;
+        }
         if ((pa % PAGE_SIZE) + insn.size > PAGE_SIZE) {
           throw new Error(`vCPU ${this.id}: ${insn.size}-byte access at 0x${insn.gva.toString(16)} crosses a page boundary (not modelled)`);
         }
-        if (pa + insn.size > this.mem.size) return this.exit(insn, { reason: 'mmio', gpa: pa, write }, cost);
-        if (!this.slatMapped(pa, write)) {
+        // Second level: the host frame behind the guest frame, or an EPT violation / MMIO exit.
+        const gfn = floor(pa / PAGE_SIZE);
+        const hfn = this.slat.translate(gfn, write);
+        if (hfn < 0) {
+          if (hfn === SLAT_MMIO) return this.exit(insn, { reason: 'mmio', gpa: pa, write }, cost);
           return this.exit(insn, { reason: 'ept_violation', gpa: pa, gva: insn.gva, write, walk: false }, cost);
         }
-        result = write ? this.store(pa, insn.size, insn.value) : this.load(pa, insn.size);
+        const hpa = pa + (hfn - gfn) * PAGE_SIZE;
+        result = write ? this.store(hpa, insn.size, insn.value) : this.load(hpa, insn.size);
         break;
       }
       case 'rdmsr':
@@ -284,6 +332,9 @@ export class Vcpu {
       }
       case 'ud2':
         return this.fault(VEC_UD, undefined, cost);
+      case 'vmenter':
+        if (this.cpl !== 0) return this.fault(VEC_GP, 0, cost);
+        return this.exit(insn, { reason: 'vmenter', vmcs: insn.vmcs, launch: insn.launch }, cost);
     }
     this.lastCost = cost;
     this.retire(result, shadow);
@@ -402,19 +453,45 @@ export class Vcpu {
   }
 
   /**
-   * VM-exit from L2 to L1 (nested virtualization): leave guest mode, load L1's host state
-   * (CPL 0, IF 0) and hand the exit to the L1 hypervisor's code.
+   * Nested VM entry, as the hypervisor below emulates it after a `vmenter` exit: the VMLAUNCH/
+   * VMRESUME retires in L1, L2's state is loaded from the VMCS, and the vCPU fetches from L2's code
+   * until `nestedVmexit`.
+   */
+  enterGuestMode(vmcs: Vmcs12): void {
+    const insn = this.exitInsn;
+    if (insn === null || insn.op !== 'vmenter') throw new Error(`vCPU ${this.id}: enterGuestMode() without a pending VMLAUNCH/VMRESUME exit`);
+    if (this.guestMode) throw new Error(`vCPU ${this.id}: nested VM entry while already in guest mode`);
+    this.completeExit();
+    this.vmcs = vmcs;
+    this.guestMode = true;
+    this.cpl = vmcs.guest.cpl;
+    this.ifFlag = vmcs.guest.ifFlag;
+    this.interruptShadow = false;
+    this.mmu.flush();
+    this.trace.emit('cpu', this.id, 'nested_vmenter', { cpl: this.cpl, if: this.ifFlag, launch: insn.launch });
+  }
+
+  /**
+   * VM-exit from L2 to L1 (nested virtualization): save L2's state into its VMCS, leave guest mode,
+   * load L1's host state (CPL 0, IF 0) and hand the exit to the L1 hypervisor's code.
    */
   nestedVmexit(exit: NestedVmexit): void {
-    const guest = this.code();
+    const guest = this.l1();
     if (!this.guestMode || guest.vmexit === undefined) throw new Error(`vCPU ${this.id}: nested VM-exit while not running an L2 guest`);
+    if (this.busyInsn !== null) throw new Error(`vCPU ${this.id}: nested VM-exit while a compute instruction is in flight`);
     if (this.exitInsn !== null) this.abandonExit();
+    const vmcs = this.vmcs;
+    if (vmcs !== null) {
+      vmcs.guest.cpl = this.cpl;
+      vmcs.guest.ifFlag = this.ifFlag;
+      this.vmcs = null;
+    }
     this.guestMode = false;
     this.cpl = 0;
     this.ifFlag = false;
     this.interruptShadow = false;
     this.mmu.flush();
-    this.trace.emit('cpu', this.id, 'nested_vmexit', { vector: exit.vector, error_code: exit.errorCode, exit_qualification: exit.exitQualification });
+    this.trace.emit('cpu', this.id, 'nested_vmexit', { reason: exit.reason, vector: exit.vector, error_code: exit.errorCode, exit_qualification: exit.exitQualification });
     guest.vmexit(exit);
   }
 
@@ -454,12 +531,13 @@ export class Vcpu {
     this.smmSave = null;
     this.activity = 'active';
     this.guestMode = false;
+    this.vmcs = null;
     this.exitInsn = null;
     this.busyInsn = null;
     this.lastExit = null;
     this.mmu.flush();
     this.trace.emit('cpu', this.id, kind, {});
-    this.code().reset(kind);
+    this.l1().reset(kind);
   }
 
   // --- helpers ---
@@ -500,10 +578,6 @@ export class Vcpu {
       default:
         throw new Error(`vCPU ${this.id}: unknown translation outcome ${code}`);
     }
-  }
-
-  private slatMapped(pa: number, write: boolean): boolean {
-    return this.slat.isMapped(floor(pa / PAGE_SIZE), write);
   }
 
   private load(pa: number, size: number): number | bigint {

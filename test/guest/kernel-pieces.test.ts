@@ -8,7 +8,7 @@ import { gva, PAGE_SIZE, type Gva } from '../../shared-abi/addr';
 import { sleeperBucket } from '../../shared-abi/apf';
 import type { Insn, TrapFrame } from '../../shared-abi/arch';
 import { GuestMemory } from '../../sim/memory';
-import { GuestMmu, XLATE_OK, XLATE_PF } from '../../sim/cpu/mmu';
+import { GuestMmu, identitySlat, XLATE_OK, XLATE_PF } from '../../sim/cpu/mmu';
 import {
   Frame,
   FrameRunner,
@@ -151,7 +151,7 @@ describe('boot loader: page tables', () => {
       { mm: 'a', pages: [U, U + PAGE_SIZE] },
       { mm: 'b', pages: [U] },
     ]);
-    const mmu = new GuestMmu(mem, { isMapped: () => true });
+    const mmu = new GuestMmu(mem, identitySlat(mem.pages));
     const xlate = (va: number, pml4: number, user: boolean): number | null => {
       mmu.flush();
       const c = mmu.translate(va as Gva, false, user, true, pml4);

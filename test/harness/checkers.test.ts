@@ -7,10 +7,11 @@ const notPresent = (t: number, token = T, cpu = 0, injected = true) => rec(t, cp
 const ready = (t: number, token = T, cpu = 0, notified = true) => rec(t, cpu, 'kvm_async_pf_ready', { token, gva: 0x7f0000001000, notified });
 
 describe('checker registry', () => {
-  it('has the eight checkers of issue 5, each with a description and an invariant', () => {
-    expect(CHECKERS.map((c) => c.name)).toEqual([
+  it('has the eight checkers of issue 5 first, then later ones (stale-translation: issue 11), each with a description and an invariant', () => {
+    expect(CHECKERS.map((c) => c.name).slice(0, 8)).toEqual([
       'apf-answered', 'token-unique', 'host-writes', 'slot-busy', 'sleep-context', 'hung-task', 'page-integrity', 'interrupts',
     ]);
+    expect(CHECKERS.map((c) => c.name)).toContain('stale-translation');
     for (const c of CHECKERS) {
       expect(c.description.length).toBeGreaterThan(10);
       expect(c.invariant.length).toBeGreaterThan(20);
@@ -91,6 +92,11 @@ describe('host-writes', () => {
   it('fires on a write for a vCPU that never enabled', () => {
     expect(check('host-writes', [write(10, 0x10004)])).toHaveLength(1);
   });
+  it('ignores failed writes (ok: false): they reached no guest memory', () => {
+    const failed = rec(10, 0, 'kvm_write_guest', { gpa: -1, len: 4, value: 1, field: 'flags', ok: false });
+    expect(check('host-writes', [enable(), failed])).toEqual([]);
+    expect(check('host-writes', [failed])).toEqual([]);
+  });
 });
 
 describe('slot-busy', () => {
@@ -105,6 +111,11 @@ describe('slot-busy', () => {
     const flags = (t: number) => rec(t, 0, 'kvm_write_guest', { gpa: 0x10000, len: 4, value: 1, field: 'flags' });
     expect(check('slot-busy', [flags(10), flags(20)])).toHaveLength(1);
     expect(check('slot-busy', [flags(10), rec(15, 0, 'kvm_read_and_reset_apf_flags', { flags: 1 }), flags(20)])).toEqual([]);
+  });
+  it('ignores failed writes (ok: false): the slot did not change', () => {
+    const flags = (t: number, ok: boolean) => rec(t, 0, 'kvm_write_guest', { gpa: -1, len: 4, value: 1, field: 'flags', ok });
+    expect(check('slot-busy', [flags(10, false), flags(20, false)])).toEqual([]);
+    expect(check('slot-busy', [flags(10, true), flags(20, false), flags(30, true)])).toHaveLength(1);
   });
 });
 

@@ -28,7 +28,8 @@ describe('host profiles', () => {
   test('every fix is on in current and each toggle can be reverted alone', () => {
     const cur = resolveHostProfile('current').toggles;
     for (const t of TOGGLES) {
-      const bug = t === 'df_cancellation' || t === 'inject_at_cpl0_regardless';
+      // Off in `current`: the two deliberate bugs, and the pinned-cache variant (no kernel has it).
+      const bug = t === 'df_cancellation' || t === 'inject_at_cpl0_regardless' || t === 'gfn_cache_pin';
       expect(cur[t]).toBe(!bug);
       const r = resolveHostProfile('current', { [t]: bug });
       for (const u of TOGGLES) expect(r.toggles[u]).toBe(u === t ? bug : cur[u]);

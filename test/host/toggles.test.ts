@@ -6,9 +6,9 @@ import { HOST_TOGGLES, type HostToggle } from '../../host/config';
 import { postSetCr0 } from '../../host/x86/run';
 import { faultinPfn } from '../../host/mmu';
 import { KVM_APF_WAKE_ALL_TOKEN } from '../../shared-abi/apf';
-import type { Gva } from '../../shared-abi/addr';
+import { PAGE_SIZE, type Gva } from '../../shared-abi/addr';
 import { CR0_PE, CR0_PG } from '../../shared-abi/arch';
-import { MSR_KVM_ASYNC_PF_ACK, MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT, X86_MSR } from '../../shared-abi/msr';
+import { encodeAsyncPfEn, MSR_KVM_ASYNC_PF_ACK, MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT, X86_MSR } from '../../shared-abi/msr';
 import { HYPERVISOR_CALLBACK_VECTOR, PF_VECTOR, X86_EXCEPTION } from '../../shared-abi/vectors';
 import type { Handler } from '../support/scripted-guest';
 import { AREA, DATA_GFN, dataGpa, enableModern, makeWorld, pageReadyHandler, SPIV_ON, type World } from './world';
@@ -44,6 +44,7 @@ test('every toggle has a scenario here', () => {
     'pending_exception_gate', 'df_cancellation', 'can_deliver_cleanup', 'interrupt_page_ready', 'page_ready_needs_not_present',
     'reject_without_lapic', 'lapic_enabled_check', 'nonzero_token', 'paging_check', 'nested_payload', 'flush_on_destroy',
     'protected_state_cpl0', 'keep_queue_on_cr0_pg', 'ack_kick_barrier', 'honour_send_always', 'inject_at_cpl0_regardless',
+    'gfn_cache_refresh', 'gfn_cache_pin',
   ];
   expect([...covered].sort()).toEqual(Object.keys(HOST_TOGGLES).sort());
 });
@@ -363,5 +364,41 @@ describe('inject_at_cpl0_regardless (deliberately buggy)', () => {
     const w = unit('inject_at_cpl0_regardless', on, { cpl: 0 });
     fault(w);
     expect(lastNotPresent(w)).toMatchObject({ injected: on, halt: !on });
+  });
+});
+
+/** The APF area's page (gfn 1 in the fixture): where the guest reads its token slot now. */
+const guestToken = (w: World): number => w.kvm.hostMem.phys.readU32(w.kvm.hostMem.translate(1, false) * PAGE_SIZE + (AREA % PAGE_SIZE) + 4);
+
+describe('gfn_cache_refresh (the APF area cache: docs/caches.md)', () => {
+  test.each([true, false])('%s', (on) => {
+    const w = unit('gfn_cache_refresh', on);
+    w.v.asyncPf.checkCompletion(); // the enable's wake-all
+    w.mem.writeU32(AREA + 4, 0);
+    fault(w);
+    const token = lastNotPresent(w).token;
+    // Between not-present and page-ready the area's page moves to another host frame.
+    expect(w.kvm.migratePages([1])).toEqual(['migrated']);
+    const frame = w.kvm.hostMem.translate(1, false);
+    expect(frame).not.toBe(1);
+    w.sim.run();
+    w.v.asyncPf.checkCompletion();
+    // Refreshed: the token lands where the guest reads it. Never invalidated: in the old frame, lost.
+    expect(guestToken(w)).toBe(on ? token : 0);
+    expect(w.ev('kvm_write_guest', { field: 'token' }).at(-1)).toMatchObject({ ok: true, hfn: on ? frame : 1 });
+    expect(w.ev('kvm_gfn_cache_refresh')).toHaveLength(on ? 1 : 0);
+  });
+});
+
+describe('gfn_cache_pin (the cache holds its page: no migration while cached)', () => {
+  test.each([true, false])('%s', (on) => {
+    const w = unit('gfn_cache_pin', on);
+    expect(w.kvm.migratePages([1])).toEqual([on ? 'pinned' : 'migrated']);
+    expect(w.kvm.hostMem.translate(1, false) === 1).toBe(on);
+    expect(w.ev('host_page_migrate').at(-1)).toMatchObject({ ok: !on, why: on ? 'pinned' : 'requested' });
+    // The area moves to another page: the cache lets go of gfn 1, and the deferred migration happens.
+    expect(w.kvm.setMsr(0, MSR_KVM_ASYNC_PF_EN, encodeAsyncPfEn({ enabled: true, deliveryAsInt: true, gpa: 0x3000 }))).toBe(true);
+    expect(w.kvm.hostMem.translate(1, false)).not.toBe(1);
+    expect(w.ev('host_page_migrate').at(-1)).toMatchObject({ ok: true, why: on ? 'unpinned' : 'requested' });
   });
 });

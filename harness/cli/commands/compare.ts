@@ -1,16 +1,23 @@
 /**
- * `apf compare FILE --guest a,b --host x,y [--vary TOGGLE ...]`: one scenario over a matrix of
- * guest profiles × host profiles (× on/off of each varied toggle), one line per combination:
- * outcome, async #PFs, page-readies, artificial halts, synchronous faults, the longest wait,
- * which checkers fired, and whether the file's expectations hold. This is the SEND_ALWAYS
- * regression view. Exit 0 once the table is printed (the cells are the answer), 2 on bad input.
+ * `apf compare FILE... --guest a,b --host x,y [--vary TOGGLE ...] [--markdown]`: scenarios over a
+ * matrix of guest profiles × host profiles (× on/off of each varied toggle), one line per
+ * combination: outcome, async #PFs, page-readies, artificial halts, synchronous faults, the longest
+ * guest-side wait, how long the vCPU stood still (artificial halts and synchronous faults), which
+ * checkers fired, and whether the file's expectations hold. This is the SEND_ALWAYS regression view.
+ *
+ * Several files make a third axis, the context: each file is the same situation in another place
+ * (e.g. a kernel-mode fault with preemption disabled, under a spinlock, in the idle task...).
+ * A profile may carry toggles, `linux-4.19+honour_send_always=off`, so a column can be "this host
+ * with that behaviour". Exit 0 once the table is printed (the cells are the answer), 2 on bad input.
  */
 import * as path from 'node:path';
 import { formatDuration } from '../../../sim/clock';
+import type { TraceRecord } from '../../../sim/trace';
 import { guestProfileNames, hostProfileNames } from '../../registry';
 import { runScenario, type RunReport } from '../../runner';
 import { loadScenarioFile } from '../../scenario/load';
 import { applyOverrides, checkProfile, parseToggle, replayLine, UsageError, type Overrides, type ToggleSetting } from '../../scenario/overrides';
+import type { Scenario } from '../../scenario/types';
 import { flag, helpText, list, parse, str, type OptionSpecs } from '../args';
 import type { CliDeps } from '../cli';
 import { shownPath, type CliIo } from '../io';
@@ -18,34 +25,51 @@ import { COMMON_OPTIONS, HELP_OPTION, overridesFrom } from './run';
 
 const OPTIONS: OptionSpecs = {
   ...COMMON_OPTIONS,
-  guest: { type: 'string', value: 'P1,P2|all', help: 'guest profiles to compare (default: the scenario\'s)' },
-  host: { type: 'string', value: 'P1,P2|all', help: 'host profiles to compare (default: the scenario\'s)' },
+  guest: { type: 'string', value: 'P1,P2|all', help: 'guest profiles to compare (default: the scenario\'s); P+TOGGLE=on|off adds guest toggles to one' },
+  host: { type: 'string', value: 'P1,P2|all', help: 'host profiles to compare (default: the scenario\'s); P+TOGGLE=on|off adds host toggles to one' },
   vary: { type: 'string', multiple: true, value: 'TOGGLE', help: 'also run each combination with this toggle on and off (repeatable)' },
+  markdown: { type: 'boolean', help: 'print the matrix and the runs as Markdown tables (for docs)' },
   ...HELP_OPTION,
 };
 
 export const COMPARE_HELP = helpText(
-  'apf compare FILE --guest P1,P2 --host P1,P2 [--vary TOGGLE ...] [options]',
+  'apf compare FILE... --guest P1,P2 --host P1,P2 [--vary TOGGLE ...] [options]',
   [
-    'Runs one scenario for every guest × host profile combination (and on/off of each --vary toggle) and',
-    'prints one line per combination: outcome, async #PFs, page-readies, halts, sync faults, longest wait,',
-    'checkers that fired and whether the file\'s expectations hold. --toggle applies to every cell.',
+    'Runs scenarios for every guest × host profile combination (and on/off of each --vary toggle) and',
+    'prints one line per combination: outcome, async #PFs, page-readies, halts, sync faults, longest guest wait,',
+    'time the vCPU stood still, checkers that fired and whether the file\'s expectations hold. --toggle applies',
+    'to every cell. Several FILEs add a context axis (one file per context). A profile can carry toggles:',
+    '--host linux-4.19,linux-4.19+honour_send_always=off.',
   ],
   OPTIONS,
   ['example:', '  apf compare scenarios/send-always-kernel-fault.json --guest linux-5.2,linux-5.2-user-only,current --host linux-4.19,current'],
 );
 
-function profiles(side: 'guest' | 'host', arg: string | undefined, fallback: string): string[] {
-  if (arg === undefined) return [fallback];
+/** One entry of --guest or --host: a profile and the toggles it carries. */
+export interface AxisEntry {
+  /** As written on the command line, e.g. "linux-4.19+honour_send_always=off". */
+  readonly label: string;
+  readonly profile: string;
+  readonly toggles: readonly ToggleSetting[];
+}
+
+/** Parses `P1,P2+TOGGLE=off,...` (or `all`) for one side; `fallback` is the scenario's own profile. */
+export function axisEntries(side: 'guest' | 'host', arg: string | undefined, fallback: string): AxisEntry[] {
+  if (arg === undefined) return [{ label: fallback, profile: fallback, toggles: [] }];
   const all = side === 'guest' ? guestProfileNames() : (hostProfileNames() as readonly string[]);
-  if (arg === 'all') return [...all];
-  const names = arg.split(',').map((x) => x.trim()).filter((x) => x !== '');
-  if (names.length === 0) throw new UsageError(`apf compare: --${side} needs at least one profile`);
-  for (const n of names) checkProfile(side, n);
-  return names;
+  if (arg === 'all') return all.map((p) => ({ label: p, profile: p, toggles: [] }));
+  const items = arg.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (items.length === 0) throw new UsageError(`apf compare: --${side} needs at least one profile`);
+  return items.map((label) => {
+    const [profile = '', ...toggles] = label.split('+');
+    checkProfile(side, profile);
+    return { label, profile, toggles: toggles.map((t) => parseToggle(t.startsWith(`${side}.`) ? t : `${side}.${t}`)) };
+  });
 }
 
 export interface CompareCell {
+  /** The scenario's name (the context when several files are compared). */
+  readonly context: string;
   readonly guest: string;
   readonly host: string;
   readonly varied: Readonly<Record<string, boolean>>;
@@ -57,15 +81,69 @@ export interface CompareCell {
   readonly artificialHalts: number;
   readonly syncFaults: number;
   readonly maxWaitNs: number;
+  /** How the guest waited for async #PFs: parked the task ('schedule'), halted the CPU ('halt'), both, or not at all. */
+  readonly guestWait: 'schedule' | 'halt' | 'both' | null;
+  /** Time a vCPU stood still on the host for a fault: artificial halts plus synchronous fault-ins. */
+  readonly stalledNs: number;
   readonly fired: Readonly<Record<string, number>>;
   readonly traceHash: string;
   readonly replay: string;
 }
 
-function cellOf(guest: string, host: string, varied: Record<string, boolean>, r: RunReport, replay: string): CompareCell {
+/** Watches one run's records for the guest's wait kind and the time vCPUs stood still. */
+class StallMeter {
+  stalledNs = 0;
+  private readonly haltSince = new Map<number, number>();
+  private readonly faultSince = new Map<string, number>();
+  waitSchedule = false;
+  waitHalt = false;
+
+  onRecord(r: TraceRecord): void {
+    switch (r.event) {
+      case 'kvm_page_fault': {
+        const key = `${r.cpu}:${Math.floor(Number(r.fault_address) / 4096)}`;
+        if (!this.faultSince.has(key)) this.faultSince.set(key, r.t);
+        return;
+      }
+      case 'kvm_async_pf_not_present':
+        this.faultSince.delete(`${r.cpu}:${Math.floor(Number(r.gva) / 4096)}`);
+        return;
+      case 'kvm_async_pf_sync': {
+        const key = `${r.cpu}:${Number(r.gfn)}`;
+        const since = this.faultSince.get(key);
+        if (since !== undefined) this.stalledNs += r.t - since;
+        this.faultSince.delete(key);
+        return;
+      }
+      case 'kvm_async_pf_halt':
+        if (!this.haltSince.has(r.cpu)) this.haltSince.set(r.cpu, r.t);
+        return;
+      case 'kvm_async_pf_unhalt': {
+        const since = this.haltSince.get(r.cpu);
+        if (since !== undefined) this.stalledNs += r.t - since;
+        this.haltSince.delete(r.cpu);
+        return;
+      }
+      case 'kvm_async_pf_task_wait_schedule':
+        this.waitSchedule = true;
+        return;
+      case 'kvm_async_pf_task_wait_halt':
+        this.waitHalt = true;
+        return;
+    }
+  }
+
+  finish(endT: number): void {
+    for (const since of this.haltSince.values()) this.stalledNs += endT - since;
+    this.haltSince.clear();
+  }
+}
+
+function cellOf(context: string, guest: string, host: string, varied: Record<string, boolean>, r: RunReport, m: StallMeter, replay: string): CompareCell {
   const fired: Record<string, number> = {};
   for (const v of r.violations) fired[v.checker] = (fired[v.checker] ?? 0) + 1;
   return {
+    context,
     guest,
     host,
     varied,
@@ -77,6 +155,8 @@ function cellOf(guest: string, host: string, varied: Record<string, boolean>, r:
     artificialHalts: r.summary.artificialHalts,
     syncFaults: r.summary.syncFaults,
     maxWaitNs: Math.max(0, ...r.summary.waits.map((w) => w.maxNs)),
+    guestWait: m.waitSchedule && m.waitHalt ? 'both' : m.waitSchedule ? 'schedule' : m.waitHalt ? 'halt' : null,
+    stalledNs: m.stalledNs,
     fired,
     traceHash: r.traceHash,
     replay,
@@ -89,50 +169,96 @@ function cellWord(c: CompareCell | undefined): string {
   const what: string[] = [];
   if (c.panic !== null) what.push('PANIC');
   else if (c.outcome !== 'completed') what.push(c.outcome);
-  if (c.asyncPfInjected > 0) what.push('async');
+  if (c.asyncPfInjected > 0) what.push(c.guestWait === 'halt' ? 'async(hlt)' : 'async');
   if (c.artificialHalts > 0) what.push('halt');
   if (c.syncFaults > 0) what.push('sync');
   if (what.length === 0) what.push('-');
   return what.join('+') + (Object.keys(c.fired).length > 0 ? '!' : '') + (c.ok ? '' : ' ✗');
 }
 
+/** A duration rounded for tables: ns below 1 µs, whole µs below 1 ms, else ms with two decimals. */
+export function shortDuration(ns: number): string {
+  if (ns < 1000) return `${ns} ns`;
+  if (ns < 1_000_000) return `${Math.round(ns / 1000)} µs`;
+  return `${(ns / 1_000_000).toFixed(2)} ms`;
+}
+
+/** A Markdown cell of the matrix: what the fault turned into, how long it took, what fired. */
+function markdownCell(c: CompareCell | undefined): string {
+  if (c === undefined) return '';
+  const parts: string[] = [];
+  if (c.panic !== null) parts.push('**PANIC**');
+  else if (c.outcome !== 'completed') parts.push(`**${c.outcome}**`);
+  if (c.asyncPfInjected > 0 && c.panic === null) {
+    const how = c.guestWait === 'halt' ? 'guest HLTs' : c.guestWait === 'schedule' ? 'task sleeps' : c.guestWait === 'both' ? 'sleeps/HLTs' : 'no wait';
+    parts.push(`async #PF, ${how}${c.maxWaitNs > 0 ? ` ${shortDuration(c.maxWaitNs)}` : ''}`);
+  } else if (c.asyncPfInjected > 0) {
+    parts.push('async #PF');
+  }
+  if (c.artificialHalts > 0) parts.push(`halt ${shortDuration(c.stalledNs)}`);
+  else if (c.syncFaults > 0) parts.push(`sync ${shortDuration(c.stalledNs)}`);
+  const fired = Object.keys(c.fired);
+  if (fired.length > 0) parts.push(`⚑ ${fired.join(', ')}`);
+  return parts.length === 0 ? '-' : parts.join('; ');
+}
+
+interface Context {
+  readonly given: string;
+  readonly scenario: Scenario;
+}
+
 export function compareCommand(argv: readonly string[], io: CliIo, deps: CliDeps): number {
-  const p = parse('compare', argv, OPTIONS, 1);
+  const p = parse('compare', argv, OPTIONS, Number.MAX_SAFE_INTEGER);
   if (flag(p, 'help')) {
     io.out(COMPARE_HELP);
     return 0;
   }
-  const given = p.positionals[0];
-  if (given === undefined) throw new UsageError('apf compare: which scenario? (apf compare FILE --guest ... --host ...)');
+  if (p.positionals.length === 0) throw new UsageError('apf compare: which scenario? (apf compare FILE... --guest ... --host ...)');
   const base = overridesFrom('compare', { values: { ...p.values, guest: undefined, host: undefined }, positionals: [] });
-  const loaded = loadScenarioFile(path.resolve(io.cwd, given), given);
-  const guests = profiles('guest', str(p, 'guest'), loaded.machine.guest.profile);
-  const hosts = profiles('host', str(p, 'host'), loaded.machine.host.profile);
+  const contexts: Context[] = p.positionals.map((given) => ({ given, scenario: loadScenarioFile(path.resolve(io.cwd, given), given) }));
+  const first = contexts[0]!;
+  const guests = axisEntries('guest', str(p, 'guest'), first.scenario.machine.guest.profile);
+  const hosts = axisEntries('host', str(p, 'host'), first.scenario.machine.host.profile);
   const varyNames = list(p, 'vary');
   const vary = varyNames.map((n) => parseToggle(`${n}=on`));
   let combos: ToggleSetting[][] = [[]];
   for (const v of vary) combos = combos.flatMap((c) => [[...c, { ...v, value: true, text: v.text }], [...c, { ...v, value: false, text: v.text.replace(/=on$/, '=off') }]]);
+  const multi = contexts.length > 1;
 
   const cells: CompareCell[] = [];
-  for (const guest of guests) {
-    for (const combo of combos) {
-      for (const host of hosts) {
-        const o: Overrides = { ...base, guest, host, toggles: [...(base.toggles ?? []), ...combo] };
-        const s = applyOverrides({ ...loaded, file: given }, o);
-        const r = runScenario(s, deps.machine === undefined ? {} : { machine: deps.machine });
-        const varied: Record<string, boolean> = {};
-        for (const t of combo) varied[t.name] = t.value;
-        cells.push(cellOf(guest, host, varied, r, replayLine(shownPath(io.cwd, given), s, o)));
+  for (const ctx of contexts) {
+    for (const guest of guests) {
+      for (const combo of combos) {
+        for (const host of hosts) {
+          const o: Overrides = { ...base, guest: guest.profile, host: host.profile, toggles: [...(base.toggles ?? []), ...guest.toggles, ...host.toggles, ...combo] };
+          const s = applyOverrides({ ...ctx.scenario, file: ctx.given }, o);
+          const meter = new StallMeter();
+          const r = runScenario(s, { ...(deps.machine === undefined ? {} : { machine: deps.machine }), onRecord: (rec) => meter.onRecord(rec) });
+          meter.finish(r.endT);
+          const varied: Record<string, boolean> = {};
+          for (const t of combo) varied[t.name] = t.value;
+          cells.push(cellOf(ctx.scenario.name, guest.label, host.label, varied, r, meter, replayLine(shownPath(io.cwd, ctx.given), s, o)));
+        }
       }
     }
   }
 
   if (flag(p, 'json')) {
-    io.out(JSON.stringify({ scenario: loaded.name, file: given, cells }, null, 2) + '\n');
+    io.out(JSON.stringify({ scenario: first.scenario.name, file: first.given, contexts: contexts.map((c) => ({ name: c.scenario.name, file: c.given })), cells }, null, 2) + '\n');
     return 0;
   }
-  const header = ['guest', 'host', ...varyNames, 'outcome', 'async #PF', 'ready', 'halts', 'sync', 'max wait', 'checkers fired', 'expect'];
+  if (flag(p, 'markdown')) {
+    io.out(compareMarkdown(cells, varyNames) + '\n');
+    return 0;
+  }
+  const rowKey = (c: CompareCell): string => [...(multi ? [c.context] : []), c.guest, ...varyNames.map((n) => `${n}=${c.varied[n] === true ? 'on' : 'off'}`)].join(' ');
+  const rowKeys = [...new Set(cells.map(rowKey))];
+  const hostLabels = hosts.map((h) => h.label);
+  const panics = cells.filter((c) => c.panic !== null);
+
+  const header = [...(multi ? ['context'] : []), 'guest', 'host', ...varyNames, 'outcome', 'async #PF', 'ready', 'halts', 'sync', 'max wait', 'stalled', 'checkers fired', 'expect'];
   const rows = cells.map((c) => [
+    ...(multi ? [c.context] : []),
     c.guest,
     c.host,
     ...varyNames.map((n) => (c.varied[n] === true ? 'on' : 'off')),
@@ -142,27 +268,80 @@ export function compareCommand(argv: readonly string[], io: CliIo, deps: CliDeps
     String(c.artificialHalts),
     String(c.syncFaults),
     c.maxWaitNs === 0 ? '-' : formatDuration(c.maxWaitNs),
+    c.stalledNs === 0 ? '-' : formatDuration(c.stalledNs),
     Object.entries(c.fired).map(([k, n]) => `${k}×${n}`).join(' ') || '-',
     c.ok ? '✓' : '✗',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const fmt = (r: readonly string[]): string => r.map((x, i) => x.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
-  const lines = [`${loaded.name} (${given}): ${cells.length} run${cells.length === 1 ? '' : 's'}`, '', fmt(header), fmt(widths.map((w) => '─'.repeat(w))), ...rows.map(fmt)];
-  // The same runs as a guest x host grid: what a kernel-mode or user-mode fault turned into.
-  const rowKey = (c: CompareCell): string => [c.guest, ...varyNames.map((n) => `${n}=${c.varied[n] === true ? 'on' : 'off'}`)].join(' ');
-  const rowKeys = [...new Set(cells.map(rowKey))];
-  const grid = [['', ...hosts], ...rowKeys.map((rk) => [rk, ...hosts.map((h) => cellWord(cells.find((c) => rowKey(c) === rk && c.host === h)))])];
-  const gw = hosts.map((_, i) => Math.max(...grid.map((r) => (r[i + 1] ?? '').length)));
+  const title = multi ? `${contexts.length} scenarios (${contexts.map((c) => c.scenario.name).join(', ')})` : `${first.scenario.name} (${first.given})`;
+  const lines = [`${title}: ${cells.length} run${cells.length === 1 ? '' : 's'}`, '', fmt(header), fmt(widths.map((w) => '─'.repeat(w))), ...rows.map(fmt)];
+  // The same runs as a grid: what the faults turned into.
+  const grid = [['', ...hostLabels], ...rowKeys.map((rk) => [rk, ...hostLabels.map((h) => cellWord(cells.find((c) => rowKey(c) === rk && c.host === h)))])];
+  const gw = hostLabels.map((_, i) => Math.max(...grid.map((r) => (r[i + 1] ?? '').length)));
   const rw = Math.max(...grid.map((r) => (r[0] ?? '').length));
-  lines.push('', 'matrix (rows: guest; columns: host; async = async #PF injected, halt = artificial halt, sync = synchronous fault, ! = a checker fired, ✗ = expectations not met):');
+  lines.push(
+    '',
+    `matrix (rows: ${multi ? 'context, ' : ''}guest; columns: host; async = async #PF injected, (hlt) = the guest halted instead of scheduling, halt = artificial halt, sync = synchronous fault, ! = a checker fired, ✗ = expectations not met):`,
+  );
   for (const r of grid) lines.push('  ' + [(r[0] ?? '').padEnd(rw), ...r.slice(1).map((x, i) => x.padEnd(gw[i] ?? 0))].join('  ').trimEnd());
-  const panics = cells.filter((c) => c.panic !== null);
   if (panics.length > 0) {
     lines.push('', 'panics:');
-    for (const c of panics) lines.push(`  ${c.guest} on ${c.host}: ${c.panic ?? ''}`);
+    for (const c of panics) lines.push(`  ${multi ? `${c.context}: ` : ''}${c.guest} on ${c.host}: ${c.panic ?? ''}`);
   }
   const fixed = (base.toggles ?? []).map((t) => ` --toggle ${t.text}`).join('');
-  lines.push('', `replay a line: apf run ${given} --seed ${String(base.seed ?? loaded.seed)} --guest GUEST --host HOST${fixed}${varyNames.map((n) => ` --toggle ${n}=on|off`).join('')} (--json lists each run's replay line)`);
+  const file = multi ? 'FILE' : first.given;
+  lines.push('', `replay a line: apf run ${file} --seed ${String(base.seed ?? first.scenario.seed)} --guest GUEST --host HOST${fixed}${varyNames.map((n) => ` --toggle ${n}=on|off`).join('')} (--json lists each run's replay line)`);
   io.out(lines.join('\n') + '\n');
   return 0;
+}
+
+/**
+ * The matrix and the runs as Markdown tables (what `--markdown` prints), from the cells of a compare
+ * run in their order (contexts, then guests, then varied toggles, then hosts).
+ */
+export function compareMarkdown(cells: readonly CompareCell[], varyNames: readonly string[] = []): string {
+  const multi = new Set(cells.map((c) => c.context)).size > 1;
+  const rowKey = (c: CompareCell): string => [...(multi ? [c.context] : []), c.guest, ...varyNames.map((n) => `${n}=${c.varied[n] === true ? 'on' : 'off'}`)].join(' ');
+  const rowKeys = [...new Set(cells.map(rowKey))];
+  const hostLabels = [...new Set(cells.map((c) => c.host))];
+  const panics = cells.filter((c) => c.panic !== null);
+  const md = (s: string): string => s.replace(/\|/g, '\\|');
+  const lines: string[] = [];
+  const first = (rk: string): CompareCell | undefined => cells.find((c) => rowKey(c) === rk);
+  const rowHead = [...(multi ? ['context'] : []), 'guest', ...varyNames];
+  lines.push(`| ${[...rowHead, ...hostLabels.map((h) => `host \`${h}\``)].join(' | ')} |`, `|${[...rowHead, ...hostLabels].map(() => '---').join('|')}|`);
+  for (const rk of rowKeys) {
+    const c0 = first(rk);
+    if (c0 === undefined) continue;
+    const head = [...(multi ? [c0.context] : []), `\`${c0.guest}\``, ...varyNames.map((n) => (c0.varied[n] === true ? 'on' : 'off'))];
+    lines.push(`| ${[...head, ...hostLabels.map((h) => md(markdownCell(cells.find((c) => rowKey(c) === rk && c.host === h))))].join(' | ')} |`);
+  }
+  if (panics.length > 0) {
+    lines.push('', 'Panics:', '');
+    const byText = new Map<string, string[]>();
+    for (const c of panics) byText.set(c.panic ?? '', [...(byText.get(c.panic ?? '') ?? []), `${multi ? `${c.context}, ` : ''}\`${c.guest}\` on \`${c.host}\``]);
+    for (const [text, where] of byText) lines.push(`- "${md(text)}": ${where.join('; ')}`);
+  }
+  lines.push('', 'Every run:', '');
+  const head = [...(multi ? ['context'] : []), 'guest', 'host', ...varyNames, 'outcome', 'async #PF', 'page-ready', 'artificial halts', 'sync faults', 'guest wait (max)', 'vCPU stalled', 'checkers fired'];
+  lines.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
+  for (const c of cells) {
+    const row = [
+      ...(multi ? [c.context] : []),
+      `\`${c.guest}\``,
+      `\`${c.host}\``,
+      ...varyNames.map((n) => (c.varied[n] === true ? 'on' : 'off')),
+      c.outcome,
+      String(c.asyncPfInjected),
+      String(c.pageReadyDelivered),
+      String(c.artificialHalts),
+      String(c.syncFaults),
+      c.maxWaitNs === 0 ? '-' : `${shortDuration(c.maxWaitNs)}${c.guestWait === 'halt' ? ' (halted)' : ''}`,
+      c.stalledNs === 0 ? '-' : shortDuration(c.stalledNs),
+      Object.entries(c.fired).map(([k, n]) => `${k} ×${n}`).join(', ') || '-',
+    ];
+    lines.push(`| ${row.map(md).join(' | ')} |`);
+  }
+  return lines.join('\n');
 }

@@ -23,6 +23,7 @@ import type { CliDeps } from '../cli';
 
 /** Options shared by run and compare. */
 export const COMMON_OPTIONS: OptionSpecs = {
+  variant: { type: 'string', value: 'NAME', help: 'run a variant of a regression scenario, e.g. "buggy" (the run with the bug present; see the file\'s "regression.variants")' },
   seed: { type: 'string', value: 'N', help: 'seed of the run (default: the scenario\'s "seed", else 1)' },
   guest: { type: 'string', value: 'PROFILE', help: 'guest profile (see apf list)' },
   host: { type: 'string', value: 'PROFILE', help: 'host profile (see apf list)' },
@@ -63,7 +64,9 @@ export function overridesFrom(cmd: string, p: Parsed): Overrides {
   const host = str(p, 'host');
   const maxEvents = positiveIntArg(cmd, p, 'max-events');
   const maxTime = timeArg(cmd, p, 'max-time');
+  const variant = str(p, 'variant');
   return {
+    ...(variant === undefined ? {} : { variant }),
     ...(seed === undefined ? {} : { seed }),
     ...(guest === undefined ? {} : { guest }),
     ...(host === undefined ? {} : { host }),

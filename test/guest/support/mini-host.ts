@@ -13,6 +13,7 @@ import { Simulation } from '../../../sim/engine';
 import { GuestMemory } from '../../../sim/memory';
 import { Priority } from '../../../sim/queue';
 import { TraceRecorder } from '../../../sim/trace';
+import { identitySlat } from '../../../sim/cpu/mmu';
 import { STEP_BUSY, STEP_EXIT, STEP_INACTIVE, Vcpu } from '../../../sim/cpu/vcpu';
 
 export interface MsrAccess {
@@ -53,7 +54,7 @@ export class MiniHost {
     this.features = opts.features ?? kvmFeatureEax('ASYNC_PF', 'ASYNC_PF_VMEXIT', 'ASYNC_PF_INT');
     const n = opts.cpus ?? 1;
     for (let i = 0; i < n; i++) {
-      this.cpus.push(new Vcpu({ id: i, memory: this.mem, slat: { isMapped: () => true }, clock: this.sim.clock, trace: this.sim.trace }));
+      this.cpus.push(new Vcpu({ id: i, memory: this.mem, slat: identitySlat(this.mem.pages), clock: this.sim.clock, trace: this.sim.trace }));
       this.apics.push({ enabled: false, irr: new Set(), isr: [], deadline: 0, timerVector: 0xec, timerHandle: null });
       this.pendingExc.push([]);
       this.pendingNmi.push(0);

@@ -5,6 +5,7 @@
 import { type Gva, PAGE_SIZE } from '../../../shared-abi/addr';
 import { CR0_PG, PFEC_PRESENT, PFEC_USER, PFEC_WRITE, PTE_P, PTE_RW, PTE_US, type GuestCode, type Insn, type InsnResult, type TrapFrame } from '../../../shared-abi/arch';
 import { GuestMemory } from '../../../sim/memory';
+import { SLAT_MMIO, SLAT_VIOLATION } from '../../../sim/cpu/mmu';
 import { STEP_BUSY, STEP_EXIT, STEP_FAULTED, STEP_RETIRED, Vcpu } from '../../../sim/cpu/vcpu';
 
 type Handler = (frame: TrapFrame) => Insn[];
@@ -54,6 +55,8 @@ interface Rig {
   mem: GuestMemory;
   cpu: Vcpu;
   mapped: Set<number>;
+  /** Second-level remaps: guest frame -> host frame. */
+  hfn: Map<number, number>;
   events: { event: string; fields?: Record<string, unknown> }[];
   clock: { now: number };
 }
@@ -61,18 +64,20 @@ interface Rig {
 function rig(guest: GuestCode, memBytes = 64 * PAGE_SIZE): Rig {
   const mem = new GuestMemory(memBytes);
   const mapped = new Set<number>();
+  const hfn = new Map<number, number>();
   for (let g = 0; g < memBytes / PAGE_SIZE; g++) mapped.add(g);
   const events: Rig['events'] = [];
   const clock = { now: 0 };
   const cpu = new Vcpu({
     id: 0,
     memory: mem,
-    slat: { isMapped: (gfn) => mapped.has(gfn) },
+    // Identity unless a test remaps a frame (`hfn`); frames beyond memory are not RAM.
+    slat: { translate: (gfn) => (gfn >= memBytes / PAGE_SIZE ? SLAT_MMIO : !mapped.has(gfn) ? SLAT_VIOLATION : (hfn.get(gfn) ?? gfn)) },
     clock,
     trace: { emit: (_src, _cpu, event, fields) => void events.push({ event, fields }) },
   });
   cpu.attach(guest);
-  return { mem, cpu, mapped, events, clock };
+  return { mem, cpu, mapped, hfn, events, clock };
 }
 
 const va = (n: number) => n as Gva;
@@ -123,6 +128,34 @@ describe('instructions with paging off', () => {
     const r = rig(g);
     expect(r.cpu.step()).toBe(STEP_EXIT);
     expect(r.cpu.lastExit?.reason).toBe('mmio');
+  });
+
+  test('loads and stores go to the host frame the second-level MMU names, not to the GPA', () => {
+    const g = new ScriptGuest([
+      { op: 'store', gva: va(0x9010), size: 4, value: 0xabcd },
+      { op: 'load', gva: va(0x9010), size: 4 },
+    ]);
+    const r = rig(g);
+    r.hfn.set(9, 12); // guest frame 9 lives in host frame 12 (a migrated page)
+    r.mem.writeU32(0x9010, 0x1111);
+    expect(r.cpu.step()).toBe(STEP_RETIRED);
+    expect(r.cpu.step()).toBe(STEP_RETIRED);
+    expect(g.results).toEqual([undefined, 0xabcd]);
+    expect([r.mem.readU32(12 * PAGE_SIZE + 0x10), r.mem.readU32(0x9010)]).toEqual([0xabcd, 0x1111]);
+  });
+
+  test('a frame the second-level MMU says is not RAM exits as MMIO, inside guest memory too (a deleted memslot)', () => {
+    const g = new ScriptGuest([{ op: 'load', gva: va(0x9004), size: 4 }]);
+    const cpu = new Vcpu({
+      id: 0,
+      memory: new GuestMemory(64 * PAGE_SIZE),
+      slat: { translate: (gfn) => (gfn === 9 ? SLAT_MMIO : gfn) },
+      clock: { now: 0 },
+      trace: { emit: () => undefined },
+    });
+    cpu.attach(g);
+    expect(cpu.step()).toBe(STEP_EXIT);
+    expect(cpu.lastExit).toEqual({ reason: 'mmio', gpa: 0x9004, write: false });
   });
 });
 
@@ -183,6 +216,27 @@ describe('paging', () => {
     expect(r.cpu.step()).toBe(STEP_EXIT);
     expect(r.cpu.lastExit).toMatchObject({ reason: 'ept_violation', walk: true, gva: USER_VA });
     expect(Math.floor((r.cpu.lastExit as { gpa: number }).gpa / PAGE_SIZE)).toBe(3);
+  });
+
+  test('the walk reads page-table entries from the host frame the second-level MMU names', () => {
+    const g = new ScriptGuest([{ op: 'load', gva: va(USER_VA + 8), size: 4 }]);
+    const r = rig(g);
+    r.cpu.cr3 = buildTables(r.mem, [{ va: USER_VA, pa: 0x10000, flags: PTE_P | PTE_US }]);
+    r.cpu.cr0 = CR0_PG;
+    r.mem.writeU32(0x10008, 7);
+    // The page directory (guest frame 3) moved to host frame 40; frame 3 itself now holds garbage.
+    r.mem.copyPageIn(40, r.mem.copyPageOut(3));
+    r.mem.fillPage(3, 0);
+    r.hfn.set(3, 40);
+    expect(r.cpu.step()).toBe(STEP_RETIRED);
+    expect(g.results).toEqual([7]);
+    // And a table outside RAM is an MMIO access during the walk.
+    const g2 = new ScriptGuest([{ op: 'load', gva: va(USER_VA), size: 4 }]);
+    const r2 = rig(g2, 4 * PAGE_SIZE);
+    r2.cpu.cr3 = 8 * PAGE_SIZE;
+    r2.cpu.cr0 = CR0_PG;
+    expect(r2.cpu.step()).toBe(STEP_EXIT);
+    expect(r2.cpu.lastExit).toEqual({ reason: 'mmio', gpa: 8 * PAGE_SIZE + (Math.floor(USER_VA / 2 ** 39) % 512) * 8, write: false });
   });
 
   test('CR3 writes flush the TLB; invlpg drops one entry', () => {

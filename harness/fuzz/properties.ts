@@ -1,0 +1,273 @@
+/**
+ * What a fuzzed run must satisfy, beyond the scenario's own expectations (which for generated
+ * scenarios are: the workload completes, every checker stays quiet).
+ *
+ * - `no-lost-wakeup` (guest): a task never goes to sleep on token T after the guest already
+ *   handled a page-ready for T that found nobody waiting: that wake must have left a dummy node
+ *   which the wait consumes (spec §4.4, §4.6). Only a wake-all on the CPU that holds the dummy
+ *   may remove it first (Linux unlinks dummies there, spec §4.7). (In the simulation the host's
+ *   own page-ready still follows an injected cross-vCPU one, so a lost wake-up delays the task
+ *   instead of hanging it; this property is how the fuzzer sees it.)
+ * - `no-lost-completion` (host, untrusted-guest mode): every work item the host accepted (traced
+ *   `kvm_async_pf_not_present`) is, at the end of the run, either dequeued (`kvm_async_pf_ready`,
+ *   delivered or not), dropped by a documented path (queue clear on disable, INIT/RESET, CR0.PG,
+ *   teardown), or still held on the vCPU's queue or done list; and the host's bookkeeping agrees
+ *   (`queued` = queue + wake-alls on done, at most 64, gfn hash size = queue length).
+ *
+ * Observers only read trace records (and, for the host oracle, the host's state once the run is
+ * over); they never change the run.
+ */
+import type { TraceRecord } from '../../sim/trace';
+import type { Kvm } from '../../host/kvm';
+import { ASYNC_PF_PER_VCPU } from '../../shared-abi/apf';
+import { tokenList } from '../checkers/types';
+
+export interface PropertyFailure {
+  /** Property name: `checker:<name>`, `run-ends`, `no-panic`, `no-error`, `no-lost-wakeup`, `no-lost-completion`, `host-invariants`, `valid-scenario`. */
+  readonly property: string;
+  readonly message: string;
+  readonly t?: number;
+  readonly cpu?: number;
+}
+
+export interface Observer {
+  onRecord(rec: TraceRecord): void;
+  finish(): PropertyFailure[];
+}
+
+const WAKE_ALL = 0xffffffff;
+const hex = (n: number): string => '0x' + (n >>> 0).toString(16);
+const numOf = (rec: TraceRecord, k: string): number | undefined => {
+  const v = rec[k];
+  return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : undefined;
+};
+
+/**
+ * no-lost-wakeup, judged from the guest's trace (docs/trace-events.md): `kvm_async_pf_task_wake`
+ * with `found: false` is a wake that came before the wait; from then on a task must not go to
+ * sleep on that token (`kvm_async_pf_task_wait_schedule` / `_halt`) unless something documented
+ * removed the wake's dummy first: a wait consumed it, another wake for the token unlinked it, or a
+ * wake-all on the dummy's CPU unlinked it.
+ */
+export function lostWakeupObserver(): Observer {
+  /** Tasks currently asleep per token (wait record seen, woken record not yet). */
+  const sleeping = new Map<number, number>();
+  /** Early wakes per token, oldest first: where and when. */
+  const early = new Map<number, { cpu: number; t: number }[]>();
+  const failures: PropertyFailure[] = [];
+  const shift = (tok: number): void => {
+    const list = early.get(tok);
+    list?.shift();
+    if (list !== undefined && list.length === 0) early.delete(tok);
+  };
+  return {
+    onRecord(rec) {
+      if (rec.src !== 'guest') return;
+      const token = numOf(rec, 'token');
+      const tok = token === undefined ? undefined : token >>> 0;
+      switch (rec.event) {
+        case 'kvm_async_pf_task_wake': {
+          if (tok === undefined || tok === WAKE_ALL) return;
+          if (rec.found === false) early.set(tok, [...(early.get(tok) ?? []), { cpu: rec.cpu, t: rec.t }]);
+          else if ((sleeping.get(tok) ?? 0) === 0) shift(tok);
+          return;
+        }
+        case 'kvm_async_pf_dummy_consumed':
+          if (tok !== undefined) shift(tok);
+          return;
+        case 'kvm_async_pf_task_wait_schedule':
+        case 'kvm_async_pf_task_wait_halt': {
+          if (tok === undefined) return;
+          const first = early.get(tok)?.[0];
+          if (first !== undefined) {
+            if (failures.length < 3) {
+              const task = typeof rec.task === 'string' ? rec.task : '?';
+              failures.push({
+                property: 'no-lost-wakeup',
+                t: rec.t,
+                cpu: rec.cpu,
+                message:
+                  `task ${task} sleeps on token ${hex(tok)} at t=${rec.t}ns although page-ready for ${hex(tok)} was handled on cpu${first.cpu} at t=${first.t}ns ` +
+                  'before anyone waited: that wake must leave a dummy node for this wait to consume (a lost wake-up)',
+              });
+            }
+            shift(tok);
+          }
+          sleeping.set(tok, (sleeping.get(tok) ?? 0) + 1);
+          return;
+        }
+        case 'kvm_async_pf_task_woken':
+          if (tok !== undefined) sleeping.set(tok, Math.max(0, (sleeping.get(tok) ?? 0) - 1));
+          return;
+        case 'apf_task_wake_all':
+          // Linux's wake-all unlinks this CPU's dummies (spec §4.7): their early wakes are gone.
+          for (const [t, list] of [...early]) {
+            const keep = list.filter((w) => w.cpu !== rec.cpu);
+            if (keep.length === 0) early.delete(t);
+            else early.set(t, keep);
+          }
+          return;
+      }
+    },
+    finish: () => failures,
+  };
+}
+
+/** no-lost-completion and host-invariants: trace bookkeeping plus the host's state at the end. */
+export function hostOracle(getKvm: () => Kvm | undefined): Observer {
+  /** Accepted, unresolved items per `cpu:token`: their acceptance times. */
+  const open = new Map<string, number[]>();
+  const key = (cpu: number, token: number): string => `${cpu}:${token >>> 0}`;
+  const dropCpu = (cpu: number): void => {
+    for (const k of [...open.keys()]) if (cpu < 0 || k.startsWith(`${cpu}:`)) open.delete(k);
+  };
+  return {
+    onRecord(rec) {
+      if (rec.src !== 'host' && rec.src !== 'worker') return;
+      switch (rec.event) {
+        case 'kvm_async_pf_not_present': {
+          const token = numOf(rec, 'token');
+          if (token === undefined) return;
+          const k = key(rec.cpu, token);
+          open.set(k, [...(open.get(k) ?? []), rec.t]);
+          return;
+        }
+        case 'kvm_async_pf_ready': {
+          const token = numOf(rec, 'token');
+          if (token === undefined || token >>> 0 === WAKE_ALL) return;
+          const k = key(rec.cpu, token);
+          const list = open.get(k);
+          if (list === undefined) return;
+          list.shift();
+          if (list.length === 0) open.delete(k);
+          return;
+        }
+        case 'kvm_async_pf_clear_queue': {
+          const list = tokenList(rec.tokens);
+          if (list === undefined) dropCpu(rec.cpu);
+          else for (const tok of list) open.delete(key(rec.cpu, tok));
+          return;
+        }
+        case 'kvm_vcpu_reset':
+        case 'kvm_vcpu_init':
+        case 'kvm_vcpu_destroy':
+          dropCpu(rec.cpu);
+          return;
+        case 'kvm_vm_destroy':
+          dropCpu(-1);
+          return;
+      }
+    },
+    finish() {
+      const kvm = getKvm();
+      if (kvm === undefined) return [];
+      const out: PropertyFailure[] = [];
+      for (const v of kvm.vcpus) {
+        if (v.life !== 'alive') continue;
+        const pf = v.asyncPf;
+        const wakeAlls = pf.done.filter((w) => w.wakeupAll).length;
+        const bad: string[] = [];
+        if (pf.queued !== pf.queue.length + wakeAlls) bad.push(`queued = ${pf.queued}, but ${pf.queue.length} items are queued and ${wakeAlls} wake-alls are done`);
+        if (pf.queued > ASYNC_PF_PER_VCPU) bad.push(`queued = ${pf.queued} > ${ASYNC_PF_PER_VCPU}`);
+        if (v.apf.hash.size !== pf.queue.length) bad.push(`the gfn hash holds ${v.apf.hash.size} gfns for ${pf.queue.length} queued items`);
+        if (bad.length > 0) out.push({ property: 'host-invariants', cpu: v.id, message: `cpu${v.id} at the end of the run: ${bad.join('; ')}` });
+      }
+      for (const [k, times] of open) {
+        const [cpuText, tokText] = k.split(':');
+        const cpu = Number(cpuText);
+        const token = Number(tokText);
+        const v = kvm.vcpus.find((x) => x.id === cpu);
+        if (v === undefined || v.life !== 'alive') continue;
+        const held = [...v.asyncPf.queue, ...v.asyncPf.done].filter((w) => !w.wakeupAll && w.arch.token >>> 0 === token).length;
+        if (held < times.length) {
+          out.push({
+            property: 'no-lost-completion',
+            cpu,
+            t: times[0],
+            message:
+              `the host accepted work item ${hex(token)} on cpu${cpu} at t=${times[0] ?? 0}ns and then lost it: no kvm_async_pf_ready, no documented drop, ` +
+              'and it is on neither the queue nor the done list at the end of the run',
+          });
+        }
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * Known hazards: outcomes that are what the modelled kernels really do, which the generator
+ * cannot rule out by construction. A run that ends in one is reported as such, not as a failure;
+ * only the failures the hazard explains are forgiven (`explains`), anything else still fails.
+ *
+ * - `nmi-in-async-pf-window`: an NMI lands between the delivery of an async #PF and the handler's
+ *   read-and-reset of the APF flags, and its handler faults (perf reading a user stack that is not
+ *   mapped). The nested #PF finds the flags still set and takes itself for an async #PF injected
+ *   with IF=0: the v5.8+ guest panics ("Host injected async #PF in interrupt disabled region"), as
+ *   Linux would (exc_page_fault's "Fingers crossed" comment). Signature: that panic, on a CPU that
+ *   is inside an NMI handler which took a #PF. Explains: `no-panic`.
+ * - `stale-token-after-disable`: a page-ready interrupt is taken while the guest has APF disabled
+ *   on that CPU (a CPU going offline, suspend, kvm_pv_disable_apf): sysvec_kvm_asyncpf_interrupt
+ *   skips the token when the enabled flag is clear, so the token stays in the slot. When the CPU
+ *   enables APF again, the host finds the slot busy and never delivers a page-ready there again:
+ *   later sleepers on that CPU hang. Signature: an 0xf3 delivery with the guest's APF off and the
+ *   slot holding a host-written token, then kvm_guest_cpu_init on that CPU with the token still
+ *   there. Explains: `run-ends` and the hang's echoes (`checker:hung-task`, `checker:apf-answered`,
+ *   `checker:interrupts`).
+ */
+export interface HazardObserver {
+  onRecord(rec: TraceRecord): void;
+  hazard(): { readonly name: string; readonly explains: ReadonlySet<string> } | undefined;
+}
+
+export const NMI_WINDOW_PANIC = 'Host injected async #PF in interrupt disabled region';
+const PAGE_READY_VECTOR = 0xf3;
+
+export function hazardObserver(): HazardObserver {
+  const inNmi = new Map<number, { pf: boolean }>();
+  const apfOn = new Map<number, boolean>();
+  const slot = new Map<number, number>();
+  const swallowed = new Set<number>();
+  let found: { name: string; explains: ReadonlySet<string> } | undefined;
+  const set = (name: string, explains: readonly string[]): void => {
+    found ??= { name, explains: new Set(explains) };
+  };
+  return {
+    onRecord(rec) {
+      const c = rec.cpu;
+      if (rec.src === 'cpu') {
+        if (rec.event === 'nmi') inNmi.set(c, { pf: false });
+        else if (rec.event === 'iret' && rec.vector === 2) inNmi.delete(c);
+        else if (rec.event === 'exception' && rec.vector === 14) {
+          const n = inNmi.get(c);
+          if (n !== undefined) n.pf = true;
+        } else if (rec.event === 'interrupt' && rec.vector === PAGE_READY_VECTOR && apfOn.get(c) === false && (slot.get(c) ?? 0) !== 0) swallowed.add(c);
+        return;
+      }
+      if (rec.src === 'host') {
+        if (rec.event === 'kvm_write_guest' && rec.field === 'token' && rec.ok === true) slot.set(c, numOf(rec, 'value') ?? 0);
+        return;
+      }
+      if (rec.src !== 'guest') return;
+      switch (rec.event) {
+        case 'panic': {
+          const msg = typeof rec.message === 'string' ? rec.message : '';
+          if (msg.includes(NMI_WINDOW_PANIC) && inNmi.get(c)?.pf === true) set('nmi-in-async-pf-window', ['no-panic']);
+          return;
+        }
+        case 'apf_token_clear':
+          slot.set(c, 0);
+          swallowed.delete(c);
+          return;
+        case 'kvm_pv_disable_apf':
+          apfOn.set(c, false);
+          return;
+        case 'kvm_guest_cpu_init':
+          apfOn.set(c, true);
+          if (swallowed.has(c) && (slot.get(c) ?? 0) !== 0) set('stale-token-after-disable', ['run-ends', 'checker:hung-task', 'checker:apf-answered', 'checker:interrupts']);
+          return;
+      }
+    },
+    hazard: () => found,
+  };
+}
