@@ -91,6 +91,28 @@ const OLD_FACTS = {
   presentSetsRunnable: true,
 } as const;
 
+/** v5.8-era facts, shared by every interrupt-based profile up to v6.6. */
+const V58_FACTS = {
+  version: 'v5.8',
+  hostEra: 'v5.8',
+  layout: 'v5.8',
+  repeatedFaultTracepoint: 'kvm_async_pf_doublefault',
+  completedHasPfn: false,
+  hashPre47: false,
+  pvCpuidEnforcement: false,
+  nestedOptIn: true,
+  presentSetsRunnable: true,
+  supportedKvmFeatures: 0xffffffff,
+} as const satisfies HostEraFacts;
+
+// Each era's fixes on top of the previous era's (spec §7), so that a profile reads as
+// "what changed" and a fix appears in exactly one place.
+const T_4_19: HostToggles = { ...OFF, pending_exception_gate: true, df_cancellation: true };
+const T_5_8: HostToggles = { ...T_4_19, df_cancellation: false, can_deliver_cleanup: true, interrupt_page_ready: true };
+const T_5_13: HostToggles = { ...T_5_8, page_ready_needs_not_present: true, reject_without_lapic: true, lapic_enabled_check: true };
+const T_6_6: HostToggles = { ...T_5_13, nonzero_token: true, paging_check: true, nested_payload: true };
+const T_CURRENT: HostToggles = { ...T_6_6, flush_on_destroy: true, protected_state_cpl0: true, keep_queue_on_cr0_pg: true, ack_kick_barrier: true };
+
 const PROFILES: Record<HostProfileName, ProfileDef> = {
   'linux-3.0': {
     description: 'v3.0: the original design; page ready as #PF reason 2; reserved mask 0x3c; no pending-exception gate (two #PFs can become #DF)',
@@ -115,105 +137,27 @@ const PROFILES: Record<HostProfileName, ProfileDef> = {
       nestedOptIn: true,
       supportedKvmFeatures: ALL_FEATURES_EXCEPT(KVM_FEATURE.ASYNC_PF_INT),
     },
-    toggles: { ...OFF, pending_exception_gate: true, df_cancellation: true },
+    toggles: T_4_19,
   },
   'linux-5.8': {
     description: 'v5.8 merge: page ready as an interrupt with token slot and ACK; before the June 2020 not-present rule and the Sept 2020 LAPIC check',
-    facts: {
-      version: 'v5.8',
-      hostEra: 'v5.8',
-      layout: 'v5.8',
-      repeatedFaultTracepoint: 'kvm_async_pf_doublefault',
-      completedHasPfn: false,
-      hashPre47: false,
-      pvCpuidEnforcement: false,
-          nestedOptIn: true,
-      presentSetsRunnable: true,
-      supportedKvmFeatures: 0xffffffff,
-    },
-    toggles: { ...OFF, pending_exception_gate: true, can_deliver_cleanup: true, interrupt_page_ready: true },
+    facts: V58_FACTS,
+    toggles: T_5_8,
   },
   'linux-5.13': {
     description: 'v5.13: PV CPUID enforcement, LAPIC-less rejection, page ready only after not-present, no page ready into a disabled LAPIC',
-    facts: {
-      version: 'v5.13',
-      hostEra: 'v5.8',
-      layout: 'v5.8',
-      repeatedFaultTracepoint: 'kvm_async_pf_doublefault',
-      completedHasPfn: false,
-      hashPre47: false,
-      pvCpuidEnforcement: true,
-      nestedOptIn: true,
-      presentSetsRunnable: true,
-      supportedKvmFeatures: 0xffffffff,
-    },
-    toggles: {
-      ...OFF,
-      pending_exception_gate: true,
-      can_deliver_cleanup: true,
-      interrupt_page_ready: true,
-      page_ready_needs_not_present: true,
-      reject_without_lapic: true,
-      lapic_enabled_check: true,
-    },
+    facts: { ...V58_FACTS, version: 'v5.13', pvCpuidEnforcement: true },
+    toggles: T_5_13,
   },
   'linux-6.6': {
     description: 'v6.6 as released: non-zero tokens, no delivery with CR0.PG=0, nested payload; CR0.PG toggles still clear the queue',
-    facts: {
-      version: 'v6.6',
-      hostEra: 'v5.8',
-      layout: 'v5.8',
-      repeatedFaultTracepoint: 'kvm_async_pf_doublefault',
-      completedHasPfn: false,
-      hashPre47: false,
-      pvCpuidEnforcement: true,
-      nestedOptIn: true,
-      presentSetsRunnable: true,
-      supportedKvmFeatures: 0xffffffff,
-    },
-    toggles: {
-      ...OFF,
-      pending_exception_gate: true,
-      can_deliver_cleanup: true,
-      interrupt_page_ready: true,
-      page_ready_needs_not_present: true,
-      reject_without_lapic: true,
-      lapic_enabled_check: true,
-      nonzero_token: true,
-      paging_check: true,
-      nested_payload: true,
-    },
+    facts: { ...V58_FACTS, version: 'v6.6', pvCpuidEnforcement: true },
+    toggles: T_6_6,
   },
   current: {
     description: 'current (~v6.19 with the 2024-2025 fixes): flush on destroy, protected state as CPL 0, queue kept over CR0.PG toggles, ACK barrier',
-    facts: {
-      version: 'v6.19',
-      hostEra: 'v5.8',
-      layout: 'v6.7',
-      repeatedFaultTracepoint: 'kvm_async_pf_repeated_fault',
-      completedHasPfn: false,
-      hashPre47: false,
-      pvCpuidEnforcement: true,
-      nestedOptIn: true,
-      presentSetsRunnable: true,
-      supportedKvmFeatures: 0xffffffff,
-    },
-    toggles: {
-      ...OFF,
-      pending_exception_gate: true,
-      can_deliver_cleanup: true,
-      interrupt_page_ready: true,
-      page_ready_needs_not_present: true,
-      reject_without_lapic: true,
-      lapic_enabled_check: true,
-      nonzero_token: true,
-      paging_check: true,
-      nested_payload: true,
-      flush_on_destroy: true,
-      protected_state_cpl0: true,
-      keep_queue_on_cr0_pg: true,
-      ack_kick_barrier: true,
-    },
+    facts: { ...V58_FACTS, version: 'v6.19', layout: 'v6.7', repeatedFaultTracepoint: 'kvm_async_pf_repeated_fault', pvCpuidEnforcement: true },
+    toggles: T_CURRENT,
   },
 };
 
