@@ -130,23 +130,34 @@ export function* kvmHandleAsyncPf(api: ApfApi, tf: TrapFrame, cr2: number | null
   return true;
 }
 
-/** kvm_async_pf_task_wait_schedule (spec §4.4): IRQs disabled on entry, sleeps in TASK_UNINTERRUPTIBLE. */
-export function* kvmAsyncPfTaskWaitSchedule(api: ApfApi, token: number): Code {
-  if (!api.irqsDisabled()) api.warnOnce('lockdep: kvm_async_pf_task_wait_schedule() called with IRQs enabled');
+/**
+ * The queueing half of both waits (spec §4.4 step 1, §4.5 steps 1-2), under the token's bucket
+ * lock: a node already there is a dummy left by a wake that came first, which is consumed
+ * (returns null: nothing to wait for); otherwise this task's waiter node is added. `halted` is
+ * evaluated under the lock.
+ */
+function* kvmAsyncPfQueueTask(api: ApfApi, token: number, halted: () => boolean): Code<SleepNode | null> {
   const b = api.bucket(token);
   yield* api.lockBucket(b);
   const e = api.sleepers.find(token);
   if (e !== undefined) {
-    // A dummy: the wake came first.
     api.sleepers.unlink(e);
     yield* api.unlockBucket(b);
     api.freeDummy(e, 'consumed');
     api.trace('kvm_async_pf_dummy_consumed', { token, task: api.task().name });
-    return;
+    return null;
   }
-  const n = api.newWaiterNode(token, false);
+  const n = api.newWaiterNode(token, halted());
   api.sleepers.add(n);
   yield* api.unlockBucket(b);
+  return n;
+}
+
+/** kvm_async_pf_task_wait_schedule (spec §4.4): IRQs disabled on entry, sleeps in TASK_UNINTERRUPTIBLE. */
+export function* kvmAsyncPfTaskWaitSchedule(api: ApfApi, token: number): Code {
+  if (!api.irqsDisabled()) api.warnOnce('lockdep: kvm_async_pf_task_wait_schedule() called with IRQs enabled');
+  const n = yield* kvmAsyncPfQueueTask(api, token, () => false);
+  if (n === null) return;
   api.trace('kvm_async_pf_task_wait_schedule', { token, task: api.task().name });
   const start = api.now();
   for (;;) {
@@ -163,21 +174,12 @@ export function* kvmAsyncPfTaskWaitSchedule(api: ApfApi, token: number): Code {
 /** G-5.2 kvm_async_pf_task_wait: halts instead of scheduling in idle/atomic/RCU contexts (spec §4.5). */
 export function* kvmAsyncPfTaskWaitHalt(api: ApfApi, token: number, tf: TrapFrame): Code {
   const interruptKernel = !api.userMode(tf);
-  const b = api.bucket(token);
-  yield* api.lockBucket(b);
-  const e = api.sleepers.find(token);
-  if (e !== undefined) {
-    api.sleepers.unlink(e);
-    yield* api.unlockBucket(b);
-    api.freeDummy(e, 'consumed');
-    api.trace('kvm_async_pf_dummy_consumed', { token, task: api.task().name });
-    return;
-  }
   // Decided under the bucket lock, which itself counts one in preempt_count.
-  const halted = api.isIdleTask() || (api.toggles.preempt_count ? api.preemptCount() > 1 || api.rcuPreemptDepth() > 0 : interruptKernel);
-  const n = api.newWaiterNode(token, halted);
-  api.sleepers.add(n);
-  yield* api.unlockBucket(b);
+  const mustHalt = (): boolean =>
+    api.isIdleTask() || (api.toggles.preempt_count ? api.preemptCount() > 1 || api.rcuPreemptDepth() > 0 : interruptKernel);
+  const n = yield* kvmAsyncPfQueueTask(api, token, mustHalt);
+  if (n === null) return;
+  const halted = n.halted;
   api.trace(halted ? 'kvm_async_pf_task_wait_halt' : 'kvm_async_pf_task_wait_schedule', { token, task: api.task().name });
   const start = api.now();
   for (;;) {
