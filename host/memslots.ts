@@ -317,7 +317,9 @@ export class AddressSpace {
       this.slots.set(id, slot);
       this.deleted.delete(id);
       this.commit('create', slot);
-      if (!d.unplugged) this.unmap(old.hvpn, old.npages);
+      // The VMM frees the old memory, except pages another live memslot still maps (aliasing
+      // slots, e.g. one resized over its neighbour's memory): those stay as they are.
+      if (!d.unplugged) this.unmapUnused(old.hvpn, old.npages);
       return;
     }
     this.beginChange();
@@ -393,6 +395,19 @@ export class AddressSpace {
     if (!Number.isSafeInteger(gfn) || gfn < 0 || gfn + npages > GFN_LIMIT) throw new MemslotError(`memslot ${id}: gfn 0x${gfn.toString(16)} is not a guest frame`);
     const clash = this.overlapping(gfn, npages, id);
     if (clash !== undefined) throw new MemslotError(`memslot ${id}: gfn 0x${gfn.toString(16)} x ${npages} overlaps memslot ${clash.id}`);
+  }
+
+  /** Unmaps the pages of `hvpn .. hvpn+count-1` that no live memslot maps, run by run. */
+  private unmapUnused(hvpn: number, count: number): void {
+    let start = -1;
+    for (let p = hvpn; p <= hvpn + count; p++) {
+      const unused = p < hvpn + count && this.gfnOf(p) < 0;
+      if (unused && start < 0) start = p;
+      if (!unused && start >= 0) {
+        this.unmap(start, p - start);
+        start = -1;
+      }
+    }
   }
 
   /** Unmaps host virtual pages: MMU-notifier invalidation, then the frames go back (unless pinned). */

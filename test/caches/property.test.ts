@@ -137,7 +137,7 @@ describe('memslot changes, migrations and the APF area cache, at random', () => 
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 25 }), (ops) => {
         expect(runOps(ops, true)).toEqual({ stale: 0, wrongWrites: 0 });
       }),
-      { numRuns: 200 },
+      { numRuns: 200, seed: Number(process.env.APF_PROP_SEED ?? 20261121) },
     );
   });
 
@@ -147,7 +147,7 @@ describe('memslot changes, migrations and the APF area cache, at random', () => 
         const r = runOps(ops, false);
         expect(r.stale).toBeGreaterThanOrEqual(r.wrongWrites);
       }),
-      { numRuns: 200 },
+      { numRuns: 200, seed: Number(process.env.APF_PROP_SEED ?? 20261121) },
     );
     // And a sequence that certainly goes stale.
     expect(runOps([{ do: 'migrate', gfn: 1 }, { do: 'write' }], false)).toEqual({ stale: 1, wrongWrites: 1 });
