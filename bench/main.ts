@@ -8,6 +8,7 @@ import { runSimMicro } from './sim-micro';
 import { measureRoundTrips, type Median } from './roundtrip';
 import { measureBaseline } from './baseline';
 import { measureScaling, type ScaleResult } from './scaling';
+import { measureThroughput } from '../harness/fuzz/campaign';
 
 interface RoundTripRow extends Median {
   readonly vcpus: number;
@@ -21,6 +22,7 @@ interface BenchReport {
   roundTrips: RoundTripRow[];
   baseline: { roundTripsPerSec: number; harnessOverhead: number };
   scaling: ScaleResult[];
+  fuzz: { jobs: number; runs: number; runsPerSec: number }[];
 }
 
 function main(argv: readonly string[]): void {
@@ -76,7 +78,15 @@ function main(argv: readonly string[]): void {
     );
   }
 
-  const report: BenchReport = { machine, simMicro, roundTrips, baseline, scaling };
+  log('\nfuzz throughput (apf fuzz, small scenarios on the current profiles, worker start-up excluded; docs/fuzzing.md):');
+  const fuzz: BenchReport['fuzz'] = [];
+  for (const jobs of [1, 2]) {
+    const f = measureThroughput({ gen: { guest: 'current', host: 'current', hostToggles: {}, guestToggles: {}, size: 'small' }, case: { mode: 'trusted' } }, jobs, quick ? 300 : 2000);
+    fuzz.push({ jobs, runs: f.runs, runsPerSec: f.runsPerSec });
+    log(`  ${`${jobs} worker${jobs === 1 ? '' : 's'}`.padEnd(10)} ${f.runsPerSec.toFixed(0).padStart(6)} runs/s  (${f.runs} runs)`);
+  }
+
+  const report: BenchReport = { machine, simMicro, roundTrips, baseline, scaling, fuzz };
   if (json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
 }
 

@@ -26,6 +26,8 @@ import { SleeperTable } from './sleepers';
 import { Task, SpinLock, type KTimer, type TaskState } from './task';
 import { kthreadProgram, userTaskStack } from './workload';
 import { idleProgram } from './sched';
+import type { DesignName } from '../shared-abi/designs';
+import { designHandlers } from './designs';
 
 export interface GuestKernelOptions {
   readonly sim: Simulation;
@@ -37,6 +39,8 @@ export interface GuestKernelOptions {
   readonly tasks: readonly TaskSpec[];
   /** Replacement async-PF handlers (docs/handlers.md); the profile's defaults fill the rest. */
   readonly handlers?: Partial<ApfHandlers>;
+  /** Async-PF design (issue 10, guest/designs; default `current`). */
+  readonly design?: DesignName;
   /** Timer tick frequency (default 250). */
   readonly hz?: number;
   /** Hung-task timeout in virtual ns (default 120 s). 0 disables the detector. */
@@ -229,6 +233,8 @@ export class GuestKernel {
   readonly sleepers: SleeperTable;
   readonly handlers: ApfHandlers;
   readonly defaults: ApfHandlers;
+  /** Async-PF design (issue 10, guest/designs). */
+  readonly design: DesignName;
   readonly hz: number;
   readonly tickNs: number;
   readonly hungTaskTimeoutNs: number;
@@ -297,7 +303,8 @@ export class GuestKernel {
     this.sleepers = new SleeperTable((i) => this.lock(`apf_sleepers[${i}]`, true));
     this.cpus = opts.cpus.map((v, i) => new PerCpu(this, i, v));
     this.defaults = profileDefaultHandlers(this.config);
-    this.handlers = { ...this.defaults, ...(opts.handlers ?? {}) };
+    this.design = opts.design ?? 'current';
+    this.handlers = { ...this.defaults, ...designHandlers(this, this.design), ...(opts.handlers ?? {}) };
   }
 
   // ------------------------------------------------------------------------------------------

@@ -106,6 +106,7 @@ function vmConfig(s: Scenario, memory: HostMemoryConfig): VmConfig {
   return {
     profile: m.host.profile,
     toggles: m.host.toggles,
+    ...(m.design === undefined ? {} : { design: m.design }),
     kvmFeatures,
     memory,
     ...(m.host.lapic === undefined ? {} : { lapic: m.host.lapic }),
@@ -271,6 +272,7 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
     cpus: vcpus.map((v) => v.cpu),
     profile: m.guest.profile as GuestProfileName,
     toggles: m.guest.toggles as Partial<Record<GuestToggle, boolean>>,
+    ...(m.design === undefined ? {} : { design: m.design }),
     tasks,
     raiseIrq,
     ...(nested === null ? {} : { hypervisor: nested.hypervisor }),

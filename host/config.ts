@@ -8,6 +8,7 @@
  */
 
 /** The named host profiles. `current` is the newest behaviour in the spec (~v6.19 with the 2025 fixes). */
+import type { DesignName } from '../shared-abi/designs';
 export const HOST_PROFILES = ['linux-3.0', 'linux-4.19', 'linux-5.8', 'linux-5.13', 'linux-6.6', 'current'] as const;
 export type HostProfileName = (typeof HOST_PROFILES)[number];
 
@@ -111,6 +112,8 @@ export interface HostMemoryConfig {
 /** The VMM's view of the VM: what userspace (QEMU) configures. */
 export interface VmConfig {
   readonly profile: HostProfileName;
+  /** Async-PF design (issue 10, host/designs; default `current`). */
+  readonly design?: DesignName;
   readonly toggles?: Partial<Record<HostToggle, boolean>>;
   /** EAX of CPUID 0x40000001 exposed to the guest (bit numbers from shared-abi/cpuid.ts). */
   readonly kvmFeatures: number;

@@ -32,3 +32,9 @@ export const MCI_STATUS_SRAR =
 
 /** Whether a bank's status describes a recoverable action-required error (the guest can kill or fix up). */
 export const isSrar = (status: bigint): boolean => (status & (MCI_STATUS_VAL | MCI_STATUS_S | MCI_STATUS_AR)) === (MCI_STATUS_VAL | MCI_STATUS_S | MCI_STATUS_AR);
+
+/** The MCi_STATUS of an action-optional (SRAO) memory error: the page is bad, nothing consumed it yet. */
+export const MCI_STATUS_SRAO = MCI_STATUS_VAL | MCI_STATUS_UC | MCI_STATUS_EN | MCI_STATUS_ADDRV | MCI_STATUS_S | 0xc0n;
+
+/** Whether a bank's status describes an action-optional error. */
+export const isSrao = (status: bigint): boolean => (status & (MCI_STATUS_VAL | MCI_STATUS_S | MCI_STATUS_AR)) === (MCI_STATUS_VAL | MCI_STATUS_S);

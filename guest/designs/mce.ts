@@ -11,7 +11,9 @@
  * - kernel mode without a fixup: panic "Machine check from kernel context" (mce_panic).
  */
 import type { TrapFrame } from '../../shared-abi/arch';
-import { MCG_STATUS_MCIP, MSR_IA32_MC0_ADDR, MSR_IA32_MC0_STATUS, MSR_IA32_MCG_STATUS, isSrar } from '../../shared-abi/mce';
+import { MCG_STATUS_MCIP, MSR_IA32_MC0_ADDR, MSR_IA32_MC0_STATUS, MSR_IA32_MCG_STATUS, isSrao, isSrar } from '../../shared-abi/mce';
+import { MSR_KVM_ASYNC_PF_ACK } from '../../shared-abi/msr';
+import { failedTokens } from '.';
 import type { Code, Frame } from '../code';
 import type { GuestKernel } from '../kernel';
 import { kernelPanic, krdmsr, kwrmsr } from '../sched';
@@ -24,6 +26,7 @@ export function* doMachineCheck(k: GuestKernel, tf: TrapFrame, interrupted: Fram
   const mcg = (yield* krdmsr(k, MSR_IA32_MCG_STATUS)) ?? 0n;
   if ((mcg & MCG_STATUS_MCIP) === 0n) return 'fatal';
   const status = (yield* krdmsr(k, MSR_IA32_MC0_STATUS)) ?? 0n;
+  if (k.design === 'mc' && isSrao(status)) return yield* asyncMemoryFailure(k);
   if (!isSrar(status)) return 'fatal';
   const addr = Number((yield* krdmsr(k, MSR_IA32_MC0_ADDR)) ?? 0n);
   yield* kwrmsr(k, MSR_IA32_MC0_STATUS, 0n);
@@ -46,4 +49,23 @@ export function* doMachineCheck(k: GuestKernel, tf: TrapFrame, interrupted: Fram
   }
   k.emit(cpu, 'machine_check', { task: t.name, gpa: addr, cpl: 0, action: 'panic' });
   return yield* kernelPanic(k, MCE_KERNEL_PANIC);
+}
+
+/**
+ * `mc` design: an action-optional #MC whose token is in the APF token slot reports a failed page-in
+ * (it arrives in whatever context runs, IRQs on or off). Remember the token, wake its waiter (which
+ * then gets SIGBUS), clear the slot and ACK like a page-ready.
+ */
+function* asyncMemoryFailure(k: GuestKernel): Code<'handled'> {
+  yield* kwrmsr(k, MSR_IA32_MC0_STATUS, 0n);
+  yield* kwrmsr(k, MSR_IA32_MCG_STATUS, 0n);
+  const api = k.apfApi();
+  const token = (yield* api.apfLoad('token')) >>> 0;
+  api.trace('apf_design_entry', { design: 'mc', token, entry: 'mce_token' });
+  if (token === 0) return 'handled';
+  failedTokens(k).add(token);
+  yield* api.handlers.wake(api, token);
+  yield* api.apfStore('token', 0);
+  yield* api.wrmsr(MSR_KVM_ASYNC_PF_ACK, 1n);
+  return 'handled';
 }

@@ -38,6 +38,8 @@ export const interrupts = defineChecker({
      * the disable (docs/host.md, decision 19), so they may be injected after a re-enable, or never.
      */
     const held = new Map<string, number[]>();
+    /** CPUs the guest took offline (cli; hlt until INIT): what is pending there waits, it is not lost. */
+    const offline = new Set<number>();
 
     const resetCpu = (cpu: number): void => {
       for (const k of [...irqs.keys()]) if (cpu < 0 || k.startsWith(`${cpu}:`)) irqs.delete(k);
@@ -135,6 +137,12 @@ export const interrupts = defineChecker({
           case 'kvm_vm_destroy':
             resetCpu(-1);
             return;
+          case 'cpu_offline':
+            if (rec.src === 'guest') offline.add(rec.cpu);
+            return;
+          case 'cpu_online':
+            if (rec.src === 'guest') offline.delete(rec.cpu);
+            return;
           default:
             if (rec.src === 'guest' && KERNEL_GONE.has(rec.event)) resetCpu(-1);
         }
@@ -145,11 +153,12 @@ export const interrupts = defineChecker({
           const first = q[0];
           if (first === undefined || end.t - first < grace) continue;
           const [cpu, vec] = key.split(':').map(Number);
+          if (offline.has(cpu ?? -1)) continue;
           report(end.t, cpu ?? -1, `vector ${hex(vec ?? 0)} accepted on cpu${cpu} at ${at(first)} was never injected: a lost interrupt`);
         }
         for (const [cpu, q] of ready) {
           const first = q[0];
-          if (first === undefined || end.t - first < grace) continue;
+          if (first === undefined || end.t - first < grace || offline.has(cpu)) continue;
           report(end.t, cpu, `page-ready sent to cpu${cpu} at ${at(first)} was never handled by the guest: a lost page-ready`);
         }
       },

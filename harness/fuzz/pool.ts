@@ -32,6 +32,8 @@ const { port, signal, entry, loader, swcPath, tsNodePath, project } = workerData
 const counter = new Int32Array(signal);
 const notify = () => { Atomics.add(counter, 0, 1); Atomics.notify(counter, 0); };
 try {
+  // Stack traces of a simulation error point at the TypeScript lines (inline source maps).
+  if (typeof process.setSourceMapsEnabled === 'function') process.setSourceMapsEnabled(true);
   const Module = require('node:module');
   const fs = require('node:fs');
   let installed = false;

@@ -206,14 +206,15 @@ export function hostOracle(getKvm: () => Kvm | undefined): Observer {
  *   with IF=0: the v5.8+ guest panics ("Host injected async #PF in interrupt disabled region"), as
  *   Linux would (exc_page_fault's "Fingers crossed" comment). Signature: that panic, on a CPU that
  *   is inside an NMI handler which took a #PF. Explains: `no-panic`.
- * - `stale-token-after-disable`: a page-ready interrupt is taken while the guest has APF disabled
- *   on that CPU (a CPU going offline, suspend, kvm_pv_disable_apf): sysvec_kvm_asyncpf_interrupt
- *   skips the token when the enabled flag is clear, so the token stays in the slot. When the CPU
- *   enables APF again, the host finds the slot busy and never delivers a page-ready there again:
- *   later sleepers on that CPU hang. Signature: an 0xf3 delivery with the guest's APF off and the
- *   slot holding a host-written token, then kvm_guest_cpu_init on that CPU with the token still
- *   there. Explains: `run-ends` and the hang's echoes (`checker:hung-task`, `checker:apf-answered`,
- *   `checker:interrupts`).
+ * - `stale-token-after-disable`: the host posts a page-ready (token in the slot, 0xf3 raised) just
+ *   before APF is disabled on that CPU (CPU offline, suspend, kvm_pv_disable_apf, a migration
+ *   reset). The guest never clears the slot: sysvec_kvm_asyncpf_interrupt skips the token while its
+ *   enabled flag is clear, or the interrupt itself is lost when the CPU comes back through INIT.
+ *   kvm_guest_cpu_init does not clear the slot either, so after APF is enabled again the host finds
+ *   the slot busy and never delivers a page-ready on that CPU again: later sleepers there hang.
+ *   Signature: at the end of the run, a CPU re-enabled APF while a token written before a disable
+ *   was still in its slot, and nobody cleared it since. Explains: `run-ends` and the hang's echoes
+ *   (`checker:hung-task`, `checker:apf-answered`, `checker:interrupts`).
  */
 export interface HazardObserver {
   onRecord(rec: TraceRecord): void;
@@ -221,14 +222,16 @@ export interface HazardObserver {
 }
 
 export const NMI_WINDOW_PANIC = 'Host injected async #PF in interrupt disabled region';
-const PAGE_READY_VECTOR = 0xf3;
 
 export function hazardObserver(): HazardObserver {
   const inNmi = new Map<number, { pf: boolean }>();
-  const apfOn = new Map<number, boolean>();
-  const slot = new Map<number, number>();
-  const swallowed = new Set<number>();
+  /** Per CPU: the token the host last wrote into the slot (0: cleared), and whether APF was disabled since. */
+  const slot = new Map<number, { token: number; disabledSince: boolean; staleReenable: boolean }>();
   let found: { name: string; explains: ReadonlySet<string> } | undefined;
+  const disabled = (c: number): void => {
+    const sl = slot.get(c);
+    if (sl !== undefined && sl.token !== 0) sl.disabledSince = true;
+  };
   const set = (name: string, explains: readonly string[]): void => {
     found ??= { name, explains: new Set(explains) };
   };
@@ -241,11 +244,12 @@ export function hazardObserver(): HazardObserver {
         else if (rec.event === 'exception' && rec.vector === 14) {
           const n = inNmi.get(c);
           if (n !== undefined) n.pf = true;
-        } else if (rec.event === 'interrupt' && rec.vector === PAGE_READY_VECTOR && apfOn.get(c) === false && (slot.get(c) ?? 0) !== 0) swallowed.add(c);
+        }
         return;
       }
       if (rec.src === 'host') {
-        if (rec.event === 'kvm_write_guest' && rec.field === 'token' && rec.ok === true) slot.set(c, numOf(rec, 'value') ?? 0);
+        if (rec.event === 'kvm_write_guest' && rec.field === 'token' && rec.ok === true) slot.set(c, { token: numOf(rec, 'value') ?? 0, disabledSince: false, staleReenable: false });
+        else if (rec.event === 'kvm_async_pf_disable' || rec.event === 'kvm_vcpu_init' || rec.event === 'kvm_vcpu_reset') disabled(c);
         return;
       }
       if (rec.src !== 'guest') return;
@@ -256,18 +260,23 @@ export function hazardObserver(): HazardObserver {
           return;
         }
         case 'apf_token_clear':
-          slot.set(c, 0);
-          swallowed.delete(c);
+          slot.delete(c);
           return;
         case 'kvm_pv_disable_apf':
-          apfOn.set(c, false);
+          disabled(c);
           return;
-        case 'kvm_guest_cpu_init':
-          apfOn.set(c, true);
-          if (swallowed.has(c) && (slot.get(c) ?? 0) !== 0) set('stale-token-after-disable', ['run-ends', 'checker:hung-task', 'checker:apf-answered', 'checker:interrupts']);
+        case 'kvm_guest_cpu_init': {
+          const sl = slot.get(c);
+          if (sl !== undefined && sl.token !== 0 && sl.disabledSince) sl.staleReenable = true;
           return;
+        }
       }
     },
-    hazard: () => found,
+    hazard: () => {
+      if (found === undefined && [...slot.values()].some((sl) => sl.staleReenable)) {
+        set('stale-token-after-disable', ['run-ends', 'checker:hung-task', 'checker:apf-answered', 'checker:interrupts']);
+      }
+      return found;
+    },
   };
 }

@@ -20,6 +20,7 @@ import { checkerNames, guestProfileNames, guestToggleInfo, hostProfileNames, hos
 import { CHECKERS } from '../checkers';
 import { bool, GvaHex, HexOrInt, int, nameOf, obj, PageGva, Size, Time, toggles, U32, U64, union } from './scalars';
 import { NESTED_MIGRATE_SHAPE, NestedSchema } from './nested';
+import { DESIGN_NAMES } from '../../shared-abi/designs';
 
 // ---------------------------------------------------------------------------------------------
 // Machine
@@ -82,6 +83,9 @@ const Machine = obj(
     host: HostConfig.optional(),
     cpuid: Cpuid.optional(),
     nested: NestedSchema.optional(),
+    design: nameOf('design', () => DESIGN_NAMES).optional().meta({
+      description: 'Async-PF design, host and guest together (docs/designs.md): current (default), mc, retry_pf, error_flag, error_code, ve.',
+    }),
   },
   'The virtual machine.',
 );

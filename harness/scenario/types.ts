@@ -3,6 +3,7 @@
  * `Gva`s), task programs in the guest's own types. This is what the machine builder and the
  * runner consume; `load.ts` produces it from a file, `overrides.ts` applies command-line changes.
  */
+import type { DesignName } from '../../shared-abi/designs';
 import type { HostProfileName, HostToggle, Latency, PageBacking } from '../../host/config';
 import type { KvmFeatureName } from '../../shared-abi/cpuid';
 import type { TaskSpec } from '../../guest/program';
@@ -46,6 +47,8 @@ export interface MachineSpec {
   readonly cpuid: 'auto' | readonly KvmFeatureName[];
   /** The guest kernel is an L1 hypervisor running these nested guests (docs/nested.md). */
   readonly nested?: NestedSpec;
+  /** Async-PF design of host and guest (docs/designs.md); absent = `current`. */
+  readonly design?: DesignName;
 }
 
 export interface HostMemorySpec {

@@ -239,6 +239,7 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
       },
       cpuid: (m?.cpuid ?? 'auto') as Scenario['machine']['cpuid'],
       ...(nested === undefined ? {} : { nested }),
+      ...(m?.design === undefined ? {} : { design: m.design }),
     },
     hostMemory,
     tasks,

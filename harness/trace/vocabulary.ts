@@ -73,6 +73,7 @@ export const TRACE_EVENTS: readonly EventInfo[] = [
   ev('host', 'kvm_host_oops', 'message'),
   ev('host', 'kvm_inj_nmi'),
   ev('host', 'kvm_mce_inject', 'gfn', 'gpa'),
+  ev('host', 'kvm_async_pf_design', 'design', 'token', 'what'),
   ev('host', 'kvm_mmio', 'gpa', 'write'),
   ev('host', 'kvm_multiple_exception', 'prev', 'vector', 'result'),
   ev('host', 'kvm_shutdown', 'why'),
@@ -106,6 +107,9 @@ export const TRACE_EVENTS: readonly EventInfo[] = [
   ev('guest', 'task_exit', 'task', 'code'),
   ev('guest', 'task_access', 'task', 'gva', 'write', 'value', 'kernel'),
   ev('guest', 'uaccess_fixup', 'task', 'gva'),
+  ev('guest', 'machine_check', 'task', 'gpa', 'cpl', 'action'),
+  ev('guest', 'apf_design_entry', 'design', 'token', 'entry'),
+  ev('guest', 'apf_page_error', 'token', 'task', 'action'),
   ev('guest', 'bug', 'kind', 'task', 'message'),
   ev('guest', 'warn', 'message'),
   ev('guest', 'hung_task', 'task', 'blocked_ns'),
@@ -120,7 +124,7 @@ export const TRACE_EVENTS: readonly EventInfo[] = [
   ev('guest', 'crash', 'message'),
   // guest events beyond docs/trace-events.md (emitted by guest/)
   ev('guest', 'sched_migrate_task', 'task', 'orig_cpu', 'dest_cpu'),
-  ev('guest', 'signal', 'task', 'sig', 'gva', 'vector', 'error_code'),
+  ev('guest', 'signal', 'task', 'sig', 'gva', 'gpa', 'vector', 'error_code'),
   ev('guest', 'next_kernel_boot', 'kind'),
   // guest/nested: the L1 hypervisor and its L2 guests
   ev('guest', 'l1_kvm_entry', 'l2', 'launch'),

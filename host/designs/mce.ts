@@ -8,6 +8,7 @@ import {
   MCG_STATUS_EIPV,
   MCG_STATUS_MCIP,
   MCG_STATUS_RIPV,
+  MCI_STATUS_SRAO,
   MCI_STATUS_SRAR,
   MSR_IA32_MC0_ADDR,
   MSR_IA32_MC0_STATUS,
@@ -38,4 +39,11 @@ export function mceMsrWrite(v: KvmVcpu, msr: number, value: bigint): boolean {
   if (value !== 0n) return false;
   v.otherMsrs.set(msr, 0n);
   return true;
+}
+
+/** An action-optional error (no EIPV, no AR): the memory at `gpa` is bad, not the current instruction's. */
+export function recordSrao(v: KvmVcpu, gpa: number): void {
+  v.otherMsrs.set(MSR_IA32_MCG_STATUS, MCG_STATUS_RIPV | MCG_STATUS_MCIP);
+  v.otherMsrs.set(MSR_IA32_MC0_STATUS, MCI_STATUS_SRAO);
+  v.otherMsrs.set(MSR_IA32_MC0_ADDR, BigInt(gpa));
 }

@@ -22,6 +22,7 @@ import {
 import { ASYNC_PF_ERROR_CODE, PF_VECTOR } from '../../shared-abi/vectors';
 import type { AsyncPfArch, AsyncPfWork, SetupResult } from '../async_pf';
 import type { KvmVcpu } from '../kvm';
+import { failedPresent, notPresent as designNotPresent } from '../designs';
 
 /** `vcpu->arch.apf` (spec §3.1). */
 export interface ApfState {
@@ -282,8 +283,13 @@ export function asyncPageNotPresent(v: KvmVcpu, work: AsyncPfWork): boolean {
   v.trace('kvm_async_pf_not_present', { token, gva: work.cr2OrGpa, injected, halt: !injected });
   // 2. The gfn goes into the hash even when the fault will not be delivered.
   v.apf.hash.add(work.arch.gfn);
-  // 3. Deliverable and flags := 1 succeeded: queue #PF(token).
-  if (canDeliver && apfWrite(v, APF_FLAGS_OFFSET, KVM_PV_REASON_PAGE_NOT_PRESENT, flagsField(v))) {
+  // 3. Deliverable and flags := 1 succeeded: queue #PF(token). (Other designs: host/designs.)
+  if (canDeliver && v.kvm.design !== 'current' && !v.cpu.guestMode) {
+    if (designNotPresent(v, v.kvm.design, token, (o, val, f) => apfWrite(v, o, val, f === 'flags' ? flagsField(v) : f))) {
+      v.stats.asyncPfInjected++;
+      return true;
+    }
+  } else if (canDeliver && apfWrite(v, APF_FLAGS_OFFSET, KVM_PV_REASON_PAGE_NOT_PRESENT, flagsField(v))) {
     injectAsyncPf(v, token);
     v.stats.asyncPfInjected++;
     return true;
@@ -373,8 +379,12 @@ export function asyncPagePresent(v: KvmVcpu, work: AsyncPfWork): void {
   const notified = wanted && apfAccessible(v, APF_TOKEN_OFFSET);
   // 2. Trace, whether or not anything is sent.
   v.trace('kvm_async_pf_ready', { token, gva: work.cr2OrGpa, notified });
-  // 3. Token into the slot, then the interrupt.
-  if (wanted && apfWrite(v, APF_TOKEN_OFFSET, token, 'token')) {
+  // 3. Token into the slot, then the interrupt. (A failed fault-in under another design: host/designs.)
+  const write = (o: number, val: number, f: 'flags' | 'token'): boolean => apfWrite(v, o, val, f === 'flags' ? flagsField(v) : f);
+  const byDesign = wanted && !work.wakeupAll && !work.ok && v.kvm.design !== 'current' && !v.cpu.guestMode;
+  if (byDesign && failedPresent(v, v.kvm.design, token, work.arch.gfn * PAGE_SIZE, write)) {
+    v.stats.pageReadyDelivered++;
+  } else if (wanted && apfWrite(v, APF_TOKEN_OFFSET, token, 'token')) {
     v.apf.pageReadyPending = true;
     v.stats.pageReadyDelivered++;
     sendPageReadyIrq(v);

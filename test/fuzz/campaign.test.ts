@@ -1,0 +1,67 @@
+/**
+ * Campaigns on worker threads (the simulation runs there at full speed, outside Jest's vm
+ * context): the CI campaign of a few thousand runs with zero failures on the current profiles,
+ * and determinism for a given seed whatever the number of workers.
+ */
+import { runCampaign, type CampaignResult } from '../../harness/fuzz/campaign';
+import { spec } from './support';
+
+/** The figures that must not depend on the number of workers. */
+const figures = (r: CampaignResult): unknown => ({
+  seed: r.seed,
+  runs: r.runs,
+  failed: r.failed,
+  byProperty: r.byProperty,
+  outcomes: r.outcomes,
+  hazards: r.hazards,
+  events: r.events,
+  fingerprint: r.fingerprint,
+  failures: r.failures.map((f) => f.index),
+  shrunk: r.shrunk.map((s) => s.shrunk.doc),
+});
+
+describe('fuzz campaigns', () => {
+  it(
+    'CI campaign: 3000 small runs of seed "ci" on the current profiles, 2 workers, no failure',
+    () => {
+      const r = runCampaign({ runs: 3000, seed: 'ci', jobs: 2, spec: spec('trusted') });
+      expect({ runs: r.runs, failed: r.failed, byProperty: r.byProperty }).toEqual({ runs: 3000, failed: 0, byProperty: {} });
+    },
+    60_000,
+  );
+
+  it(
+    'untrusted-guest campaign: 400 hostile-guest runs against the current host, no failure',
+    () => {
+      const r = runCampaign({ runs: 400, seed: 'ci', jobs: 2, spec: spec('untrusted') });
+      expect({ runs: r.runs, failed: r.failed, byProperty: r.byProperty }).toEqual({ runs: 400, failed: 0, byProperty: {} });
+    },
+    60_000,
+  );
+
+  it(
+    'is the same campaign on 1 worker, 2 workers and in this thread',
+    () => {
+      const one = runCampaign({ runs: 120, seed: 7, jobs: 1, spec: spec('trusted', { size: 'medium' }) });
+      const two = runCampaign({ runs: 120, seed: 7, jobs: 2, spec: spec('trusted', { size: 'medium' }) });
+      expect(figures(two)).toEqual(figures(one));
+      const here = runCampaign({ runs: 12, seed: 7, jobs: 0, spec: spec('trusted', { size: 'medium' }) });
+      const there = runCampaign({ runs: 12, seed: 7, jobs: 2, spec: spec('trusted', { size: 'medium' }) });
+      expect(figures(here)).toEqual(figures(there));
+    },
+    60_000,
+  );
+
+  it(
+    'stops at the lowest failing run with failFast, for any number of workers, and shrinks it the same way',
+    () => {
+      const s = spec('trusted', { canary: 'no-ack' });
+      const a = runCampaign({ runs: 400, seed: 1, jobs: 1, spec: s, failFast: true, shrinkBudget: 60 });
+      const b = runCampaign({ runs: 400, seed: 1, jobs: 2, spec: s, failFast: true, shrinkBudget: 60 });
+      expect(a.failed).toBe(1);
+      expect(a.runs).toBe((a.failures[0]?.index ?? -1) + 1);
+      expect(figures(b)).toEqual(figures(a));
+    },
+    60_000,
+  );
+});
