@@ -13,6 +13,7 @@ const config: Config = {
   },
   // nanoid >= 5 is ESM-only; Jest's CommonJS runtime on Node 20 cannot require(esm), so swc compiles it.
   transformIgnorePatterns: ['/node_modules/(?!nanoid/)'],
+  setupFiles: ['<rootDir>/test/setup-fast-check.ts'],
   reporters: ['default', '<rootDir>/tools/jest/summary-reporter.js'],
   testPathIgnorePatterns: ['/node_modules/', '/test/lint-fixtures/'],
 };
