@@ -47,14 +47,20 @@ const numOf = (rec: TraceRecord, k: string): number | undefined => {
  * with `found: false` is a wake that came before the wait; from then on a task must not go to
  * sleep on that token (`kvm_async_pf_task_wait_schedule` / `_halt`) unless something documented
  * removed the wake's dummy first: a wait consumed it, another wake for the token unlinked it, or a
- * wake-all on the dummy's CPU unlinked it.
+ * wake-all on the dummy's CPU unlinked it (judged at the end of the run: the wake-all is traced
+ * when it finishes, with the number of dummies it unlinked).
  */
 export function lostWakeupObserver(): Observer {
   /** Tasks currently asleep per token (wait record seen, woken record not yet). */
   const sleeping = new Map<number, number>();
   /** Early wakes per token, oldest first: where and when. */
   const early = new Map<number, { cpu: number; t: number }[]>();
-  const failures: PropertyFailure[] = [];
+  /**
+   * Sleeps after an early wake, not yet judged: a wake-all on the dummy's CPU may already have
+   * unlinked the dummy (it walks 256 buckets and is traced only when it is done), which it
+   * confirms by counting the dummies it leaked.
+   */
+  const suspects: { cpu: number; failure: PropertyFailure }[] = [];
   const shift = (tok: number): void => {
     const list = early.get(tok);
     list?.shift();
@@ -80,17 +86,18 @@ export function lostWakeupObserver(): Observer {
           if (tok === undefined) return;
           const first = early.get(tok)?.[0];
           if (first !== undefined) {
-            if (failures.length < 3) {
-              const task = typeof rec.task === 'string' ? rec.task : '?';
-              failures.push({
+            const task = typeof rec.task === 'string' ? rec.task : '?';
+            suspects.push({
+              cpu: first.cpu,
+              failure: {
                 property: 'no-lost-wakeup',
                 t: rec.t,
                 cpu: rec.cpu,
                 message:
                   `task ${task} sleeps on token ${hex(tok)} at t=${rec.t}ns although page-ready for ${hex(tok)} was handled on cpu${first.cpu} at t=${first.t}ns ` +
                   'before anyone waited: that wake must leave a dummy node for this wait to consume (a lost wake-up)',
-              });
-            }
+              },
+            });
             shift(tok);
           }
           sleeping.set(tok, (sleeping.get(tok) ?? 0) + 1);
@@ -99,17 +106,26 @@ export function lostWakeupObserver(): Observer {
         case 'kvm_async_pf_task_woken':
           if (tok !== undefined) sleeping.set(tok, Math.max(0, (sleeping.get(tok) ?? 0) - 1));
           return;
-        case 'apf_task_wake_all':
-          // Linux's wake-all unlinks this CPU's dummies (spec §4.7): their early wakes are gone.
+        case 'apf_task_wake_all': {
+          // Linux's wake-all unlinks this CPU's dummies (spec §4.7): their early wakes are gone,
+          // and a sleep that came while it ran may have found its dummy already unlinked.
           for (const [t, list] of [...early]) {
             const keep = list.filter((w) => w.cpu !== rec.cpu);
             if (keep.length === 0) early.delete(t);
             else early.set(t, keep);
           }
+          let leaked = numOf(rec, 'dummies_leaked') ?? 0;
+          for (let i = 0; i < suspects.length && leaked > 0; ) {
+            if (suspects[i]?.cpu === rec.cpu) {
+              suspects.splice(i, 1);
+              leaked--;
+            } else i++;
+          }
           return;
+        }
       }
     },
-    finish: () => failures,
+    finish: () => suspects.slice(0, 3).map((x) => x.failure),
   };
 }
 

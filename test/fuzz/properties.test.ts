@@ -38,6 +38,12 @@ describe('no-lost-wakeup', () => {
     expect(feed([early, rec('guest', 1, 'apf_task_wake_all', { woken: 0, dummies_leaked: 0 }), rec('guest', 2, 'kvm_async_pf_task_wake', { token: 0x2000, found: false, dummy: true }), rec('guest', 0, 'kvm_async_pf_task_wait_schedule', { token: 0x2000, task: 'b' })])).toHaveLength(1);
     expect(feed([early, rec('guest', 1, 'kvm_async_pf_task_wake', { token: 0x1000, found: true, dummy: false }), sleeps])).toEqual([]);
   });
+
+  it('waits for a wake-all still walking its buckets: it excuses the sleep only if it did unlink a dummy', () => {
+    expect(feed([early, sleeps, rec('guest', 1, 'apf_task_wake_all', { woken: 0, dummies_leaked: 1 })])).toEqual([]);
+    expect(feed([early, sleeps, rec('guest', 1, 'apf_task_wake_all', { woken: 0, dummies_leaked: 0 })])).toHaveLength(1);
+    expect(feed([early, sleeps, rec('guest', 2, 'apf_task_wake_all', { woken: 0, dummies_leaked: 1 })])).toHaveLength(1);
+  });
 });
 
 describe('known hazards', () => {

@@ -64,7 +64,7 @@ export const FUZZ_HELP = helpText(
     '  apf fuzz --runs 500 --seed 7 --host linux-5.8 --size medium',
     '  apf fuzz --untrusted --runs 1000 --seed 3',
     '  apf fuzz --canary no-ack --runs 300 --seed 1      # must find the broken ACK',
-    '  apf fuzz --replay runs/fuzz/fuzz-1-124.json',
+    '  apf fuzz --replay runs/fuzz/fuzz-1-14.json --canary no-ack',
   ],
 );
 
