@@ -243,3 +243,22 @@ export class FrameRunner {
     stack.pop();
   }
 }
+
+/** Result of an instruction executed under an exception-table entry. */
+export type Fixed = { readonly ok: true; readonly value: InsnResult } | { readonly ok: false };
+
+/**
+ * Execute `i` on frame `f` with an exception-table entry: if it faults and the handler applies
+ * the fixup, the instruction completes without executing and the result is `{ok: false}`.
+ */
+export function* underFixup(f: Frame, i: Insn): Code<Fixed> {
+  f.extable = true;
+  f.fixedUp = false;
+  const r = yield i;
+  f.extable = false;
+  if (f.fixedUp) {
+    f.fixedUp = false;
+    return { ok: false };
+  }
+  return { ok: true, value: r };
+}

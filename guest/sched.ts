@@ -9,9 +9,9 @@
  * on a wake-up. Runqueue locks are handed over across the context switch exactly as in Linux
  * (the next task's finish_task_switch unlocks the runqueue and enables IRQs).
  */
-import type { Insn, InsnResult } from '../shared-abi/arch';
+import type { Insn } from '../shared-abi/arch';
 import { X86_MSR } from '../shared-abi/msr';
-import { GuestCodeError, insn, type Code } from './code';
+import { GuestCodeError, insn, underFixup, type Code, type Fixed } from './code';
 import type { GuestKernel, PerCpu } from './kernel';
 import { RESCHEDULE_VECTOR, icrValue, ICR_FIXED, ICR_NMI } from './lapic';
 import type { KTimer, SpinLock, Task } from './task';
@@ -23,23 +23,11 @@ export const SLICE_NS = 3_000_000;
 // Exception-table annotated instructions
 // ---------------------------------------------------------------------------------------------
 
-export type Fixed = { readonly ok: true; readonly value: InsnResult } | { readonly ok: false };
+export type { Fixed } from './code';
 
-/**
- * Execute `i` with an exception-table entry: if it faults and the handler applies the fixup,
- * the instruction completes without executing and the result is `{ok: false}`.
- */
-export function* withFixup(k: GuestKernel, i: Insn): Code<Fixed> {
-  const f = k.runningFrame();
-  f.extable = true;
-  f.fixedUp = false;
-  const r = yield i;
-  f.extable = false;
-  if (f.fixedUp) {
-    f.fixedUp = false;
-    return { ok: false };
-  }
-  return { ok: true, value: r };
+/** Execute `i` on the running frame with an exception-table entry (see `underFixup`). */
+export function withFixup(k: GuestKernel, i: Insn): Code<Fixed> {
+  return underFixup(k.runningFrame(), i);
 }
 
 /** wrmsrl: a #GP is fixed up by the exception table (warning "unchecked MSR access error"). */

@@ -16,7 +16,7 @@ import { HYPERVISOR_CALLBACK_VECTOR, LINUX_VECTOR, X86_EXCEPTION } from '../../s
 import type { Simulation } from '../../sim/engine';
 import type { GuestMemory } from '../../sim/memory';
 import type { Vcpu } from '../../sim/cpu/vcpu';
-import { Frame, FrameRunner, GuestCodeError, asBigint, asCpuid, asNumber, compute, insn, load32, readCr2, store32, type Code } from '../code';
+import { Frame, FrameRunner, GuestCodeError, asBigint, asCpuid, asNumber, compute, insn, load32, readCr2, store32, underFixup, type Code, type Fixed } from '../code';
 import {
   DEFAULT_PAGE_READY_POLICY,
   DEFAULT_PF_POLICY,
@@ -39,7 +39,6 @@ export interface BareGuestOptions {
   readonly apfArea?: number;
 }
 
-type Fixed = { ok: true; value: InsnResult } | { ok: false };
 
 export class BareGuest implements GuestCode {
   readonly log: BareLogEntry[] = [];
@@ -182,17 +181,8 @@ export class BareGuest implements GuestCode {
 
   // --- code ---
 
-  private *withFixup(i: Insn): Code<Fixed> {
-    const f = this.runner.top();
-    f.extable = true;
-    f.fixedUp = false;
-    const r = yield i;
-    f.extable = false;
-    if (f.fixedUp) {
-      f.fixedUp = false;
-      return { ok: false };
-    }
-    return { ok: true, value: r };
+  private withFixup(i: Insn): Code<Fixed> {
+    return underFixup(this.runner.top(), i);
   }
 
   private *wrmsr(msr: number, value: bigint): Code<boolean> {
