@@ -7,7 +7,7 @@
  * the 2017 #DF cancellation must not drop two different events.
  */
 import type { TraceRecord } from '../../sim/trace';
-import { ABRUPT_OUTCOMES, at, defineChecker, flag, hex, KERNEL_GONE, num, tokenList, WAKE_ALL } from './types';
+import { ABRUPT_OUTCOMES, apfDrop, at, defineChecker, flag, hex, KERNEL_GONE, num, WAKE_ALL } from './types';
 
 type State =
   | { readonly s: 'outstanding' }
@@ -104,18 +104,6 @@ export const apfAnswered = defineChecker({
             if (token !== undefined) onReady(rec, token);
             return;
           }
-          case 'kvm_async_pf_clear_queue': {
-            const why = `queue cleared (${typeof rec.reason === 'string' ? rec.reason : 'unknown reason'})`;
-            const list = tokenList(rec.tokens);
-            if (list === undefined) dropCpu(rec.cpu, rec.t, why);
-            else {
-              for (const tok of list) {
-                const f = faults.get(tok);
-                if (f !== undefined && (f.state.s === 'outstanding' || f.state.s === 'halted')) f.state = { s: 'dropped', t: rec.t, why };
-              }
-            }
-            return;
-          }
           case 'kvm_async_pf_df_cancel': {
             const token = num(rec, 'token');
             const pending = num(rec, 'pending_token');
@@ -135,16 +123,16 @@ export const apfAnswered = defineChecker({
             if (np !== undefined) np.state = { s: 'cancelled', t: rec.t };
             return;
           }
-          case 'kvm_vcpu_reset':
-          case 'kvm_vcpu_init':
-          case 'kvm_vcpu_destroy':
-            dropCpu(rec.cpu, rec.t, rec.event);
-            return;
-          case 'kvm_vm_destroy':
-            dropCpu(-1, rec.t, rec.event);
-            return;
-          default:
-            if (rec.src === 'guest' && KERNEL_GONE.has(rec.event)) dropCpu(-1, rec.t, `guest ${rec.event}`);
+          default: {
+            const d = apfDrop(rec);
+            if (d?.kind === 'cpu') dropCpu(d.cpu, rec.t, d.why);
+            else if (d?.kind === 'tokens') {
+              for (const tok of d.tokens) {
+                const f = faults.get(tok);
+                if (f !== undefined && (f.state.s === 'outstanding' || f.state.s === 'halted')) f.state = { s: 'dropped', t: rec.t, why: d.why };
+              }
+            } else if (rec.src === 'guest' && KERNEL_GONE.has(rec.event)) dropCpu(-1, rec.t, `guest ${rec.event}`);
+          }
         }
       },
       finish(end) {

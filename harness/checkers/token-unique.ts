@@ -2,7 +2,7 @@
  * token-unique: no APF token is handed out while an earlier fault with the same token is still
  * outstanding anywhere in the VM, and token 0 (which means "slot free") is never handed out.
  */
-import { at, defineChecker, hex, num, tokenList, WAKE_ALL } from './types';
+import { apfDrop, at, defineChecker, hex, num, WAKE_ALL } from './types';
 
 export const tokenUnique = defineChecker({
   name: 'token-unique',
@@ -50,20 +50,12 @@ export const tokenUnique = defineChecker({
             if (token !== undefined && token !== WAKE_ALL) live.delete(token);
             return;
           }
-          case 'kvm_async_pf_clear_queue': {
-            const list = tokenList(rec.tokens);
-            if (list === undefined) dropCpu(rec.cpu);
-            else for (const tok of list) live.delete(tok);
-            return;
+          default: {
+            const d = apfDrop(rec);
+            if (d === undefined) return;
+            if (d.kind === 'cpu') dropCpu(d.cpu);
+            else for (const tok of d.tokens) live.delete(tok);
           }
-          case 'kvm_vcpu_reset':
-          case 'kvm_vcpu_init':
-          case 'kvm_vcpu_destroy':
-            dropCpu(rec.cpu);
-            return;
-          case 'kvm_vm_destroy':
-            dropCpu(-1);
-            return;
         }
       },
       finish() {},

@@ -118,3 +118,31 @@ export const KERNEL_GONE: ReadonlySet<string> = new Set(['kexec', 'crash', 'rebo
 
 /** The broadcast wake-all token. */
 export const WAKE_ALL = 0xffffffff;
+
+/**
+ * What a host record drops of the outstanding async PFs, by one of the documented paths that end
+ * them without a page-ready (spec §3.10): a cleared queue (listing its tokens, or all of the
+ * vCPU's when the list is missing), a vCPU reset/INIT/destroy, or VM destruction (`cpu` -1).
+ * Undefined for any other record.
+ */
+export type ApfDrop =
+  | { readonly kind: 'tokens'; readonly tokens: readonly number[]; readonly why: string }
+  | { readonly kind: 'cpu'; readonly cpu: number; readonly why: string };
+
+export function apfDrop(rec: TraceRecord): ApfDrop | undefined {
+  switch (rec.event) {
+    case 'kvm_async_pf_clear_queue': {
+      const why = `queue cleared (${typeof rec.reason === 'string' ? rec.reason : 'unknown reason'})`;
+      const tokens = tokenList(rec.tokens);
+      return tokens === undefined ? { kind: 'cpu', cpu: rec.cpu, why } : { kind: 'tokens', tokens, why };
+    }
+    case 'kvm_vcpu_reset':
+    case 'kvm_vcpu_init':
+    case 'kvm_vcpu_destroy':
+      return { kind: 'cpu', cpu: rec.cpu, why: rec.event };
+    case 'kvm_vm_destroy':
+      return { kind: 'cpu', cpu: -1, why: rec.event };
+    default:
+      return undefined;
+  }
+}

@@ -20,7 +20,7 @@
 import type { TraceRecord } from '../../sim/trace';
 import type { Kvm } from '../../host/kvm';
 import { ASYNC_PF_PER_VCPU } from '../../shared-abi/apf';
-import { tokenList } from '../checkers/types';
+import { apfDrop } from '../checkers/types';
 
 export interface PropertyFailure {
   /** Property name: `checker:<name>`, `run-ends`, `no-panic`, `no-error`, `no-lost-wakeup`, `no-lost-completion`, `host-invariants`, `valid-scenario`. */
@@ -158,20 +158,12 @@ export function hostOracle(getKvm: () => Kvm | undefined): Observer {
           if (list.length === 0) open.delete(k);
           return;
         }
-        case 'kvm_async_pf_clear_queue': {
-          const list = tokenList(rec.tokens);
-          if (list === undefined) dropCpu(rec.cpu);
-          else for (const tok of list) open.delete(key(rec.cpu, tok));
-          return;
+        default: {
+          const d = apfDrop(rec);
+          if (d === undefined) return;
+          if (d.kind === 'cpu') dropCpu(d.cpu);
+          else for (const tok of d.tokens) open.delete(key(rec.cpu, tok));
         }
-        case 'kvm_vcpu_reset':
-        case 'kvm_vcpu_init':
-        case 'kvm_vcpu_destroy':
-          dropCpu(rec.cpu);
-          return;
-        case 'kvm_vm_destroy':
-          dropCpu(-1);
-          return;
       }
     },
     finish() {
