@@ -25,6 +25,7 @@ export interface RoundTripWorkload {
   /** Run the harness's invariant checkers (default true: the full harness). */
   readonly checkers?: boolean;
   /** Keep the running trace hash (default true). */
+  readonly traceHash?: boolean;
   readonly seed?: number;
 }
 
@@ -76,7 +77,7 @@ export function roundTripScenario(w: RoundTripWorkload): unknown {
 export function runRoundTrips(w: RoundTripWorkload): RoundTripResult {
   const scenario = scenarioFromValue(roundTripScenario(w), undefined, 'bench');
   const t0 = process.hrtime.bigint();
-  const r = runScenario(scenario);
+  const r = runScenario(scenario, { traceHash: w.traceHash ?? true });
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   return { roundTrips: r.counts['kvm_async_pf_task_woken'] ?? 0, events: r.events, virtualNs: r.endT, wallMs, outcome: r.outcome };
 }

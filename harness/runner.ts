@@ -43,6 +43,7 @@ export interface RunReport {
   readonly violations: readonly Violation[];
   readonly checkersEnabled: readonly string[];
   readonly counts: Readonly<Record<string, number>>;
+  /** The trace hash (16 hex digits), or '' when the run was asked not to keep one. */
   readonly traceHash: string;
   readonly expectations: readonly ExpectationResult[];
   /** All expectations hold. */
@@ -65,6 +66,10 @@ export interface RunOptions {
   readonly machine?: MachineFactory;
   /** Called with every record (after the checkers). */
   readonly onRecord?: (rec: TraceRecord) => void;
+  /** Keep the running trace hash (default true; the benchmark measures both). */
+  readonly traceHash?: boolean;
+  /** `SimulationOptions.inlineContinuation` (default true; the same run either way). */
+  readonly inlineContinuation?: boolean;
 }
 
 const ACTION_LABEL = (inj: Injection): string => `events[${inj.index}] ${inj.action.do}`;
@@ -86,7 +91,13 @@ function errorOf(e: unknown): RunError {
 }
 
 export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunReport {
-  const sim = new Simulation({ seed: scenario.seed, maxEvents: scenario.budget.maxEvents, maxTime: scenario.budget.maxTime });
+  const sim = new Simulation({
+    seed: scenario.seed,
+    maxEvents: scenario.budget.maxEvents,
+    maxTime: scenario.budget.maxTime,
+    traceHash: opts.traceHash ?? true,
+    inlineContinuation: opts.inlineContinuation ?? true,
+  });
   const sinks = opts.sinks ?? [];
   const keep = opts.keepRecords ?? 0;
   const records: TraceRecord[] = [];
@@ -254,7 +265,7 @@ export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunRepor
       violations: checkers.violations,
       checkersEnabled: checkers.enabled,
       counts,
-      traceHash: sim.trace.hash,
+      traceHash: sim.trace.hashEnabled ? sim.trace.hash : '',
       expectations: results,
       ok: results.every((r) => r.ok),
       summary: summary.build(sim.now),

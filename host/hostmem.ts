@@ -51,6 +51,8 @@ const ST_REMOTE = 2;
 const ST_FAILING = 3;
 const STATE_NAMES: readonly PageBacking[] = ['resident', 'swapped', 'remote', 'failing'];
 const stateOf = (b: PageBacking): number => STATE_NAMES.indexOf(b);
+/** Page buffers kept for reuse after a fault-in (4 KiB each: at most 1 MiB). */
+const MAX_FREE_BUFS = 256;
 
 interface Waiter {
   readonly cb: (ok: boolean) => void;
@@ -97,6 +99,8 @@ export class HostMemory implements SecondLevelMmu, PageStates {
   /** 1: the frame's backing comes from an explicit `pages` range (not from `defaultBacking`). */
   private readonly explicit: Uint8Array;
   private readonly stored = new Map<number, Uint8Array>();
+  /** Page buffers whose contents were restored, reused by the next evictions (bounded). */
+  private readonly freeBufs: Uint8Array[] = [];
   private readonly inflight = new Map<number, InFlight>();
   /** Resident pageable frames in fault-in / host-access order (oldest first); pinned ones are never victims. */
   private readonly lru = new Map<number, true>();
@@ -299,7 +303,7 @@ export class HostMemory implements SecondLevelMmu, PageStates {
     if (this.state[g] !== ST_RESIDENT || !this.space.isMapped(g)) return;
     const hfn = this.space.hfnOf[g]!;
     const checksum = this.phys.pageChecksum(hfn);
-    this.stored.set(g, this.phys.copyPageOut(hfn));
+    this.stored.set(g, this.phys.copyPageOut(hfn, this.freeBufs.pop()));
     this.phys.fillPage(hfn, SWAP_POISON_BYTE);
     this.state[g] = st;
     this.pageable[g] = 1;
@@ -433,8 +437,12 @@ export class HostMemory implements SecondLevelMmu, PageStates {
   private restore(g: number, st: number, why: FaultInReason, src: TraceSource, cpu: number, gfn: number): void {
     const hfn = this.space.hfnOf[g]!;
     const bytes = this.stored.get(g);
-    if (bytes !== undefined) this.phys.copyPageIn(hfn, bytes);
-    else this.phys.fillPage(hfn, 0);
+    if (bytes !== undefined) {
+      this.phys.copyPageIn(hfn, bytes);
+      if (this.freeBufs.length < MAX_FREE_BUFS) this.freeBufs.push(bytes);
+    } else {
+      this.phys.fillPage(hfn, 0);
+    }
     this.stored.delete(g);
     this.state[g] = ST_RESIDENT;
     this.stats.faultIns++;

@@ -73,8 +73,9 @@ export class HostPhysMemory implements PhysMemory {
 
   // --- whole frames -----------------------------------------------------------------------------
 
-  copyPageOut(hfn: number): Uint8Array {
-    return hfn < this.ramFrames ? this.ram.copyPageOut(hfn) : this.spare().copyPageOut(hfn - this.ramFrames);
+  /** A copy of frame `hfn`, into `into` (4096 bytes) when given. */
+  copyPageOut(hfn: number, into?: Uint8Array): Uint8Array {
+    return hfn < this.ramFrames ? this.ram.copyPageOut(hfn, into) : this.spare().copyPageOut(hfn - this.ramFrames, into);
   }
 
   copyPageIn(hfn: number, bytes: Uint8Array): void {

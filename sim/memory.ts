@@ -16,6 +16,9 @@ import { GuestMemoryError, SimError } from './errors';
 const { imul, floor } = Math;
 const { isSafeInteger } = Number;
 
+/** The platform stores typed-array words little-endian (x86, arm64): whole-page loops may use an Int32Array view. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 const TWO63 = 1n << 63n;
 const TWO64 = 1n << 64n;
 
@@ -32,6 +35,7 @@ export class GuestMemory implements LeMemory {
   private readonly sab: SharedArrayBuffer;
   private readonly dv: DataView;
   private readonly u8: Uint8Array;
+  private readonly i32: Int32Array;
   private readonly bytes: number;
   // Highest valid start address of a 2-, 4- and 8-byte access.
   private readonly last2: number;
@@ -47,6 +51,7 @@ export class GuestMemory implements LeMemory {
     this.sab = new SharedArrayBuffer(sizeBytes);
     this.dv = new DataView(this.sab);
     this.u8 = new Uint8Array(this.sab);
+    this.i32 = new Int32Array(this.sab);
     this.last2 = sizeBytes - 2;
     this.last4 = sizeBytes - 4;
     this.last8 = sizeBytes - 8;
@@ -139,10 +144,18 @@ export class GuestMemory implements LeMemory {
     this.u8.fill(byte, start, start + PAGE_SIZE);
   }
 
-  /** A copy of page `gfn` (4096 bytes). */
-  copyPageOut(gfn: FrameNo): Uint8Array {
+  /**
+   * A copy of page `gfn` (4096 bytes): into `into` when given (a 4096-byte buffer the caller
+   * recycles), else into a new array.
+   */
+  copyPageOut(gfn: FrameNo, into?: Uint8Array): Uint8Array {
     const start = this.pageStart(gfn, 'copyPageOut');
-    return this.u8.slice(start, start + PAGE_SIZE);
+    if (into === undefined) return this.u8.slice(start, start + PAGE_SIZE);
+    if (into.length !== PAGE_SIZE) {
+      throw new SimError('value', `copyPageOut(gfn 0x${gfn.toString(16)}): the buffer must be ${PAGE_SIZE} bytes, got ${into.length}`);
+    }
+    into.set(this.u8.subarray(start, start + PAGE_SIZE));
+    return into;
   }
 
   /** Overwrites page `gfn` with `bytes`, which must be exactly 4096 bytes. */
@@ -161,9 +174,10 @@ export class GuestMemory implements LeMemory {
   pageChecksum(gfn: FrameNo): number {
     const start = this.pageStart(gfn, 'pageChecksum');
     const dv = this.dv;
+    const w = this.i32;
     let h = 0;
     for (let a = start, end = start + PAGE_SIZE; a < end; a += 4) {
-      let k = imul(dv.getInt32(a, true), 0xcc9e2d51);
+      let k = imul(LITTLE_ENDIAN ? w[a >> 2]! : dv.getInt32(a, true), 0xcc9e2d51);
       k = imul((k << 15) | (k >>> 17), 0x1b873593);
       h ^= k;
       h = (h << 13) | (h >>> 19);

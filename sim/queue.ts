@@ -150,6 +150,18 @@ export class EventQueue {
     return ev;
   }
 
+  /**
+   * Whether an event pushed now at (`time`, `priority`) would be the next one popped: no live
+   * event is ordered before it. (A new event's sequence number is the largest, so a queued event
+   * with the same time and priority comes first.)
+   */
+  wouldRunFirst(time: number, priority: number): boolean {
+    this.dropDeadTop();
+    if (this.n === 0) return true;
+    const t0 = this.ht[0]!;
+    return t0 > time || (t0 === time && this.hk[0]! >= (priority + 1) * SEQ_LIMIT);
+  }
+
   /** Time of the earliest live event, or undefined when none is queued. */
   peekTime(): number | undefined {
     this.dropDeadTop();

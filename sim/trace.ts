@@ -4,15 +4,18 @@
  * a running 64-bit hash of everything emitted and hands records to listeners (checkers, recorders,
  * printers). "Same scenario + same seed => identical trace" is one comparison of `hash`.
  *
- * The hash never serializes to text. Each record is fed, as 32-bit words, to two murmur3-style
- * lanes with different constants:
+ * The hash never serializes to text. Each record is turned into 32-bit words:
  *   RECORD, str(event), num(t), num(cpu), str(src), { str(key), value }*, END, fieldCount
- * where str(s) = length, then UTF-16 code units two per word; num(v) is INT32 + v when v is an
- * int32, INT53 + low word + high word for other safe integers, F64 + the two little-endian words
- * of the double otherwise (-0 hashes like 0); a bigint is BIGINT + str(hex); booleans, null and
- * undefined are one tag word each. Every variable-length item is length-prefixed or tagged, so
- * different traces give different word streams. `hash` finalizes copies of the lanes (fmix32
- * with the word count) into 16 hex digits; emitting continues from the unfinalized state.
+ * where str(s) is the string's 64-bit fingerprint as two words (two murmur3-style lanes over its
+ * length and UTF-16 code units, two per word, each finalized with fmix32; computed once per
+ * distinct short string and cached); num(v) is INT32 + v when v is an int32, INT53 + low word +
+ * high word for other safe integers, F64 + the two little-endian words of the double otherwise
+ * (-0 hashes like 0); a string value is STRING + str(v); a bigint is BIGINT + str(hex); booleans,
+ * null and undefined are one tag word each. Every item is of fixed length or tagged, so different
+ * traces give different word streams (up to a fingerprint collision, about 2^-64 per pair of
+ * distinct strings). The words go to two murmur3-style lanes with different constants. `hash`
+ * finalizes copies of the lanes (fmix32 with the word count) into 16 hex digits; emitting
+ * continues from the unfinalized state.
  */
 import { EventEmitter } from 'eventemitter3';
 import { formatTime } from './clock';
@@ -80,6 +83,61 @@ function fmix32(h: number): number {
   return h ^ (h >>> 16);
 }
 
+/** Strings up to this length have their fingerprint cached (event names, field names, short values). */
+const FP_CACHE_MAX_LEN = 64;
+/** Cache size bound: beyond it, fingerprints are computed every time (memory stays flat). */
+const FP_CACHE_MAX_ENTRIES = 1 << 14;
+/** string -> its two fingerprint words, interleaved: [lane1, lane2]. A pure function, so sharing it is safe. */
+const fpCache = new Map<string, Int32Array>();
+
+/** The 64-bit fingerprint of `s`: two murmur3-style lanes over length and code-unit pairs, finalized. */
+function computeFingerprint(s: string): Int32Array {
+  let a = 0x3c6ef372 | 0;
+  let b = 0xa54ff53a | 0;
+  const n = s.length;
+  let k = n;
+  let i = 0;
+  for (;;) {
+    let k1 = imul(k, 0xcc9e2d51);
+    k1 = imul((k1 << 15) | (k1 >>> 17), 0x1b873593);
+    a ^= k1;
+    a = (a << 13) | (a >>> 19);
+    a = (imul(a, 5) + 0xe6546b64) | 0;
+    let k2 = imul(k, 0x85ebca77);
+    k2 = imul((k2 << 17) | (k2 >>> 15), 0xc2b2ae3d);
+    b ^= k2;
+    b = (b << 19) | (b >>> 13);
+    b = (imul(b, 5) + 0x561ccd1b) | 0;
+    if (i >= n) break;
+    k = i + 1 < n ? s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16) : s.charCodeAt(i);
+    i += 2;
+  }
+  const out = new Int32Array(2);
+  out[0] = fmix32(a ^ n);
+  out[1] = fmix32(b ^ imul(n, 0x9e3779b1));
+  return out;
+}
+
+/** Direct-mapped front cache of `fpCache`, indexed by a cheap function of the string. */
+const FRONT_SIZE = 512;
+const frontKeys: (string | undefined)[] = new Array<string | undefined>(FRONT_SIZE).fill(undefined);
+const frontFps: Int32Array[] = new Array<Int32Array>(FRONT_SIZE).fill(new Int32Array(2));
+
+function fingerprint(s: string): Int32Array {
+  const n = s.length;
+  const slot = n === 0 ? 0 : (n * 31 + s.charCodeAt(n >> 1) * 7 + s.charCodeAt(n - 1)) & (FRONT_SIZE - 1);
+  if (frontKeys[slot] === s) return frontFps[slot]!;
+  let fp = fpCache.get(s);
+  if (fp === undefined) {
+    fp = computeFingerprint(s);
+    if (n > FP_CACHE_MAX_LEN) return fp;
+    if (fpCache.size < FP_CACHE_MAX_ENTRIES) fpCache.set(s, fp);
+  }
+  frontKeys[slot] = s;
+  frontFps[slot] = fp;
+  return fp;
+}
+
 function isReserved(k: string): boolean {
   return k === 't' || k === 'cpu' || k === 'src' || k === 'event';
 }
@@ -91,6 +149,9 @@ export class TraceBus {
   private h1 = 0x243f6a88 | 0;
   private h2 = 0x85a308d3 | 0;
   private words = 0;
+  /** The words of the record being hashed (reused; grows for records with many fields). */
+  private buf = new Int32Array(64);
+  private n = 0;
   private nrec = 0;
   private readonly perEvent = new Map<string, number>();
   /** Whether the running hash is kept. */
@@ -113,22 +174,24 @@ export class TraceBus {
     const c = this.perEvent.get(event);
     this.perEvent.set(event, c === undefined ? 1 : c + 1);
     if (this.hashEnabled) {
-      this.mix(TAG_RECORD);
-      this.mixString(event);
-      this.mixNumber(t);
-      this.mixNumber(cpu);
-      this.mixString(src);
+      this.n = 0;
+      this.put(TAG_RECORD);
+      this.putString(event);
+      this.putNumber(t);
+      this.putNumber(cpu);
+      this.putString(src);
       let nf = 0;
       if (fields !== undefined) {
         for (const k in fields) {
           if (isReserved(k)) this.reserved(event, k);
-          this.mixString(k);
-          this.mixValue(fields[k]);
+          this.putString(k);
+          this.putValue(fields[k]);
           nf++;
         }
       }
-      this.mix(TAG_END);
-      this.mix(nf);
+      this.put(TAG_END);
+      this.put(nf);
+      this.mixWords();
     }
     if (this.listeners > 0) {
       const rec: TraceRecord = { t, cpu, src, event };
@@ -188,71 +251,89 @@ export class TraceBus {
     throw new SimError('trace', `trace event '${event}': field name '${k}' is reserved (t, cpu, src and event are set by the bus)`);
   }
 
-  private mix(k: number): void {
-    let k1 = imul(k, 0xcc9e2d51);
-    k1 = imul((k1 << 15) | (k1 >>> 17), 0x1b873593);
-    let h1 = this.h1 ^ k1;
-    h1 = (h1 << 13) | (h1 >>> 19);
-    this.h1 = (imul(h1, 5) + 0xe6546b64) | 0;
-    let k2 = imul(k, 0x85ebca77);
-    k2 = imul((k2 << 17) | (k2 >>> 15), 0xc2b2ae3d);
-    let h2 = this.h2 ^ k2;
-    h2 = (h2 << 19) | (h2 >>> 13);
-    this.h2 = (imul(h2, 5) + 0x561ccd1b) | 0;
-    this.words++;
+  /** Appends one word of the record being hashed. */
+  private put(k: number): void {
+    if (this.n === this.buf.length) {
+      const bigger = new Int32Array(this.buf.length * 2);
+      bigger.set(this.buf);
+      this.buf = bigger;
+    }
+    this.buf[this.n++] = k;
   }
 
-  private mixString(s: string): void {
-    const n = s.length;
-    this.mix(n);
-    let i = 0;
-    for (; i + 1 < n; i += 2) this.mix(s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16));
-    if (i < n) this.mix(s.charCodeAt(i));
+  private putString(s: string): void {
+    const fp = fingerprint(s);
+    this.put(fp[0]!);
+    this.put(fp[1]!);
   }
 
-  private mixNumber(v: number): void {
+  private putNumber(v: number): void {
     if ((v | 0) === v) {
-      this.mix(TAG_INT32);
-      this.mix(v);
+      this.put(TAG_INT32);
+      this.put(v);
     } else if (isSafeInteger(v)) {
       const lo = v >>> 0;
-      this.mix(TAG_INT53);
-      this.mix(lo);
-      this.mix((v - lo) / TWO32);
+      this.put(TAG_INT53);
+      this.put(lo);
+      this.put((v - lo) / TWO32);
     } else {
       f64Scratch.setFloat64(0, v, true);
-      this.mix(TAG_F64);
-      this.mix(f64Scratch.getInt32(0, true));
-      this.mix(f64Scratch.getInt32(4, true));
+      this.put(TAG_F64);
+      this.put(f64Scratch.getInt32(0, true));
+      this.put(f64Scratch.getInt32(4, true));
     }
   }
 
-  private mixValue(v: TraceValue): void {
+  private putValue(v: TraceValue): void {
     switch (typeof v) {
       case 'number':
-        this.mixNumber(v);
+        this.putNumber(v);
         return;
       case 'string':
-        this.mix(TAG_STRING);
-        this.mixString(v);
+        this.put(TAG_STRING);
+        this.putString(v);
         return;
       case 'boolean':
-        this.mix(v ? TAG_TRUE : TAG_FALSE);
+        this.put(v ? TAG_TRUE : TAG_FALSE);
         return;
       case 'bigint':
-        this.mix(TAG_BIGINT);
-        this.mixString(v.toString(16));
+        this.put(TAG_BIGINT);
+        this.putString(v.toString(16));
         return;
       case 'undefined':
-        this.mix(TAG_UNDEFINED);
+        this.put(TAG_UNDEFINED);
         return;
       default:
         if (v === null) {
-          this.mix(TAG_NULL);
+          this.put(TAG_NULL);
           return;
         }
         throw new SimError('trace', `trace field value of type ${typeof v} cannot be hashed`);
     }
+  }
+
+  /** Feeds the record's words to both lanes (murmur3 body steps, two constant sets). */
+  private mixWords(): void {
+    const w = this.buf;
+    const n = this.n;
+    let h1 = this.h1;
+    let h2 = this.h2;
+    for (let i = 0; i < n; i++) {
+      const k = w[i]!;
+      let k1 = imul(k, 0xcc9e2d51);
+      k1 = imul((k1 << 15) | (k1 >>> 17), 0x1b873593);
+      h1 ^= k1;
+      h1 = (h1 << 13) | (h1 >>> 19);
+      h1 = (imul(h1, 5) + 0xe6546b64) | 0;
+      let k2 = imul(k, 0x85ebca77);
+      k2 = imul((k2 << 17) | (k2 >>> 15), 0xc2b2ae3d);
+      h2 ^= k2;
+      h2 = (h2 << 19) | (h2 >>> 13);
+      h2 = (imul(h2, 5) + 0x561ccd1b) | 0;
+    }
+    this.h1 = h1;
+    this.h2 = h2;
+    this.words += n;
   }
 }
 

@@ -38,9 +38,42 @@ const MAX_ITERATIONS = 32;
 export function scheduleRun(v: KvmVcpu, delay: number): void {
   if (v.event !== null) v.event.cancel();
   v.thread = 'scheduled';
+  v.event = v.kvm.sim.schedule(runDelay(v, delay), Priority.Guest, () => runEvent(v), `vcpu${v.id}.run`, 'host');
+}
+
+/** The delay of the next iteration: rounded, plus the schedule perturbation if any. */
+function runDelay(v: KvmVcpu, delay: number): number {
   const rng = v.kvm.jitterRng;
   const jitter = rng === null ? 0 : rng.int(0, v.kvm.stepJitterNs);
-  v.event = v.kvm.sim.schedule(Math.max(0, Math.round(delay)) + jitter, Priority.Guest, () => runEvent(v), `vcpu${v.id}.run`, 'host');
+  return Math.max(0, Math.round(delay)) + jitter;
+}
+
+/** What one `enterGuest` call left behind. */
+const enum Iter {
+  /** The next iteration is scheduled, or the vCPU waits: the event ends. */
+  Done,
+  /** Loop again at the same time (zero-time iteration). */
+  Again,
+  /** The next iteration's time came with nothing else due first: the clock moved, loop again. */
+  Inline,
+}
+
+/**
+ * Ends an iteration whose next one is due `delay` ns from now, as `scheduleRun` would. When no
+ * other event would run before it, the engine advances the clock and the next iteration runs in
+ * this same event (`Simulation.continueInline`: same times, same order, same event count, same
+ * trace; only the queue round trip is saved).
+ */
+function nextIteration(v: KvmVcpu, delay: number): Iter {
+  if (v.event === null) {
+    const d = runDelay(v, delay);
+    v.thread = 'scheduled';
+    if (v.kvm.sim.continueInline(d, Priority.Guest)) return v.life === 'alive' ? Iter.Inline : Iter.Done;
+    v.event = v.kvm.sim.schedule(d, Priority.Guest, () => runEvent(v), `vcpu${v.id}.run`, 'host');
+  } else {
+    scheduleRun(v, delay);
+  }
+  return Iter.Done;
 }
 
 /** kvm_vcpu_running: runnable and not in an artificial halt. */
@@ -93,7 +126,9 @@ function runEvent(v: KvmVcpu): void {
       iterationEnd(v);
       continue;
     }
-    if (enterGuest(v)) return;
+    const it = enterGuest(v);
+    if (it === Iter.Done) return;
+    if (it === Iter.Inline) i = -1;
   }
   scheduleRun(v, 1);
 }
@@ -105,37 +140,37 @@ function block(v: KvmVcpu): void {
 }
 
 /**
- * vcpu_enter_guest: requests, injection, one guest instruction. Returns true when the iteration
- * ended with something scheduled (or the vCPU waits), false to loop again at the same time.
+ * vcpu_enter_guest: requests, injection, one guest instruction. Returns whether the event ends
+ * (the next iteration is scheduled, or the vCPU waits) or loops again (now, or inline later).
  */
-function enterGuest(v: KvmVcpu): boolean {
+function enterGuest(v: KvmVcpu): Iter {
   const cpu = v.cpu;
   // A HLT exit stays pending while halted; the vCPU is runnable again, so the HLT retires now.
   if (cpu.exitPending && cpu.activity === 'hlt') cpu.completeExit();
   if (cpu.activity === 'shutdown') {
     shutdown(v, 'triple_fault');
-    return true;
+    return Iter.Done;
   }
   let cost = 0;
   if (v.entryNeeded || injectable(v)) {
     v.entryNeeded = false;
     iterationEnd(v);
     // KVM_REQ_GET_NESTED_STATE_PAGES comes before the APF requests (nested state restored in two steps).
-    if (v.stalls === 0 && v.requests.has('get_nested_state_pages') && !getNestedStatePages(v)) return true;
+    if (v.stalls === 0 && v.requests.has('get_nested_state_pages') && !getNestedStatePages(v)) return Iter.Done;
     if (v.requests.delete('apf_halt')) {
       v.apf.halted = true;
       v.stats.apfHalts++;
       const cause = v.apfHaltCause;
       v.trace('kvm_async_pf_halt', { gfn: cause?.gfn ?? -1, why: cause?.why ?? 'undeliverable' });
       v.apfHaltCause = null;
-      return false;
+      return Iter.Again;
     }
     if (v.requests.delete('apf_ready')) v.asyncPf.checkCompletion();
     for (const r of v.lateRequests) v.requests.add(r);
     v.lateRequests.clear();
-    if (v.stalls > 0 || v.thread !== 'scheduled') return true;
+    if (v.stalls > 0 || v.thread !== 'scheduled') return Iter.Done;
     const inj = injectEvents(v);
-    if (inj === 'waiting') return true;
+    if (inj === 'waiting') return Iter.Done;
     cost = inj;
     if (injectable(v)) v.entryNeeded = true;
   }
@@ -144,28 +179,27 @@ function enterGuest(v: KvmVcpu): boolean {
     case STEP_RETIRED:
     case STEP_FAULTED:
       v.stats.instructions++;
-      scheduleRun(v, cost + cpu.lastCost);
-      return true;
+      return nextIteration(v, cost + cpu.lastCost);
     case STEP_BUSY: {
       v.thread = 'busy';
       v.busyStart = v.kvm.sim.now + cost;
       const len = cpu.lastCost;
       v.event = v.kvm.sim.schedule(cost + len, Priority.Guest, () => finishBusy(v, len), `vcpu${v.id}.compute`, 'host');
-      return true;
+      return Iter.Done;
     }
     case STEP_EXIT: {
       const exit = cpu.lastExit;
       const insnCost = cpu.lastCost;
       if (exit !== null) handleExit(v, exit);
       v.entryNeeded = true;
-      if (v.thread === 'scheduled') scheduleRun(v, cost + insnCost + v.kvm.exitCostNs);
-      return true;
+      if (v.thread === 'scheduled') return nextIteration(v, cost + insnCost + v.kvm.exitCostNs);
+      return Iter.Done;
     }
     case STEP_INACTIVE:
     default:
       // Not active although runnable (a HLT without a pending exit): try again shortly.
       scheduleRun(v, Math.max(1, cost));
-      return true;
+      return Iter.Done;
   }
 }
 

@@ -291,3 +291,105 @@ describe('Simulation deadlock detection', () => {
     expect(sim.run()).toMatchObject({ reason: 'idle', t: ms(1) });
   });
 });
+
+describe('Simulation.continueInline (a self-rescheduling step run without the queue round trip)', () => {
+  /** A component that takes `n` steps of `delay` ns each, continuing inline when allowed. */
+  function stepper(sim: Simulation, name: string, delay: number, n: number, priority: number, log: string[]): void {
+    let left = n;
+    const body = (): void => {
+      for (;;) {
+        log.push(`${sim.now} ${name}`);
+        if (--left === 0) return;
+        if (!sim.continueInline(delay, priority)) {
+          sim.schedule(delay, priority, body, name);
+          return;
+        }
+      }
+    };
+    sim.schedule(0, priority, body, name);
+  }
+
+  function runBoth(setup: (sim: Simulation, log: string[]) => void): { on: string[]; off: string[]; evOn: number; evOff: number } {
+    const out = [true, false].map((inline) => {
+      const sim = new Simulation({ seed: 1, inlineContinuation: inline });
+      const log: string[] = [];
+      setup(sim, log);
+      sim.run();
+      return { log, events: sim.eventsRun };
+    });
+    return { on: out[0]!.log, off: out[1]!.log, evOn: out[0]!.events, evOff: out[1]!.events };
+  }
+
+  test('alone on the queue: advances the clock and counts one event per step', () => {
+    const sim = new Simulation({ seed: 1 });
+    const log: string[] = [];
+    stepper(sim, 'a', 5, 4, Priority.Guest, log);
+    expect(sim.run()).toMatchObject({ reason: 'idle', t: 15, events: 4 });
+    expect(log).toEqual(['0 a', '5 a', '10 a', '15 a']);
+    expect(sim.queue.heapSize).toBe(0);
+  });
+
+  test('interleaves with other events exactly as the queue would (ties: lower priority number first, then FIFO)', () => {
+    const setup = (sim: Simulation, log: string[]): void => {
+      stepper(sim, 'g', 3, 10, Priority.Guest, log);
+      stepper(sim, 'h', 4, 6, Priority.Host, log);
+      stepper(sim, 'g2', 3, 5, Priority.Guest, log);
+      sim.schedule(6, Priority.Harness, () => log.push(`${sim.now} harness`), 'x');
+      sim.schedule(9, Priority.Guest, () => log.push(`${sim.now} late-guest`), 'y');
+    };
+    const r = runBoth(setup);
+    expect(r.on).toEqual(r.off);
+    expect(r.evOn).toBe(r.evOff);
+    expect(r.on).toContain('6 harness');
+  });
+
+  test('refuses (and changes nothing) when another event is due first, past until, at a stop request or stopWhen, and outside run()', () => {
+    const sim = new Simulation({ seed: 1 });
+    expect(sim.continueInline(1, Priority.Guest)).toBe(false);
+    const seen: boolean[] = [];
+    sim.schedule(
+      0,
+      Priority.Guest,
+      () => {
+        sim.schedule(5, Priority.Host, () => undefined, 'host-at-5');
+        seen.push(sim.continueInline(5, Priority.Guest)); // host event at 5 comes first
+        seen.push(sim.continueInline(4, Priority.Guest)); // allowed: t=4
+        seen.push(sim.continueInline(20, Priority.Guest)); // beyond until
+        sim.stop('now');
+        seen.push(sim.continueInline(0, Priority.Guest));
+      },
+      'first',
+    );
+    const end = sim.run({ until: 10 });
+    expect(seen).toEqual([false, true, false, false]);
+    expect(end).toMatchObject({ reason: 'stopped', t: 4, events: 2 });
+    // stopWhen is consulted as the run loop would after this event: true means no inline step.
+    let stopNow = false;
+    const inlined: boolean[] = [];
+    const sim2 = new Simulation({ seed: 1 });
+    sim2.schedule(
+      0,
+      0,
+      () => {
+        inlined.push(sim2.continueInline(1, 0));
+        stopNow = true;
+        inlined.push(sim2.continueInline(1, 0));
+      },
+      'e',
+    );
+    expect(sim2.run({ stopWhen: () => stopNow })).toMatchObject({ reason: 'stopWhen', t: 1, events: 2 });
+    expect(inlined).toEqual([true, false]);
+    let got: boolean | undefined;
+    const sim4 = new Simulation({ seed: 1 });
+    sim4.schedule(0, 0, () => (got = sim4.continueInline(1, 0)), 'e');
+    sim4.step();
+    expect(got).toBe(false);
+  });
+
+  test('respects the event budget: the step that would exceed it goes through the queue and fails there', () => {
+    const sim = new Simulation({ seed: 1, maxEvents: 3 });
+    stepper(sim, 'a', 1, 10, 0, []);
+    expect(caught(() => sim.run())).toBeInstanceOf(BudgetExceededError);
+    expect(sim.eventsRun).toBe(3);
+  });
+});

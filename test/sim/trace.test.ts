@@ -13,7 +13,7 @@ import {
 type Emit = [TraceSource, number, string, TraceFields?];
 
 /** Hash of `base` below. */
-const PINNED_HASH = 'fa077ee1b4af7ffb';
+const PINNED_HASH = '080a206d7fd6cca1';
 
 /** Emits `items` at times 10, 20, 30, ... and returns the bus. */
 function busWith(items: readonly Emit[], opts?: { hashEnabled?: boolean }): TraceBus {
