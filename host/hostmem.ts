@@ -54,6 +54,12 @@ const stateOf = (b: PageBacking): number => STATE_NAMES.indexOf(b);
 /** Page buffers kept for reuse after a fault-in (4 KiB each: at most 1 MiB). */
 const MAX_FREE_BUFS = 256;
 
+/** A page's contents while it is out of RAM, and their checksum when known. */
+interface SwappedPage {
+  readonly bytes: Uint8Array;
+  readonly checksum: number | undefined;
+}
+
 interface Waiter {
   readonly cb: (ok: boolean) => void;
   active: boolean;
@@ -98,7 +104,7 @@ export class HostMemory implements SecondLevelMmu, PageStates {
   private readonly knownBad: Uint8Array;
   /** 1: the frame's backing comes from an explicit `pages` range (not from `defaultBacking`). */
   private readonly explicit: Uint8Array;
-  private readonly stored = new Map<number, Uint8Array>();
+  private readonly stored = new Map<number, SwappedPage>();
   /** Page buffers whose contents were restored, reused by the next evictions (bounded). */
   private readonly freeBufs: Uint8Array[] = [];
   private readonly inflight = new Map<number, InFlight>();
@@ -170,7 +176,7 @@ export class HostMemory implements SecondLevelMmu, PageStates {
     for (let g = 0; g < this.frames; g++) {
       const st = this.state[g]!;
       if (st === ST_RESIDENT) continue;
-      if (st !== ST_FAILING) this.stored.set(g, this.mem.copyPageOut(g));
+      if (st !== ST_FAILING) this.stored.set(g, { bytes: this.mem.copyPageOut(g), checksum: undefined });
       this.mem.fillPage(g, SWAP_POISON_BYTE);
     }
     for (const ev of this.config.evictions ?? []) {
@@ -303,7 +309,7 @@ export class HostMemory implements SecondLevelMmu, PageStates {
     if (this.state[g] !== ST_RESIDENT || !this.space.isMapped(g)) return;
     const hfn = this.space.hfnOf[g]!;
     const checksum = this.phys.pageChecksum(hfn);
-    this.stored.set(g, this.phys.copyPageOut(hfn, this.freeBufs.pop()));
+    this.stored.set(g, { bytes: this.phys.copyPageOut(hfn, this.freeBufs.pop()), checksum });
     this.phys.fillPage(hfn, SWAP_POISON_BYTE);
     this.state[g] = st;
     this.pageable[g] = 1;
@@ -358,8 +364,8 @@ export class HostMemory implements SecondLevelMmu, PageStates {
     this.pageable[to] = this.pageable[from]!;
     this.knownBad[to] = this.knownBad[from]!;
     this.explicit[to] = this.explicit[from]!;
-    const bytes = this.stored.get(from);
-    if (bytes !== undefined) this.stored.set(to, bytes);
+    const page = this.stored.get(from);
+    if (page !== undefined) this.stored.set(to, page);
     this.stored.delete(from);
     if (this.lru.delete(from)) this.lru.set(to, true);
     const pins = this.pins.get(from);
@@ -436,17 +442,22 @@ export class HostMemory implements SecondLevelMmu, PageStates {
 
   private restore(g: number, st: number, why: FaultInReason, src: TraceSource, cpu: number, gfn: number): void {
     const hfn = this.space.hfnOf[g]!;
-    const bytes = this.stored.get(g);
-    if (bytes !== undefined) {
-      this.phys.copyPageIn(hfn, bytes);
-      if (this.freeBufs.length < MAX_FREE_BUFS) this.freeBufs.push(bytes);
+    const page = this.stored.get(g);
+    let checksum: number;
+    if (page !== undefined) {
+      this.phys.copyPageIn(hfn, page.bytes);
+      // The frame now holds exactly the stored bytes, so their checksum (taken at eviction) is the
+      // frame's; pages stored at start have none yet.
+      checksum = page.checksum ?? this.phys.pageChecksum(hfn);
+      if (this.freeBufs.length < MAX_FREE_BUFS) this.freeBufs.push(page.bytes);
     } else {
       this.phys.fillPage(hfn, 0);
+      checksum = this.phys.pageChecksum(hfn);
     }
     this.stored.delete(g);
     this.state[g] = ST_RESIDENT;
     this.stats.faultIns++;
-    this.sim.trace.emit(src, cpu, 'host_page_fault_in', { gfn, checksum: this.phys.pageChecksum(hfn), ok: true, backing: STATE_NAMES[st]!, why });
+    this.sim.trace.emit(src, cpu, 'host_page_fault_in', { gfn, checksum, ok: true, backing: STATE_NAMES[st]!, why });
     this.touch(g);
     this.enforceLimit(g);
   }
