@@ -1,8 +1,9 @@
 /**
- * `npm run bench [-- --json] [-- --quick]`: every benchmark of the project, as medians over
+ * `npm run bench [-- --json] [-- --quick] [-- --out FILE]`: every benchmark of the project, as medians over
  * repeated runs in one process after warm-up (the scaling table runs each point in its own
  * process for its peak memory). Wall-clock timing lives only here, never in tests.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import { runSimMicro } from './sim-micro';
 import { measureRoundTrips, type Median } from './roundtrip';
@@ -14,6 +15,15 @@ interface RoundTripRow extends Median {
   readonly vcpus: number;
   readonly tasks: number;
   readonly checkers: boolean;
+  readonly traceHash: boolean;
+}
+
+/** One target of issue 8, as measured by this run. */
+interface TargetRow {
+  readonly target: string;
+  readonly want: string;
+  readonly measured: number;
+  readonly met: boolean;
 }
 
 interface BenchReport {
@@ -23,11 +33,38 @@ interface BenchReport {
   baseline: { roundTripsPerSec: number; harnessOverhead: number };
   scaling: ScaleResult[];
   fuzz: { jobs: number; runs: number; runsPerSec: number }[];
+  targets: TargetRow[];
+}
+
+const USAGE = 'usage: npm run bench [-- --json] [-- --quick] [-- --out FILE]';
+
+/** Parses the flags; a bad one is a one-line message and exit status 2. */
+function parseArgs(argv: readonly string[]): { json: boolean; quick: boolean; out: string | undefined } {
+  let json = false;
+  let quick = false;
+  let out: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--json') json = true;
+    else if (a === '--quick') quick = true;
+    else if (a === '--out') {
+      out = argv[++i];
+      if (out === undefined || out.startsWith('--')) fail('--out needs a file name');
+    } else if (a === '-h' || a === '--help') {
+      console.log(`${USAGE}\n  --json   print the report as JSON on stdout (use "npm run -s" to keep npm's banner out)\n  --quick  shorter runs (about a minute)\n  --out    also write the JSON report to FILE`);
+      process.exit(0);
+    } else fail(`unknown flag '${a}'`);
+  }
+  return { json, quick, out };
+}
+
+function fail(msg: string): never {
+  console.error(`bench: ${msg}\n${USAGE}`);
+  process.exit(2);
 }
 
 function main(argv: readonly string[]): void {
-  const json = argv.includes('--json');
-  const quick = argv.includes('--quick');
+  const { json, quick, out } = parseArgs(argv);
   const log = (s: string): void => {
     if (!json) console.log(s);
   };
@@ -51,11 +88,16 @@ function main(argv: readonly string[]): void {
     { vcpus: 1, tasks: 2, loops: quick ? 250 : 2500 },
     { vcpus: 8, tasks: 64, loops: quick ? 4 : 40 },
   ]) {
-    for (const checkers of [true, false]) {
-      const m = measureRoundTrips({ ...w, checkers }, quick ? 3 : 5);
-      roundTrips.push({ vcpus: w.vcpus, tasks: w.tasks, checkers, ...m });
+    // The full harness (checkers and trace hash), without checkers, and without the trace hash either.
+    for (const [checkers, traceHash] of [
+      [true, true],
+      [false, true],
+      [false, false],
+    ] as const) {
+      const m = measureRoundTrips({ ...w, checkers, traceHash }, quick ? 3 : 5);
+      roundTrips.push({ vcpus: w.vcpus, tasks: w.tasks, checkers, traceHash, ...m });
       log(
-        `  ${`${w.vcpus} vCPU x ${w.tasks} tasks, checkers ${checkers ? 'on' : 'off'}`.padEnd(36)} ` +
+        `  ${`${w.vcpus} vCPU x ${w.tasks} tasks, checkers ${checkers ? 'on ' : 'off'}, hash ${traceHash ? 'on ' : 'off'}`.padEnd(44)} ` +
           `${m.roundTripsPerSec.toFixed(0).padStart(8)} round trips/s  ${(m.eventsPerSec / 1e6).toFixed(2).padStart(5)} M events/s  ` +
           `${m.eventsPerRoundTrip.toFixed(1).padStart(6)} events/round trip`,
       );
@@ -63,7 +105,9 @@ function main(argv: readonly string[]): void {
   }
 
   const base = measureBaseline(2, quick ? 20_000 : 200_000);
-  const harness1x2 = roundTrips.find((r) => r.vcpus === 1 && !r.checkers)?.roundTripsPerSec ?? 0;
+  // Targets are judged on the whole model with its trace hash, checkers off (they are optional).
+  const rate = (vcpus: number): number => roundTrips.find((r) => r.vcpus === vcpus && !r.checkers && r.traceHash)?.roundTripsPerSec ?? 0;
+  const harness1x2 = rate(1);
   const baseline = { roundTripsPerSec: base, harnessOverhead: base / Math.max(1, harness1x2) };
   log(`\nminimal baseline (bare state machine, 1 vCPU x 2 tasks): ${base.toFixed(0)} round trips/s`);
   log(`  harness overhead: ${baseline.harnessOverhead.toFixed(0)}x (baseline / whole model without checkers)`);
@@ -86,8 +130,22 @@ function main(argv: readonly string[]): void {
     log(`  ${`${jobs} worker${jobs === 1 ? '' : 's'}`.padEnd(10)} ${f.runsPerSec.toFixed(0).padStart(6)} runs/s  (${f.runs} runs)`);
   }
 
-  const report: BenchReport = { machine, simMicro, roundTrips, baseline, scaling, fuzz };
-  if (json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  const runLength = scaling.filter((r) => r.axis === 'events');
+  const rss = runLength.map((r) => r.peakRssMiB);
+  const rssGrowth = rss.length > 0 ? Math.max(...rss) / Math.min(...rss) : 0;
+  const targets: TargetRow[] = [
+    { target: 'round trips/s, 1 vCPU x 2 tasks', want: '>= 500000', measured: harness1x2, met: harness1x2 >= 500_000 },
+    { target: 'round trips/s, 8 vCPUs x 64 tasks', want: '>= 200000', measured: rate(8), met: rate(8) >= 200_000 },
+    { target: 'harness overhead vs minimal baseline (x)', want: '<= 10', measured: baseline.harnessOverhead, met: baseline.harnessOverhead <= 10 },
+    { target: 'peak RSS, longest / shortest run length', want: '<= 1.25', measured: rssGrowth, met: rss.length > 0 && rssGrowth <= 1.25 },
+  ];
+  log('\nissue-8 targets (whole model, trace hash on, checkers off):');
+  for (const t of targets) log(`  ${t.target.padEnd(44)} want ${t.want.padEnd(9)} measured ${t.measured.toFixed(t.measured < 100 ? 2 : 0).padStart(8)}  ${t.met ? 'met' : 'NOT met'}`);
+
+  const report: BenchReport = { machine, simMicro, roundTrips, baseline, scaling, fuzz, targets };
+  const text = JSON.stringify(report, null, 2) + '\n';
+  if (out !== undefined) fs.writeFileSync(out, text);
+  if (json) process.stdout.write(text);
 }
 
 main(process.argv.slice(2));

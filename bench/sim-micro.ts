@@ -100,6 +100,20 @@ export function runSimMicro(opts: SimMicroOptions = {}): MicroResult[] {
       for (let i = 0; i < pops; i++) acc ^= mem.pageChecksum(i & 4095);
       return acc;
     });
+    // What a swap-out and a swap-in move per page (host/hostmem.ts): copy out, poison, copy in.
+    const buf = new Uint8Array(PAGE_SIZE);
+    bench('memory copyPageOut into a reused buffer (4 KiB)', pops, () => {
+      for (let i = 0; i < pops; i++) mem.copyPageOut(i & 4095, buf);
+      return buf[0]!;
+    });
+    bench('memory fillPage (4 KiB)', pops, () => {
+      for (let i = 0; i < pops; i++) mem.fillPage(i & 4095, 0xdb);
+      return mem.readU32(0);
+    });
+    bench('memory copyPageIn (4 KiB)', pops, () => {
+      for (let i = 0; i < pops; i++) mem.copyPageIn(i & 4095, buf);
+      return mem.readU32(0);
+    });
   }
 
   // Trace bus: a typical record (three integer fields).
