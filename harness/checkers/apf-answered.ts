@@ -7,7 +7,7 @@
  * the 2017 #DF cancellation must not drop two different events.
  */
 import type { TraceRecord } from '../../sim/trace';
-import { ABRUPT_OUTCOMES, apfDrop, at, defineChecker, flag, hex, KERNEL_GONE, num, WAKE_ALL } from './types';
+import { ABRUPT_OUTCOMES, APF_DROP_EVENTS, apfDrop, at, defineChecker, eventSet, flag, hex, KERNEL_GONE, num, WAKE_ALL } from './types';
 
 type State =
   | { readonly s: 'outstanding' }
@@ -90,6 +90,7 @@ export const apfAnswered = defineChecker({
     };
 
     return {
+      events: eventSet(['kvm_async_pf_not_present', 'kvm_async_pf_ready', 'kvm_async_pf_df_cancel'], APF_DROP_EVENTS, KERNEL_GONE),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_async_pf_not_present': {

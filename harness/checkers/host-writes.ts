@@ -4,7 +4,7 @@
  * once APF is disabled, the vCPU was reset, or the guest kernel that registered the area is gone
  * (kexec, crash, reboot without disabling).
  */
-import { at, defineChecker, hex, KERNEL_GONE, num, str } from './types';
+import { at, defineChecker, eventSet, hex, KERNEL_GONE, num, str } from './types';
 
 type Reg = { readonly on: true; readonly base: number; readonly t: number } | { readonly on: false; readonly why: string; readonly t: number };
 
@@ -25,6 +25,7 @@ export const hostWrites = defineChecker({
       regs.set(cpu, { on: false, why, t });
     };
     return {
+      events: eventSet(['kvm_async_pf_enable', 'kvm_async_pf_disable', 'kvm_vcpu_reset', 'kvm_vcpu_init', 'kvm_write_guest'], KERNEL_GONE),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_async_pf_enable': {

@@ -4,7 +4,7 @@
  * waiting on a token for longer than `timeout`.
  */
 import { Time } from '../scenario/scalars';
-import { ABRUPT_OUTCOMES, at, defineChecker, dur, hex, KERNEL_GONE, num, str } from './types';
+import { ABRUPT_OUTCOMES, at, defineChecker, dur, eventSet, hex, KERNEL_GONE, num, str } from './types';
 
 /** Default for the end-of-run check. */
 export const HUNG_TASK_DEFAULT_TIMEOUT = 1_000_000_000;
@@ -20,6 +20,7 @@ export const hungTask = defineChecker({
     const waiting = new Map<string, { token: number | undefined; t: number; cpu: number }>();
     const reported = new Set<string>();
     return {
+      events: eventSet(['kvm_async_pf_task_wait_schedule', 'kvm_async_pf_task_wait_halt', 'kvm_async_pf_task_woken', 'kvm_async_pf_dummy_consumed', 'task_exit', 'hung_task'], KERNEL_GONE),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_async_pf_task_wait_schedule':

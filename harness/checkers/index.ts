@@ -31,8 +31,16 @@ export class CheckerSet {
   readonly violations: Violation[] = [];
   readonly enabled: readonly string[];
   private readonly live: Array<{ name: string; checker: Checker }> = [];
+  /** Event name -> the live checkers that act on it, in checker order (built on first sight). */
+  private readonly routes = new Map<string, Checker[]>();
+  private readonly routing: boolean;
 
-  constructor(settings: Readonly<Record<string, CheckerSetting | undefined>> = {}, onViolation?: (v: Violation) => void) {
+  /**
+   * `routing` (default true) delivers each record only to the checkers whose `events` name it;
+   * false delivers every record to every checker (the reference the routing is tested against).
+   */
+  constructor(settings: Readonly<Record<string, CheckerSetting | undefined>> = {}, onViolation?: (v: Violation) => void, routing = true) {
+    this.routing = routing;
     const enabled: string[] = [];
     for (const def of CHECKERS) {
       const s = settings[def.name];
@@ -49,7 +57,16 @@ export class CheckerSet {
   }
 
   onRecord(rec: TraceRecord): void {
-    for (const c of this.live) c.checker.onRecord(rec);
+    if (!this.routing) {
+      for (const c of this.live) c.checker.onRecord(rec);
+      return;
+    }
+    let to = this.routes.get(rec.event);
+    if (to === undefined) {
+      to = this.live.filter((c) => c.checker.events === undefined || c.checker.events.has(rec.event)).map((c) => c.checker);
+      this.routes.set(rec.event, to);
+    }
+    for (const c of to) c.onRecord(rec);
   }
 
   finish(end: RunEndInfo): void {

@@ -6,7 +6,7 @@
  */
 import type { TraceRecord } from '../../sim/trace';
 import { Time } from '../scenario/scalars';
-import { ABRUPT_OUTCOMES, at, defineChecker, hex, KERNEL_GONE, num } from './types';
+import { ABRUPT_OUTCOMES, at, defineChecker, eventSet, hex, KERNEL_GONE, num } from './types';
 
 /** Default time an accepted interrupt may still be pending at the end of the run. */
 export const INTERRUPT_DEFAULT_GRACE = 1_000_000;
@@ -67,6 +67,7 @@ export const interrupts = defineChecker({
     };
 
     return {
+      events: eventSet(['kvm_apic_accept_irq', 'kvm_inj_virq', 'kvm_async_pf_ready', 'sysvec_kvm_asyncpf_interrupt', 'kvm_read_and_reset_apf_flags', 'bare_interrupt', 'bare_exception', 'kvm_lapic_disable', 'kvm_vcpu_reset', 'kvm_vcpu_init', 'kvm_vcpu_destroy', 'kvm_async_pf_disable', 'kvm_vm_destroy', 'cpu_offline', 'cpu_online'], KERNEL_GONE),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_apic_accept_irq': {

@@ -4,7 +4,7 @@
  * fails at the first KVM_RUN (after the restore had "succeeded"), or a thread waits for ever for a
  * page still on the source — named with its vCPU, the page and who should have brought it in.
  */
-import { ABRUPT_OUTCOMES, at, defineChecker, dur, flag, hex, num, str } from './types';
+import { ABRUPT_OUTCOMES, at, defineChecker, dur, eventSet, flag, hex, num, str } from './types';
 
 interface Wait {
   readonly cpu: number;
@@ -30,6 +30,7 @@ export const nestedState = defineChecker({
     let listenerRunning = false;
     const key = (cpu: number, gfn: number): string => `${cpu}:${gfn}`;
     return {
+      events: eventSet(['nested_migration', 'postcopy_listener_start', 'postcopy_page_request', 'postcopy_page_served', 'kvm_set_nested_state', 'kvm_get_nested_state_pages', 'kvm_nested_internal_error']),
       onRecord(rec) {
         switch (rec.event) {
           case 'nested_migration':

@@ -3,7 +3,7 @@
  * checksum at page-in equals the one at eviction), and what a task reads from a word is what it
  * last wrote there.
  */
-import { at, defineChecker, flag, hex, num, str } from './types';
+import { at, defineChecker, eventSet, flag, hex, num, str } from './types';
 import { bool } from '../scenario/scalars';
 
 export const pageIntegrity = defineChecker({
@@ -18,6 +18,7 @@ export const pageIntegrity = defineChecker({
     const evicted = new Map<number, { checksum: number; t: number }>();
     const written = new Map<string, { value: number; t: number }>();
     return {
+      events: eventSet(['host_page_evict', 'host_page_fault_in', 'task_access', 'task_exit']),
       onRecord(rec) {
         switch (rec.event) {
           case 'host_page_evict': {

@@ -3,7 +3,7 @@
  * spinlock held), with IRQs off, or inside an RCU read-side section. The guest kernel's own
  * self-checks report these as `bug` records (like the kernel's "BUG: scheduling while atomic").
  */
-import { defineChecker, str } from './types';
+import { defineChecker, eventSet, str } from './types';
 
 const KIND_TEXT: Readonly<Record<string, string>> = {
   scheduling_while_atomic: 'scheduling while atomic',
@@ -19,6 +19,7 @@ export const sleepContext = defineChecker({
   options: {},
   create(_opts, report) {
     return {
+      events: eventSet(['bug']),
       onRecord(rec) {
         if (rec.event !== 'bug') return;
         const kind = str(rec, 'kind') ?? 'bug';

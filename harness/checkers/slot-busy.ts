@@ -4,7 +4,7 @@
  * token slot by writing 0 (`apf_token_clear`) and consumes flags with a read-and-reset at #PF
  * entry (`kvm_read_and_reset_apf_flags`).
  */
-import { at, defineChecker, hex, num, str } from './types';
+import { at, defineChecker, eventSet, hex, num, str } from './types';
 
 interface Slot {
   value: number;
@@ -25,6 +25,7 @@ export const slotBusy = defineChecker({
     // does not (the bare-metal script) is taken at its word when it ACKs.
     let tracesClears = false;
     return {
+      events: eventSet(['kvm_write_guest', 'apf_token_clear', 'kvm_async_pf_ack', 'kvm_read_and_reset_apf_flags', 'bare_exception', 'kvm_async_pf_enable']),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_write_guest': {

@@ -14,7 +14,7 @@
  * Writes without those fields come from a host whose address space never changed: identity.
  */
 import { PAGE_SIZE } from '../../shared-abi/addr';
-import { at, defineChecker, hex, num, str } from './types';
+import { at, defineChecker, eventSet, hex, num, str } from './types';
 
 interface Slot {
   readonly gfn: number;
@@ -54,6 +54,7 @@ export const staleTranslation = defineChecker({
     };
 
     return {
+      events: eventSet(['host_ram_alloc', 'host_ram_free', 'host_page_migrate', 'kvm_set_memory_region', 'kvm_write_guest']),
       onRecord(rec) {
         if (rec.src !== 'host') return;
         switch (rec.event) {

@@ -2,7 +2,7 @@
  * token-unique: no APF token is handed out while an earlier fault with the same token is still
  * outstanding anywhere in the VM, and token 0 (which means "slot free") is never handed out.
  */
-import { apfDrop, at, defineChecker, hex, num, WAKE_ALL } from './types';
+import { APF_DROP_EVENTS, apfDrop, at, defineChecker, eventSet, hex, num, WAKE_ALL } from './types';
 
 export const tokenUnique = defineChecker({
   name: 'token-unique',
@@ -19,6 +19,7 @@ export const tokenUnique = defineChecker({
       for (const [tok, v] of live) if (cpu < 0 || v.cpu === cpu) live.delete(tok);
     };
     return {
+      events: eventSet(['kvm_async_pf_not_present', 'kvm_async_pf_enable', 'kvm_async_pf_disable', 'kvm_async_pf_ready'], APF_DROP_EVENTS),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_async_pf_not_present': {

@@ -31,6 +31,12 @@ export type Report = (t: number, cpu: number, message: string) => void;
 
 /** One live checker instance for one run. */
 export interface Checker {
+  /**
+   * The record events `onRecord` acts on. Records of other events are not delivered to it (a run
+   * has tens of records per round trip; most checkers care about a few). Absent: every record.
+   * test/harness/checker-routing.test.ts checks that routing never changes a verdict.
+   */
+  readonly events?: ReadonlySet<string>;
   onRecord(rec: TraceRecord): void;
   finish(end: RunEndInfo): void;
 }
@@ -113,6 +119,13 @@ function trim(x: number): string {
   return String(Number(x.toFixed(3)));
 }
 
+/** The union of event-name groups, for `Checker.events`. */
+export function eventSet(...groups: ReadonlyArray<Iterable<string>>): ReadonlySet<string> {
+  const out = new Set<string>();
+  for (const g of groups) for (const e of g) out.add(e);
+  return out;
+}
+
 /** Guest lifecycle events after which the kernel that set up APF is gone. */
 export const KERNEL_GONE: ReadonlySet<string> = new Set(['kexec', 'crash', 'reboot']);
 
@@ -128,6 +141,9 @@ export const WAKE_ALL = 0xffffffff;
 export type ApfDrop =
   | { readonly kind: 'tokens'; readonly tokens: readonly number[]; readonly why: string }
   | { readonly kind: 'cpu'; readonly cpu: number; readonly why: string };
+
+/** The events `apfDrop` looks at. */
+export const APF_DROP_EVENTS: ReadonlySet<string> = new Set(['kvm_async_pf_clear_queue', 'kvm_vcpu_reset', 'kvm_vcpu_init', 'kvm_vcpu_destroy', 'kvm_vm_destroy']);
 
 export function apfDrop(rec: TraceRecord): ApfDrop | undefined {
   switch (rec.event) {
