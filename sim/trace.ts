@@ -173,36 +173,36 @@ export class TraceBus {
     this.nrec++;
     const c = this.perEvent.get(event);
     this.perEvent.set(event, c === undefined ? 1 : c + 1);
-    if (this.hashEnabled) {
+    const hashing = this.hashEnabled;
+    const rec: TraceRecord | null = this.listeners > 0 ? { t, cpu, src, event } : null;
+    if (hashing) {
       this.n = 0;
       this.put(TAG_RECORD);
       this.putString(event);
       this.putNumber(t);
       this.putNumber(cpu);
       this.putString(src);
-      let nf = 0;
-      if (fields !== undefined) {
-        for (const k in fields) {
-          if (isReserved(k)) this.reserved(event, k);
+    }
+    let nf = 0;
+    if (fields !== undefined && (hashing || rec !== null)) {
+      // One pass over the fields feeds the hash and fills the record.
+      for (const k in fields) {
+        if (isReserved(k)) this.reserved(event, k);
+        const v = fields[k];
+        if (hashing) {
           this.putString(k);
-          this.putValue(fields[k]);
-          nf++;
+          this.putValue(v);
         }
+        if (rec !== null) rec[k] = v;
+        nf++;
       }
+    }
+    if (hashing) {
       this.put(TAG_END);
       this.put(nf);
       this.mixWords();
     }
-    if (this.listeners > 0) {
-      const rec: TraceRecord = { t, cpu, src, event };
-      if (fields !== undefined) {
-        for (const k in fields) {
-          if (isReserved(k)) this.reserved(event, k);
-          rec[k] = fields[k];
-        }
-      }
-      this.ee.emit('record', rec);
-    }
+    if (rec !== null) this.ee.emit('record', rec);
   }
 
   /** Subscribes to records. */
