@@ -138,6 +138,64 @@ function fingerprint(s: string): Int32Array {
   return fp;
 }
 
+/** Most words one field can take: key (2) + a tagged value (at most 3). */
+const MAX_FIELD_WORDS = 5;
+
+// Word writers: each stores its item at w[n..] and returns the next free index. The caller makes
+// sure there is room (the fixed part of a record fits the initial buffer; fields are checked).
+
+function putString(w: Int32Array, n: number, s: string): number {
+  const fp = fingerprint(s);
+  w[n] = fp[0]!;
+  w[n + 1] = fp[1]!;
+  return n + 2;
+}
+
+function putNumber(w: Int32Array, n: number, v: number): number {
+  if ((v | 0) === v) {
+    w[n] = TAG_INT32;
+    w[n + 1] = v;
+    return n + 2;
+  }
+  if (isSafeInteger(v)) {
+    const lo = v >>> 0;
+    w[n] = TAG_INT53;
+    w[n + 1] = lo;
+    w[n + 2] = (v - lo) / TWO32;
+    return n + 3;
+  }
+  f64Scratch.setFloat64(0, v, true);
+  w[n] = TAG_F64;
+  w[n + 1] = f64Scratch.getInt32(0, true);
+  w[n + 2] = f64Scratch.getInt32(4, true);
+  return n + 3;
+}
+
+function putValue(w: Int32Array, n: number, v: TraceValue): number {
+  switch (typeof v) {
+    case 'number':
+      return putNumber(w, n, v);
+    case 'string':
+      w[n] = TAG_STRING;
+      return putString(w, n + 1, v);
+    case 'boolean':
+      w[n] = v ? TAG_TRUE : TAG_FALSE;
+      return n + 1;
+    case 'bigint':
+      w[n] = TAG_BIGINT;
+      return putString(w, n + 1, v.toString(16));
+    case 'undefined':
+      w[n] = TAG_UNDEFINED;
+      return n + 1;
+    default:
+      if (v === null) {
+        w[n] = TAG_NULL;
+        return n + 1;
+      }
+      throw new SimError('trace', `trace field value of type ${typeof v} cannot be hashed`);
+  }
+}
+
 function isReserved(k: string): boolean {
   return k === 't' || k === 'cpu' || k === 'src' || k === 'event';
 }
@@ -150,8 +208,7 @@ export class TraceBus {
   private h2 = 0x85a308d3 | 0;
   private words = 0;
   /** The words of the record being hashed (reused; grows for records with many fields). */
-  private buf = new Int32Array(64);
-  private n = 0;
+  private buf: Int32Array = new Int32Array(64);
   private nrec = 0;
   private readonly perEvent = new Map<string, number>();
   /** Whether the running hash is kept. */
@@ -175,13 +232,14 @@ export class TraceBus {
     this.perEvent.set(event, c === undefined ? 1 : c + 1);
     const hashing = this.hashEnabled;
     const rec: TraceRecord | null = this.listeners > 0 ? { t, cpu, src, event } : null;
+    let w = this.buf;
+    let n = 0;
     if (hashing) {
-      this.n = 0;
-      this.put(TAG_RECORD);
-      this.putString(event);
-      this.putNumber(t);
-      this.putNumber(cpu);
-      this.putString(src);
+      w[0] = TAG_RECORD;
+      n = putString(w, 1, event);
+      n = putNumber(w, n, t);
+      n = putNumber(w, n, cpu);
+      n = putString(w, n, src);
     }
     let nf = 0;
     if (fields !== undefined && (hashing || rec !== null)) {
@@ -190,17 +248,18 @@ export class TraceBus {
         if (isReserved(k)) this.reserved(event, k);
         const v = fields[k];
         if (hashing) {
-          this.putString(k);
-          this.putValue(v);
+          if (n + MAX_FIELD_WORDS + 2 > w.length) w = this.grow();
+          n = putString(w, n, k);
+          n = putValue(w, n, v);
         }
         if (rec !== null) rec[k] = v;
         nf++;
       }
     }
     if (hashing) {
-      this.put(TAG_END);
-      this.put(nf);
-      this.mixWords();
+      w[n] = TAG_END;
+      w[n + 1] = nf;
+      this.mixWords(n + 2);
     }
     if (rec !== null) this.ee.emit('record', rec);
   }
@@ -251,71 +310,17 @@ export class TraceBus {
     throw new SimError('trace', `trace event '${event}': field name '${k}' is reserved (t, cpu, src and event are set by the bus)`);
   }
 
-  /** Appends one word of the record being hashed. */
-  private put(k: number): void {
-    if (this.n === this.buf.length) {
-      const bigger = new Int32Array(this.buf.length * 2);
-      bigger.set(this.buf);
-      this.buf = bigger;
-    }
-    this.buf[this.n++] = k;
-  }
-
-  private putString(s: string): void {
-    const fp = fingerprint(s);
-    this.put(fp[0]!);
-    this.put(fp[1]!);
-  }
-
-  private putNumber(v: number): void {
-    if ((v | 0) === v) {
-      this.put(TAG_INT32);
-      this.put(v);
-    } else if (isSafeInteger(v)) {
-      const lo = v >>> 0;
-      this.put(TAG_INT53);
-      this.put(lo);
-      this.put((v - lo) / TWO32);
-    } else {
-      f64Scratch.setFloat64(0, v, true);
-      this.put(TAG_F64);
-      this.put(f64Scratch.getInt32(0, true));
-      this.put(f64Scratch.getInt32(4, true));
-    }
-  }
-
-  private putValue(v: TraceValue): void {
-    switch (typeof v) {
-      case 'number':
-        this.putNumber(v);
-        return;
-      case 'string':
-        this.put(TAG_STRING);
-        this.putString(v);
-        return;
-      case 'boolean':
-        this.put(v ? TAG_TRUE : TAG_FALSE);
-        return;
-      case 'bigint':
-        this.put(TAG_BIGINT);
-        this.putString(v.toString(16));
-        return;
-      case 'undefined':
-        this.put(TAG_UNDEFINED);
-        return;
-      default:
-        if (v === null) {
-          this.put(TAG_NULL);
-          return;
-        }
-        throw new SimError('trace', `trace field value of type ${typeof v} cannot be hashed`);
-    }
+  /** Doubles the word buffer (records with many fields), keeping what is in it. */
+  private grow(): Int32Array {
+    const bigger = new Int32Array(this.buf.length * 2);
+    bigger.set(this.buf);
+    this.buf = bigger;
+    return bigger;
   }
 
   /** Feeds the record's words to both lanes (murmur3 body steps, two constant sets). */
-  private mixWords(): void {
+  private mixWords(n: number): void {
     const w = this.buf;
-    const n = this.n;
     let h1 = this.h1;
     let h2 = this.h2;
     for (let i = 0; i < n; i++) {

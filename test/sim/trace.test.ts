@@ -90,6 +90,17 @@ describe('TraceBus records', () => {
 });
 
 describe('TraceBus hash', () => {
+  test('records with many wide fields (past the initial word buffer) hash every field', () => {
+    const wide = (n: number, last: bigint): TraceFields =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`field_${i}`, i === n - 1 ? last : i % 2 === 0 ? 2 ** 40 + i : 0.5 + i]));
+    const a = busWith([['host', 0, 'wide', wide(60, 1n)], base[0]!]).hash;
+    expect(busWith([['host', 0, 'wide', wide(60, 1n)], base[0]!]).hash).toBe(a);
+    expect(busWith([['host', 0, 'wide', wide(60, 2n)], base[0]!]).hash).not.toBe(a);
+    expect(busWith([['host', 0, 'wide', wide(59, 1n)], base[0]!]).hash).not.toBe(a);
+    const middle = { ...wide(60, 1n), field_30: 31 };
+    expect(busWith([['host', 0, 'wide', middle], base[0]!]).hash).not.toBe(a);
+  });
+
   test('is 16 hex digits and pinned for a known trace', () => {
     expect(busWith([]).hash).toMatch(/^[0-9a-f]{16}$/);
     // Pinned: a change here means every recorded golden hash changes. Do it on purpose only.
