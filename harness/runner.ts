@@ -142,23 +142,25 @@ export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunRepor
       else dropped++;
     }
     if (rec.event === 'panic' && panicFromTrace === undefined) panicFromTrace = typeof rec.message === 'string' ? rec.message : 'panic';
-    ex.counts.forEach((c, i) => {
-      if (matches(c, rec)) filteredCounts[i] = (filteredCounts[i] ?? 0) + 1;
-    });
+    // Plain loops: this runs for every record, and closures per record add up.
+    for (let i = 0; i < ex.counts.length; i++) {
+      if (matches(ex.counts[i]!, rec)) filteredCounts[i] = (filteredCounts[i] ?? 0) + 1;
+    }
     const next = ex.sequence[seqIdx];
     if (next !== undefined && matches(next, rec, bindings)) {
       seqAt.push(rec.t);
       seqIdx++;
     }
-    ex.absent.forEach((m, i) => {
-      if (absentHits[i] === undefined && matches(m, rec)) absentHits[i] = { t: rec.t, cpu: rec.cpu };
-    });
-    onTriggers.forEach((inj, i) => {
-      if (inj.trigger.kind !== 'on' || !matches(inj.trigger.match, rec)) return;
+    for (let i = 0; i < ex.absent.length; i++) {
+      if (absentHits[i] === undefined && matches(ex.absent[i]!, rec)) absentHits[i] = { t: rec.t, cpu: rec.cpu };
+    }
+    for (let i = 0; i < onTriggers.length; i++) {
+      const inj = onTriggers[i]!;
+      if (inj.trigger.kind !== 'on' || !matches(inj.trigger.match, rec)) continue;
       const n = (triggerHits[i] ?? 0) + 1;
       triggerHits[i] = n;
       if (n === inj.trigger.nth || (inj.trigger.every && n > inj.trigger.nth)) sim.schedule(inj.after, Priority.Harness, () => perform(inj), ACTION_LABEL(inj));
-    });
+    }
     opts.onRecord?.(rec);
   };
   sim.trace.on('record', listener);
