@@ -83,6 +83,24 @@ function fmix32(h: number): number {
   return h ^ (h >>> 16);
 }
 
+/** One murmur3 body step of the first lane: mix word `k` into state `h`. */
+function lane1(h: number, k: number): number {
+  let k1 = imul(k, 0xcc9e2d51);
+  k1 = imul((k1 << 15) | (k1 >>> 17), 0x1b873593);
+  h ^= k1;
+  h = (h << 13) | (h >>> 19);
+  return (imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** The second lane: the same step with other constants and rotations. */
+function lane2(h: number, k: number): number {
+  let k2 = imul(k, 0x85ebca77);
+  k2 = imul((k2 << 17) | (k2 >>> 15), 0xc2b2ae3d);
+  h ^= k2;
+  h = (h << 19) | (h >>> 13);
+  return (imul(h, 5) + 0x561ccd1b) | 0;
+}
+
 /** Strings up to this length have their fingerprint cached (event names, field names, short values). */
 const FP_CACHE_MAX_LEN = 64;
 /** Cache size bound: beyond it, fingerprints are computed every time (memory stays flat). */
@@ -98,16 +116,8 @@ function computeFingerprint(s: string): Int32Array {
   let k = n;
   let i = 0;
   for (;;) {
-    let k1 = imul(k, 0xcc9e2d51);
-    k1 = imul((k1 << 15) | (k1 >>> 17), 0x1b873593);
-    a ^= k1;
-    a = (a << 13) | (a >>> 19);
-    a = (imul(a, 5) + 0xe6546b64) | 0;
-    let k2 = imul(k, 0x85ebca77);
-    k2 = imul((k2 << 17) | (k2 >>> 15), 0xc2b2ae3d);
-    b ^= k2;
-    b = (b << 19) | (b >>> 13);
-    b = (imul(b, 5) + 0x561ccd1b) | 0;
+    a = lane1(a, k);
+    b = lane2(b, k);
     if (i >= n) break;
     k = i + 1 < n ? s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16) : s.charCodeAt(i);
     i += 2;
@@ -325,16 +335,8 @@ export class TraceBus {
     let h2 = this.h2;
     for (let i = 0; i < n; i++) {
       const k = w[i]!;
-      let k1 = imul(k, 0xcc9e2d51);
-      k1 = imul((k1 << 15) | (k1 >>> 17), 0x1b873593);
-      h1 ^= k1;
-      h1 = (h1 << 13) | (h1 >>> 19);
-      h1 = (imul(h1, 5) + 0xe6546b64) | 0;
-      let k2 = imul(k, 0x85ebca77);
-      k2 = imul((k2 << 17) | (k2 >>> 15), 0xc2b2ae3d);
-      h2 ^= k2;
-      h2 = (h2 << 19) | (h2 >>> 13);
-      h2 = (imul(h2, 5) + 0x561ccd1b) | 0;
+      h1 = lane1(h1, k);
+      h2 = lane2(h2, k);
     }
     this.h1 = h1;
     this.h2 = h2;
