@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { runBaseline } from '../bench/baseline';
+import { hottest, LAYERS, OTHER, selfTimeByLayer, type CpuProfile } from '../bench/profile';
 import { PAGES_PER_TASK, runRoundTrips } from '../bench/roundtrip';
 import { REPO } from './harness/cli-helpers';
 
@@ -49,5 +50,56 @@ describe('npm run bench flags', () => {
     expect(String(r.stderr)).toContain(`bench: ${msg}`);
     expect(String(r.stderr)).toContain('usage: npm run bench');
     expect(String(r.stderr)).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('npm run bench:profile', () => {
+  const node = (id: number, url: string, functionName = 'f'): CpuProfile['nodes'][number] => ({ id, callFrame: { functionName, url, lineNumber: 9 } });
+  const profile: CpuProfile = {
+    nodes: [
+      node(1, 'file:///x/sim/trace.ts', 'emit'),
+      node(2, 'file:///x/guest/kvm.ts', 'kvmAsyncPfTaskWake'),
+      node(3, 'file:///x/host/hostmem.ts', 'evictPage'),
+      node(4, 'file:///x/host/x86/run.ts', 'enterGuest'),
+      node(5, '', '(garbage collector)'),
+      node(6, '', 'dispatch'),
+      node(7, 'file:///x/sim/cpu/mmu.ts', 'walk'),
+    ],
+    samples: [1, 1, 2, 3, 4, 5, 6, 7, 2],
+    timeDeltas: [10, 10, 20, 30, 40, 5, 5, 30, 50],
+  };
+
+  it('groups self time by layer, first matching layer wins, the rest is "other"', () => {
+    const rows = Object.fromEntries(selfTimeByLayer(profile).map((r) => [r.layer, r.us]));
+    const layer = (prefix: string): string => LAYERS.find(([name]) => name.startsWith(prefix))![0];
+    expect(rows).toEqual({
+      [layer('trace bus')]: 20,
+      [layer('guest kernel')]: 70,
+      [layer('page bytes')]: 30,
+      [layer('host KVM')]: 40,
+      [layer('garbage')]: 5,
+      [layer('vCPU')]: 30,
+      [OTHER]: 5,
+    });
+    const shares = selfTimeByLayer(profile).map((r) => r.share);
+    expect(shares.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 10);
+    expect(selfTimeByLayer(profile)[0]!.layer).toBe(layer('guest kernel'));
+  });
+
+  it('names the hottest functions with file and 1-based line', () => {
+    expect(hottest(profile, 2)).toEqual([
+      { fn: 'kvmAsyncPfTaskWake kvm.ts:10', us: 70 },
+      { fn: 'enterGuest run.ts:10', us: 40 },
+    ]);
+  });
+
+  it('refuses an unknown workload with exit 2', () => {
+    const r = spawnSync(process.execPath, [require.resolve('ts-node/dist/bin.js'), '--transpile-only', path.join(REPO, 'bench/profile.ts'), '--workload', '3x3'], {
+      cwd: REPO,
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("bench:profile: unknown workload '3x3' (expected 1x2 or 8x64)");
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
