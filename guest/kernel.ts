@@ -269,6 +269,8 @@ export class GuestKernel {
   private readonly counters = new Map<string, number>();
   private readonly locks = new Map<string, SpinLock>();
   private timerSeq = 0;
+  /** The ApfApi, once built (`apfApi()`). */
+  private apf: ReturnType<typeof makeApfApi> | null = null;
   /** Pending task creations (spec start times in the future). */
   readonly specs: readonly TaskSpec[];
   private booted = false;
@@ -551,9 +553,13 @@ export class GuestKernel {
     );
   }
 
-  /** The ApfApi handed to handlers (built per call: it reads the executing CPU lazily). */
+  /**
+   * The ApfApi handed to handlers. Built once and frozen: its functions read the executing CPU and
+   * task when called, so one object serves every call (it is asked for on every #PF and page-ready).
+   */
   apfApi(): ReturnType<typeof makeApfApi> {
-    return makeApfApi(this);
+    if (this.apf === null) this.apf = Object.freeze(makeApfApi(this));
+    return this.apf;
   }
 }
 
