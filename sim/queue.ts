@@ -28,7 +28,7 @@ export enum Priority {
   Host = 10,
   /** Host worker threads (async page-in work). */
   Worker = 20,
-  /** Guest vCPU execution (one instruction per event). */
+  /** Guest vCPU execution (one instruction per event; see `Simulation.continueInline`). */
   Guest = 30,
   /** The harness: checkers, fault injectors, stop conditions; runs after everything else at a time. */
   Harness = 40,

@@ -5,6 +5,8 @@
  * One event runs one iteration that ends in time passing: a guest instruction (its cost), an exit
  * (instruction cost + `exitCostNs`), a compute instruction in flight (preemptible by a kick), a
  * synchronous fault-in (the page-in latency), SMM, or blocking (no event until a wake-up).
+ * When the next iteration would be the very next event anyway, it runs in the same callback
+ * (`Simulation.continueInline`): still one simulation event per iteration, same times, same trace.
  *
  * A "full entry" (requests, event injection) happens after every exit, after a kick or wake-up,
  * and whenever an event is injectable at an instruction boundary (the interrupt/NMI window). In
