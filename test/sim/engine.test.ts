@@ -11,15 +11,7 @@ import {
   us,
   type Waiter,
 } from '../../sim';
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
+import { caught } from '../support/caught';
 
 describe('Simulation scheduling', () => {
   test('runs events in time order and advances the clock', () => {

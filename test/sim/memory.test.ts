@@ -1,17 +1,9 @@
 import { gfnOf, gpa, PAGE_SIZE, type Gfn, type Gpa, type Gva } from '../../shared-abi/addr';
 import type { LeMemory } from '../../shared-abi/layout';
 import { GuestMemory, GuestMemoryError, SimError } from '../../sim';
+import { caught } from '../support/caught';
 
 const MiB = 1 << 20;
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('GuestMemory basics', () => {
   test('size, pages, zeroed, shared buffer', () => {
