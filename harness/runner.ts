@@ -11,7 +11,7 @@
 import { Simulation } from '../sim/engine';
 import { BudgetExceededError, DeadlockError } from '../sim/errors';
 import { Priority } from '../sim/queue';
-import type { TraceRecord } from '../sim/trace';
+import type { TraceFieldsOf, TraceRecord } from '../sim/trace';
 import { CheckerSet, type Violation } from './checkers';
 import type { Machine, MachineFactory } from './machine-api';
 import { SummaryBuilder, type Summary } from './report/summary';
@@ -75,8 +75,8 @@ export interface RunOptions {
 const ACTION_LABEL = (inj: Injection): string => `events[${inj.index}] ${inj.action.do}`;
 
 /** Fields of an action for its `inject` trace record (bigints stay bigints; page lists become text). */
-function injectFields(action: Action): Record<string, number | bigint | string | boolean> {
-  const out: Record<string, number | bigint | string | boolean> = { what: action.do };
+function injectFields(action: Action): TraceFieldsOf<'inject'> {
+  const out: { what: string; [setting: string]: number | bigint | string | boolean } = { what: action.do };
   for (const [k, v] of Object.entries(action)) {
     if (k === 'do' || k === 'cpu' || v === undefined) continue;
     if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string' || typeof v === 'boolean') out[k] = v;
