@@ -51,7 +51,7 @@ describe('checker routing', () => {
     // A static cross-check of the declaration against the code: every vocabulary event named in a
     // `case` or compared with `rec.event`, and the whole group behind KERNEL_GONE / apfDrop().
     const src = fs.readFileSync(path.join(REPO, 'harness/checkers', `${name}.ts`), 'utf8');
-    const known = new Set(TRACE_EVENTS.map((e) => e.event));
+    const known = new Set<string>(TRACE_EVENTS.map((e) => e.event));
     const used = new Set<string>();
     for (const m of src.matchAll(/case '([a-z0-9_]+)'|rec\.event [!=]== '([a-z0-9_]+)'/g)) {
       const e = m[1] ?? m[2]!;
@@ -65,7 +65,7 @@ describe('checker routing', () => {
   });
 
   it('every checker declares its events, and every declared event is in the trace vocabulary', () => {
-    const known = new Set(TRACE_EVENTS.map((e) => e.event));
+    const known = new Set<string>(TRACE_EVENTS.map((e) => e.event));
     for (const def of CHECKERS) {
       const c = def.create({}, () => undefined);
       expect(c.events).toBeDefined();
