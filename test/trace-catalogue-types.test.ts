@@ -50,6 +50,7 @@ describe('trace catalogue types (the TypeScript compiler on fixtures)', () => {
     ['bad-closed-value.ts', 'a string outside the closed set', /'"sleepy"' is not assignable/],
     ['bad-wrong-source.ts', 'an event of another source', /'"kvm_async_pf_task_wake"' is not assignable/],
     ['bad-record-field.ts', 'a consumer reading a field the record lacks', /'tokn' does not exist/],
+    ['bad-checker-undeclared-event.ts', 'a checker dispatching on an event it did not declare', /'"kvm_async_pf_ready"' is not comparable/],
   ];
   test.each(cases)('%s: %s is a type error on the marked line', (fixture, _what, message) => {
     const found = diagnostics(fixture);
