@@ -6,6 +6,7 @@
  * expectations are all consumers; a `TraceRouter` hands each record to the consumers that declared
  * its event.
  */
+import { TRACE_EVENT_SPECS, type TraceRecordHead } from '../../shared-abi/trace-catalogue';
 import type { AnyTraceRecord, TraceEventName, TraceRecord, TraceRecordOf } from '../../sim/trace';
 
 export type { AnyTraceRecord, TraceEventName, TraceRecordOf } from '../../sim/trace';
@@ -15,6 +16,17 @@ export interface TraceConsumer<E extends TraceEventName = TraceEventName> {
   /** The events `onRecord` acts on. Records of other events are not delivered to it. */
   readonly events: ReadonlySet<E>;
   onRecord(rec: TraceRecordOf<E>): void;
+}
+
+/** Every event of the catalogue: the `events` of a consumer that looks at all records (the run summary counts them). */
+export const ALL_TRACE_EVENTS: ReadonlySet<TraceEventName> = new Set(Object.keys(TRACE_EVENT_SPECS) as TraceEventName[]);
+
+/**
+ * The value of field `name` of a record, for code that reads fields named at run time (scenario
+ * patterns, trace writers); code that knows the event reads the typed property instead.
+ */
+export function fieldOf(rec: TraceRecordHead, name: string): unknown {
+  return (rec as unknown as Readonly<Record<string, unknown>>)[name];
 }
 
 /** The event names of an `events` set (`EventsIn<typeof MY_EVENTS>`). */
