@@ -13,7 +13,7 @@
  */
 import { PAGE_SIZE, type Gva } from '../shared-abi/addr';
 import { kvmFeatureEax } from '../shared-abi/cpuid';
-import { MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT } from '../shared-abi/msr';
+import { ASYNC_PF_EN_GPA_MASK, MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT } from '../shared-abi/msr';
 import { APF_TOKEN_OFFSET } from '../shared-abi/layout';
 import type { Simulation } from '../sim/engine';
 import { GuestMemory } from '../sim/memory';
@@ -184,7 +184,7 @@ function hostAction(kvm: Kvm, memory: GuestMemory, a: Action, gfns: (refs: reado
     case 'page_ready': {
       // What kvm_arch_async_page_present does, for a token of the scenario's choosing on any vCPU.
       const v = kvm.vcpu(a.cpu);
-      const area = v.apf.area?.gpa ?? Number(v.apf.msrEnVal & ~0x3fn);
+      const area = v.apf.area?.gpa ?? Number(v.apf.msrEnVal & ASYNC_PF_EN_GPA_MASK);
       if (area + APF_TOKEN_OFFSET + 4 > memory.size) throw new ActionError(`page_ready on cpu${a.cpu}: no APF area registered`);
       memory.writeU32(area + APF_TOKEN_OFFSET, a.token);
       v.lapic?.accept('fixed', v.apf.vec);

@@ -6,6 +6,7 @@
  *
  * Spec §3.6 (setup), §3.7 (completion), §3.9 (wake-all), §3.10 (cleanup).
  */
+import { hex } from '../shared-abi/addr';
 import { ASYNC_PF_PER_VCPU, KVM_APF_WAKE_ALL_TOKEN } from '../shared-abi/apf';
 import type { Simulation } from '../sim/engine';
 import { GUEST_RAM_HOST_PFN, type HostMemory, type PageInTicket } from './hostmem';
@@ -191,7 +192,7 @@ export class AsyncPf {
     this.host.sim.trace.emit('host', this.host.vcpuId, 'kvm_async_pf_clear_queue', {
       reason,
       dropped: dropped.length,
-      tokens: dropped.map((w) => '0x' + w.arch.token.toString(16)).join(','),
+      tokens: dropped.map((w) => hex(w.arch.token)).join(','),
     });
     return dropped.length;
   }

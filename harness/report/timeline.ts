@@ -6,6 +6,7 @@
  */
 import { formatTime } from '../../sim/clock';
 import type { TraceRecord } from '../../sim/trace';
+import { hex } from '../../shared-abi/addr';
 import { WAKE_ALL } from '../checkers/types';
 import { ALL_TRACE_EVENTS, TraceRouter, type AnyTraceRecord, type TraceConsumer } from '../trace/consumer';
 const APF_MSRS: Readonly<Record<number, string>> = { 0x4b564d02: 'MSR_KVM_ASYNC_PF_EN', 0x4b564d06: 'MSR_KVM_ASYNC_PF_INT', 0x4b564d07: 'MSR_KVM_ASYNC_PF_ACK' };
@@ -18,7 +19,8 @@ export interface TimelineContext {
   readonly verbose?: boolean;
 }
 
-const h = (v: unknown): string => (typeof v === 'number' || typeof v === 'bigint' ? '0x' + v.toString(16) : '?');
+/** Hex of a field; optional fields the record does not carry print as `?`. */
+const h = (v: number | bigint | undefined): string => (v === undefined ? '?' : hex(v));
 const s = (v: unknown): string => (typeof v === 'string' ? v : String(v));
 const vec = (v: unknown): string => (typeof v === 'number' ? (VECTORS[v] ?? `vector ${h(v)}`) : '?');
 const dur = (ns: unknown): string => {
@@ -31,8 +33,8 @@ const dur = (ns: unknown): string => {
 
 /** Plain-words text for a record, or undefined when the timeline skips it. */
 export function describe(rec: AnyTraceRecord, ctx: TimelineContext = {}): string | undefined {
-  const page = (gfn: unknown): string => {
-    const name = typeof gfn === 'number' ? ctx.pageName?.(gfn) : undefined;
+  const page = (gfn: number): string => {
+    const name = ctx.pageName?.(gfn);
     return `gfn ${h(gfn)}${name === undefined ? '' : ` (${name})`}`;
   };
   const verbose = ctx.verbose === true;

@@ -5,6 +5,7 @@
  * and must be equal afterwards; captures live in the `Bindings` the caller passes.
  */
 import type { TraceRecordHead } from '../../shared-abi/trace-catalogue';
+import { hex } from '../../shared-abi/addr';
 import { fieldOf } from './consumer';
 import type { FieldMatch, Match } from '../scenario/types';
 
@@ -93,8 +94,8 @@ export function describeMatch(m: Match): string {
 }
 
 function show(v: unknown): string {
-  if (typeof v === 'number' && v > 255) return '0x' + v.toString(16);
-  if (typeof v === 'bigint') return '0x' + v.toString(16);
+  if (typeof v === 'number' && v > 255) return hex(v);
+  if (typeof v === 'bigint') return hex(v);
   if (typeof v === 'string') return JSON.stringify(v);
   return String(v);
 }
