@@ -64,6 +64,8 @@ const ADDR_LO = 0xffff_f000;
 /** Bits 32..51 of the address field, in the entry's high word. */
 const ADDR_HI = 0x000f_ffff;
 const TWO32 = 0x1_0000_0000;
+/** Bytes one leaf page table maps (512 pages). */
+const LEAF_SPAN = 512 * PAGE_SIZE;
 
 export class GuestLayout {
   readonly memorySize: number;
@@ -101,7 +103,7 @@ export class GuestLayout {
     this.next = PAGE_TABLE_BASE;
     this.userNext = this.userPoolStart;
     this.kernelPml4 = this.allocTable();
-    for (let pa = 0; pa < mem.size; pa += PAGE_SIZE) this.map(this.kernelPml4, PAGE_OFFSET + pa, pa, false);
+    this.mapDirect(mem.size);
     for (const u of userPages) {
       let mm = this.mms.get(u.mm);
       if (mm === undefined) {
@@ -192,6 +194,26 @@ export class GuestLayout {
     this.mem.writeU32(at + 4, Math.floor(pa / TWO32) & ADDR_HI);
   }
 
+  /**
+   * The direct map: every physical page at PAGE_OFFSET + pa. The same entries, written in the same
+   * order, as calling `map` page by page; the upper levels are walked once per 2 MiB (one leaf
+   * table), since every page of that range has the same upper entries.
+   */
+  private mapDirect(size: number): void {
+    for (let pa = 0; pa < size; ) {
+      this.map(this.kernelPml4, PAGE_OFFSET + pa, pa, false);
+      const table = this.lastLeafTable;
+      pa += PAGE_SIZE;
+      for (; pa < size && (PAGE_OFFSET + pa) % LEAF_SPAN !== 0; pa += PAGE_SIZE) {
+        const idx = Math.floor((PAGE_OFFSET + pa) / PAGE_SIZE) % 512;
+        this.putEntry(table + idx * 8, pa, PTE_P | PTE_RW);
+      }
+    }
+  }
+
+  /** The leaf table the last `map` wrote into. */
+  private lastLeafTable = 0;
+
   // Entries are read and written as two 32-bit words (plain numbers, no bigint per entry: the
   // direct map alone writes one leaf per page of guest memory, for every machine built).
   private map(pml4: number, va: number, pa: number, user: boolean): void {
@@ -211,6 +233,7 @@ export class GuestLayout {
       }
     }
     const idx = Math.floor(va / PAGE_SIZE) % 512;
+    this.lastLeafTable = table;
     this.putEntry(table + idx * 8, pa, PTE_P | PTE_RW | (user ? PTE_US : 0));
   }
 }
