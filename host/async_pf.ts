@@ -144,10 +144,10 @@ export class AsyncPf {
     work.state = 'done';
     this.counters.completions++;
     if (this.host.arch.hasPresentQueued && first) this.host.arch.presentQueued();
-    const fields: Record<string, number | boolean> = { address: work.addr };
-    if (this.host.completedHasPfn) fields.pfn = ok ? GUEST_RAM_HOST_PFN + work.arch.gfn : 0;
-    fields.gva = work.cr2OrGpa;
-    fields.ok = ok;
+    // Old profiles' tracepoint has `pfn` between `address` and `gva` (the order is hashed).
+    const fields = this.host.completedHasPfn
+      ? { address: work.addr, pfn: ok ? GUEST_RAM_HOST_PFN + work.arch.gfn : 0, gva: work.cr2OrGpa, ok }
+      : { address: work.addr, gva: work.cr2OrGpa, ok };
     this.host.sim.trace.emit('worker', this.host.vcpuId, 'kvm_async_pf_completed', fields);
     this.host.wakeUp();
   }
@@ -205,7 +205,7 @@ export class AsyncPf {
 
   /** kvm_async_pf_wakeup_all (spec §3.9). Returns whether a wake-all item was queued. */
   wakeupAll(): boolean {
-    const emit = (queued: boolean, why?: string): void =>
+    const emit = (queued: boolean, why?: 'done_not_empty' | 'alloc_fail'): void =>
       this.host.sim.trace.emit('host', this.host.vcpuId, 'kvm_async_pf_wakeup_all', why === undefined ? { queued } : { queued, why });
     if (this.done.length > 0) {
       emit(false, 'done_not_empty');

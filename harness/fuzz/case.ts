@@ -5,13 +5,13 @@
  */
 import type { Simulation } from '../../sim/engine';
 import type { GuestMemory } from '../../sim/memory';
-import type { TraceRecord } from '../../sim/trace';
 import type { Kvm } from '../../host/kvm';
 import { buildMachine } from '../machine';
 import type { Machine } from '../machine-api';
 import { runScenario, type RunReport } from '../runner';
 import { scenarioFromValue, ScenarioError } from '../scenario/load';
 import type { Scenario } from '../scenario/types';
+import { TraceRouter } from '../trace/consumer';
 import { canaryByName } from './canaries';
 import type { JsonObject } from './doc';
 import { hazardObserver, hostOracle, lostWakeupObserver, type Observer, type PropertyFailure } from './properties';
@@ -88,11 +88,8 @@ export function runScenarioCase(scenario: Scenario, opts: CaseOptions): CaseResu
         memory = p.memory;
       },
     });
-  const onRecord = (rec: TraceRecord): void => {
-    for (const o of observers) o.onRecord(rec);
-    hazards.onRecord(rec);
-  };
-  const report = runScenario(scenario, { machine, onRecord });
+  const router = new TraceRouter([...observers, hazards]);
+  const report = runScenario(scenario, { machine, onRecord: router.onRecord });
   const extra: PropertyFailure[] = [];
   // The host oracle reads state a crashed run may have left half-updated: only judge it on runs that did not throw.
   if (report.outcome !== 'error') for (const o of observers) extra.push(...o.finish());
