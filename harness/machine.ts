@@ -46,15 +46,25 @@ export class MachineBuildError extends Error {
   override name = 'MachineBuildError';
 }
 
-/** Scratch memory for planning the guest layout (only page-table words are written). */
+/** Scratch memory for planning the guest layout (only page-table words are written): pages allocated as they are written. */
 class ScratchMemory implements LoaderMemory {
-  private readonly words = new Map<number, bigint>();
+  private readonly pages = new Map<number, Uint32Array>();
   constructor(readonly size: number) {}
-  writeU64(gpa: number, v: bigint): void {
-    this.words.set(gpa, v);
+  writeU32(gpa: number, v: number): void {
+    const pfn = Math.floor(gpa / PAGE_SIZE);
+    let p = this.pages.get(pfn);
+    if (p === undefined) {
+      p = new Uint32Array(PAGE_SIZE / 4);
+      this.pages.set(pfn, p);
+    }
+    p[(gpa % PAGE_SIZE) >>> 2] = v;
   }
-  readU64(gpa: number): bigint {
-    return this.words.get(gpa) ?? 0n;
+  readU32(gpa: number): number {
+    return this.pages.get(Math.floor(gpa / PAGE_SIZE))?.[(gpa % PAGE_SIZE) >>> 2] ?? 0;
+  }
+  fillPage(gfn: number, byte: number): void {
+    if (byte === 0) this.pages.delete(gfn);
+    else this.pages.set(gfn, new Uint32Array(PAGE_SIZE / 4).fill(byte * 0x0101_0101));
   }
 }
 
