@@ -17,22 +17,14 @@ import type { TrapFrame } from '../shared-abi/arch';
 import { X86_EXCEPTION } from '../shared-abi/vectors';
 import { insn, readCr2, type Code, type Frame } from './code';
 import type { GuestKernel, PerCpu } from './kernel';
-import { CALL_FUNCTION_VECTOR, LOCAL_TIMER_VECTOR, RESCHEDULE_VECTOR, SPURIOUS_APIC_VECTOR, lapicDisable } from './lapic';
+import { CALL_FUNCTION_VECTOR, LOCAL_TIMER_VECTOR, RESCHEDULE_VECTOR, SPURIOUS_APIC_VECTOR, eoi, lapicDisable, sendReschedule } from './lapic';
 import { MGMT_VECTOR } from './admin';
 import { mgmtInterrupt, nextKernelHandler, nmiConsoleRequests } from './lifecycle';
-import {
-  doExit,
-  eoi,
-  haltForever,
-  kernelPanic,
-  preemptScheduleIrq,
-  reprogramTimer,
-  runTimers,
-  schedule,
-  schedulerTick,
-  sendReschedule,
-  withFixup,
-} from './sched';
+import { doExit } from './exit';
+import { withFixup } from './msr';
+import { haltForever, kernelPanic } from './panic';
+import { preemptScheduleIrq, schedule, schedulerTick } from './sched';
+import { reprogramTimer, runTimers } from './timer';
 import { HARDIRQ_OFFSET, NMI_OFFSET, type Task } from './task';
 import { syscallEntry } from './workload';
 import { HYPERVISOR_CALLBACK_VECTOR } from '../shared-abi/vectors';

@@ -25,7 +25,7 @@ import type { KernelOp, TaskSpec, UserOp } from './program';
 import { SleeperTable } from './sleepers';
 import { Task, SpinLock, type KTimer, type TaskState } from './task';
 import { kthreadProgram, userTaskStack } from './workload';
-import { idleProgram } from './sched';
+import { idleProgram } from './idle';
 import type { DesignName } from '../shared-abi/designs';
 import { designHandlers } from './designs';
 

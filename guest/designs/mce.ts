@@ -16,7 +16,8 @@ import { MSR_KVM_ASYNC_PF_ACK } from '../../shared-abi/msr';
 import { failedTokens } from '.';
 import type { Code, Frame } from '../code';
 import type { GuestKernel } from '../kernel';
-import { kernelPanic, krdmsr, kwrmsr } from '../sched';
+import { krdmsr, kwrmsr } from '../msr';
+import { kernelPanic } from '../panic';
 
 export const SIGBUS = 7;
 export const MCE_KERNEL_PANIC = 'Machine check from kernel context: action required, no fixup';
