@@ -20,15 +20,16 @@ import type { GuestKernel, PerCpu } from './kernel';
 import { CALL_FUNCTION_VECTOR, LOCAL_TIMER_VECTOR, RESCHEDULE_VECTOR, SPURIOUS_APIC_VECTOR, eoi, lapicDisable, sendReschedule } from './lapic';
 import { MGMT_VECTOR } from './admin';
 import { mgmtInterrupt, nextKernelHandler, nmiConsoleRequests } from './lifecycle';
-import { doExit } from './exit';
 import { withFixup } from './msr';
 import { haltForever, kernelPanic } from './panic';
-import { preemptScheduleIrq, schedule, schedulerTick } from './sched';
+import { schedulerTick } from './sched';
 import { reprogramTimer, runTimers } from './timer';
 import { HARDIRQ_OFFSET, NMI_OFFSET, type Task } from './task';
 import { syscallEntry } from './workload';
+import { SIGBUS, SIGILL, SIGSEGV } from './signal';
+import { exitPath } from './irqentry';
 import { HYPERVISOR_CALLBACK_VECTOR } from '../shared-abi/vectors';
-import { doMachineCheck, SIGBUS } from './designs/mce';
+import { doMachineCheck } from './designs/mce';
 import { veEntry } from './designs';
 import { VE_VECTOR } from '../shared-abi/designs';
 
@@ -36,9 +37,6 @@ export interface EntryHandler {
   readonly name: string;
   readonly code: Code<unknown>;
 }
-
-const SIGILL = 4;
-const SIGSEGV = 11;
 
 /** The IDT gate for `tf.event` on `pc`, or null when the gate is missing. */
 export function idtHandler(k: GuestKernel, pc: PerCpu, tf: TrapFrame, interrupted: Frame): EntryHandler | null {
@@ -86,30 +84,6 @@ export function idtHandler(k: GuestKernel, pc: PerCpu, tf: TrapFrame, interrupte
         default:
           return { name: 'common_interrupt', code: irqHandler(k, tf, unhandledIrq(k, ev.vector)) };
       }
-  }
-}
-
-/**
- * irqentry_exit with IRQs off: on the way to user mode act on fatal signals and need_resched;
- * on the way back to preemptible kernel code, preempt (CONFIG_PREEMPT).
- */
-export function* exitPath(k: GuestKernel, tf: TrapFrame): Code {
-  if (tf.savedCpl === 3) {
-    for (;;) {
-      const t = k.current();
-      if (t.killed !== null) {
-        const sig = t.killed;
-        t.killed = null;
-        yield* doExit(k, 128 + sig);
-      }
-      if (!t.needResched) break;
-      yield insn.sti();
-      yield* schedule(k);
-      yield insn.cli();
-    }
-  } else if (tf.savedIf && k.config.toggles.config_preempt) {
-    const t = k.current();
-    if (t.preemptCount === 0 && t.needResched && !t.isIdle) yield* preemptScheduleIrq(k);
   }
 }
 

@@ -9,7 +9,7 @@
 import type { Gva } from '../shared-abi/addr';
 import type { TrapFrame } from '../shared-abi/arch';
 import { Frame, GuestCodeError, asNumber, compute, insn, type Code } from './code';
-import { exitPath } from './entry';
+import { exitPath } from './irqentry';
 import type { GuestKernel } from './kernel';
 import type { KernelOp, UserOp } from './program';
 import { doExit } from './exit';

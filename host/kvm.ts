@@ -224,6 +224,34 @@ export class KvmVcpu {
     else if (this.thread === 'blocked') this.wakeUp('kick');
   }
 
+  /**
+   * Hold the vCPU thread outside the guest until a matching `unstall`: while it waits for a page it
+   * needs (in the kernel, or in userspace after an exit), or while the VMM has it paused for a
+   * migration's switch-over. The same counter as the synchronous fault-in uses, so the two compose.
+   */
+  stall(): void {
+    this.stalls++;
+    // A compute instruction in flight ends now, as on a kick (the thread leaves the guest).
+    if (this.thread === 'busy') preemptBusy(this);
+    if (this.thread === 'scheduled') {
+      if (this.event !== null) this.event.cancel();
+      this.event = null;
+      this.thread = 'stalled';
+    }
+    this.entryNeeded = true;
+  }
+
+  /** Undo one `stall`; the last one lets the thread run again (a blocked, e.g. halted, thread stays blocked). */
+  unstall(): void {
+    if (this.stalls > 0) this.stalls--;
+    if (this.stalls > 0 || this.life !== 'alive') return;
+    // 'scheduled' without an event: woken while stalled, the entry found it stalled and stopped.
+    if (this.thread === 'stalled' || (this.thread === 'scheduled' && this.event === null)) {
+      this.entryNeeded = true;
+      scheduleRun(this, 0);
+    }
+  }
+
   /** kvm_vcpu_wake_up: only acts on a blocked vCPU. */
   wakeUp(why: string): void {
     if (this.life !== 'alive' || this.thread !== 'blocked') return;

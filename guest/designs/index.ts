@@ -12,7 +12,7 @@ import { ASYNC_PF_IMPOSSIBLE_ERROR_CODE, KVM_PV_REASON_PAGE_ERROR, type DesignNa
 import { insn, type Code } from '../code';
 import type { ApfApi, ApfHandlers } from '../handlers';
 import type { GuestKernel } from '../kernel';
-import { SIGBUS } from './mce';
+import { SIGBUS } from '../signal';
 
 const failed = new WeakMap<GuestKernel, Set<number>>();
 

@@ -18,8 +18,8 @@ import type { Code, Frame } from '../code';
 import type { GuestKernel } from '../kernel';
 import { krdmsr, kwrmsr } from '../msr';
 import { kernelPanic } from '../panic';
+import { SIGBUS } from '../signal';
 
-export const SIGBUS = 7;
 export const MCE_KERNEL_PANIC = 'Machine check from kernel context: action required, no fixup';
 
 /** 'fatal': not a recoverable error (the caller oopses); 'handled': return from the exception. */
