@@ -14,7 +14,6 @@
 import { PAGE_SIZE, type Gva } from '../shared-abi/addr';
 import { kvmFeatureEax } from '../shared-abi/cpuid';
 import { MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT } from '../shared-abi/msr';
-import { APF_TOKEN_OFFSET } from '../shared-abi/layout';
 import type { Simulation } from '../sim/engine';
 import { GuestMemory } from '../sim/memory';
 import type { HostMemoryConfig, PageRangeConfig, VmConfig } from '../host/config';
@@ -123,7 +122,7 @@ function memoryConfig(s: Scenario, plan: Map<string, Map<number, number>>, frame
 }
 
 /** Host-side actions shared by the kernel and the bare machine; false when `a` is a guest action. */
-function hostAction(kvm: Kvm, memory: GuestMemory, a: Action, gfns: (refs: readonly PageRef[]) => number[], raiseIrq: (cpu: number, vector: number) => void): boolean {
+function hostAction(kvm: Kvm, a: Action, gfns: (refs: readonly PageRef[]) => number[], raiseIrq: (cpu: number, vector: number) => void): boolean {
   switch (a.do) {
     case 'nmi':
       kvm.injectNmi(a.cpu);
@@ -167,11 +166,7 @@ function hostAction(kvm: Kvm, memory: GuestMemory, a: Action, gfns: (refs: reado
     }
     case 'page_ready': {
       // What kvm_arch_async_page_present does, for a token of the scenario's choosing on any vCPU.
-      const v = kvm.vcpu(a.cpu);
-      const area = v.apf.area?.gpa ?? Number(v.apf.msrEnVal & ~0x3fn);
-      if (area + APF_TOKEN_OFFSET + 4 > memory.size) throw new ActionError(`page_ready on cpu${a.cpu}: no APF area registered`);
-      memory.writeU32(area + APF_TOKEN_OFFSET, a.token);
-      v.lapic?.accept('fixed', v.apf.vec);
+      if (!kvm.injectPageReady(a.cpu, a.token)) throw new ActionError(`page_ready on cpu${a.cpu}: no APF area registered`);
       return true;
     }
     case 'memslot_delete':
@@ -206,7 +201,7 @@ function buildBareMachine(s: Scenario, sim: Simulation, bare: NonNullable<Scenar
   const kvm = new Kvm(sim, memory, vmConfig(s, memoryConfig(s, plan, frames)));
   extras.inspect?.({ kvm, memory });
   const v = kvm.createVcpu(0);
-  if (s.machine.host.tokenCounter !== undefined) v.apf.id = s.machine.host.tokenCounter;
+  if (s.machine.host.tokenCounter !== undefined) kvm.setApfTokenCounter(v.id, s.machine.host.tokenCounter);
   const guest = new BareGuest({
     sim,
     memory,
@@ -228,7 +223,7 @@ function buildBareMachine(s: Scenario, sim: Simulation, bare: NonNullable<Scenar
     shutdown: () => v.cpu.activity === 'shutdown',
     destroyed: () => kvm.destroyed,
     perform(a) {
-      if (!hostAction(kvm, memory, a, (refs) => gfnsOf(refs, plan, frames, 'evict'), raiseIrq)) throw new ActionError(`"${a.do}" needs the guest kernel; the bare-metal guest has no such path`);
+      if (!hostAction(kvm, a, (refs) => gfnsOf(refs, plan, frames, 'evict'), raiseIrq)) throw new ActionError(`"${a.do}" needs the guest kernel; the bare-metal guest has no such path`);
     },
     describe: () => [`${describeHost(kvm)}; bare-metal scripted guest, APF area at ${hex(guest.apfArea)}`],
     effectiveToggles: () => ({ host: { ...kvm.toggles }, guest: {} }),
@@ -249,7 +244,7 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
   const kvm = new Kvm(sim, memory, vmConfig(s, nested === null ? memCfg : nested.hostMemory(memCfg)));
   extras.inspect?.({ kvm, memory });
   const vcpus = Array.from({ length: m.vcpus }, (_, i) => kvm.createVcpu(i));
-  if (m.host.tokenCounter !== undefined) for (const v of vcpus) v.apf.id = m.host.tokenCounter;
+  if (m.host.tokenCounter !== undefined) for (const v of vcpus) kvm.setApfTokenCounter(v.id, m.host.tokenCounter);
   const raiseIrq = irqLine(kvm);
   const kernel = new GuestKernel({
     sim,
@@ -306,7 +301,7 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
     shutdown: () => vcpus.some((v) => v.cpu.activity === 'shutdown'),
     destroyed: () => kvm.destroyed,
     perform(a: Action) {
-      if (hostAction(kvm, memory, a, (refs) => gfnsOf(refs, plan, frames, 'evict'), raiseIrq)) return;
+      if (hostAction(kvm, a, (refs) => gfnsOf(refs, plan, frames, 'evict'), raiseIrq)) return;
       switch (a.do) {
         case 'cpu_offline':
           return guestRequest(a.cpu, 'offline');

@@ -20,9 +20,11 @@ import type { MigrateResult } from './memslots';
 import { Lapic, type DeliveryMode, type IpiShorthand, type LapicOwner } from './lapic';
 import { machineCheck, type SyncWhy } from './mmu';
 import { resolveHostProfile, type ResolvedHostProfile } from './profiles';
-import { newApfState, type ApfState, x86AsyncPfArch } from './x86/apf';
+import { newApfState, type ApfState, vmmPageReady, x86AsyncPfArch } from './x86/apf';
 import { gfnHomeSlot, gfnHomeSlotPre47, ApfGfnHash } from './x86/gfn_hash';
 import { msrRead, msrWrite } from './x86/msr';
+import { migrateNested, type NestedMigrationConfig } from './nested/migrate';
+import type { DemandPager } from './nested/postcopy';
 import { preemptBusy, scheduleRun, shutdown } from './x86/run';
 
 /** Requests the model uses (KVM_REQ_APF_HALT, KVM_REQ_APF_READY, KVM_REQ_GET_NESTED_STATE_PAGES). */
@@ -99,6 +101,17 @@ export const DEFAULT_SMM_NS = 20_000;
 export const DEFAULT_EXIT_COST_NS = 1_000;
 
 /** One vCPU: the hardware (`cpu`), its LAPIC and the host's per-vCPU async-PF state. */
+/** One live vCPU's async-PF bookkeeping (`Kvm.asyncPfSnapshot`). */
+export interface AsyncPfSnapshot {
+  readonly cpu: number;
+  readonly queued: number;
+  readonly queueLength: number;
+  readonly doneWakeAlls: number;
+  readonly hashSize: number;
+  /** Tokens of the work items (not wake-alls) on the queue or the done list. */
+  readonly heldTokens: readonly number[];
+}
+
 export class KvmVcpu {
   readonly cpu: Vcpu;
   readonly lapic: Lapic | null;
@@ -447,6 +460,50 @@ export class Kvm {
     const v = this.alive(id);
     if (v === undefined || v.lapic === null) return;
     v.lapic.accept('fixed', vector & 0xff);
+  }
+
+  /**
+   * A page-ready for `token` on vCPU `id`, raised by the VMM: the token written through the
+   * vCPU's cached mapping of its APF area, then the page-ready vector. False when the vCPU has no
+   * reachable APF area (nothing is written or raised).
+   */
+  injectPageReady(id: number, token: number): boolean {
+    return vmmPageReady(this.vcpu(id), token);
+  }
+
+  /**
+   * Start vCPU `id`'s async-PF token counter (`apf.id`, from which the next token is built) at
+   * `value` instead of 0: lets a scenario reach the counter's wrap-around without a billion faults.
+   */
+  setApfTokenCounter(id: number, value: number): void {
+    this.vcpu(id).apf.id = value;
+  }
+
+  /** The switch-over of a live migration of a VM running nested guests (host/nested/migrate.ts). */
+  migrateNested(cfg: NestedMigrationConfig): DemandPager {
+    return migrateNested(this, cfg);
+  }
+
+  /**
+   * What the async-PF bookkeeping of each live vCPU holds right now, for oracles that check the
+   * host's invariants from outside: the `queued` counter, the work items on the queue and on the
+   * done list (wake-alls counted apart), the gfns in the hash, and the tokens of the held items.
+   */
+  asyncPfSnapshot(): AsyncPfSnapshot[] {
+    const out: AsyncPfSnapshot[] = [];
+    for (const v of this.vcpus) {
+      if (v.life !== 'alive') continue;
+      const pf = v.asyncPf;
+      out.push({
+        cpu: v.id,
+        queued: pf.queued,
+        queueLength: pf.queue.length,
+        doneWakeAlls: pf.done.filter((w) => w.wakeupAll).length,
+        hashSize: v.apf.hash.size,
+        heldTokens: [...pf.queue, ...pf.done].filter((w) => !w.wakeupAll).map((w) => w.arch.token >>> 0),
+      });
+    }
+    return out;
   }
 
   /** KVM_SMI: SMM for `smmNs` (CR0.PG 1→0 on entry, 0→1 on RSM). */

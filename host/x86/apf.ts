@@ -112,6 +112,23 @@ export function apfRead(v: KvmVcpu, offset: number): number | undefined {
   return v.kvm.hostMem.phys.readU32(hfn * PAGE_SIZE + ((a.gpa + offset) % PAGE_SIZE));
 }
 
+/**
+ * A page-ready the VMM raises for a token of its choosing (a test device standing in for
+ * kvm_arch_async_page_present): the token goes into the area's token slot through the vCPU's
+ * cached mapping, with the same translation and host access as KVM's own write (`apfWrite`) but
+ * no `kvm_write_guest` record (the write is the VMM's, not KVM's), then the page-ready interrupt.
+ * False, with nothing written or raised, when the area cannot be reached (not registered, outside
+ * the cached mapping, or a failing page).
+ */
+export function vmmPageReady(v: KvmVcpu, token: number): boolean {
+  const a = v.apf.area;
+  const hfn = areaFrame(v, APF_TOKEN_OFFSET);
+  if (a === null || hfn < 0 || !v.kvm.hostMem.hostAccessPage(v.apf.data.hvpn, v.id)) return false;
+  v.kvm.hostMem.phys.writeU32(hfn * PAGE_SIZE + ((a.gpa + APF_TOKEN_OFFSET) % PAGE_SIZE), token >>> 0);
+  v.lapic?.accept('fixed', v.apf.vec);
+  return true;
+}
+
 const flagsField = (v: KvmVcpu): ApfField => (v.kvm.profile.layout === 'v2.6.38' ? 'reason' : 'flags');
 
 // --- Predicates -------------------------------------------------------------------------------
