@@ -7,7 +7,7 @@
  * - Interrupts: timer (0xec), reschedule (0xfd), call-function (0xfc), page ready (0xf3, when
  *   the v5.9+ driver installed it), the management console (0x40), spurious (0xff).
  * - #MC: an injected action-required memory error → SIGBUS / exception-table fixup / panic
- *   (guest/designs/mce.ts); any other #MC is fatal. #VE only with design `ve` (guest/designs).
+ *   (guest/designs/mce.ts); any other #MC is fatal. #VE only under a design that uses it (guest/designs).
  * - #GP (with the MSR exception-table fixup), #UD, #DF, anything else: oops → panic.
  * Interrupt gates clear IF (the CPU does it); the exit path preempts (CONFIG_PREEMPT) or
  * reschedules on the way back to user mode.
@@ -30,7 +30,6 @@ import { SIGBUS, SIGILL, SIGSEGV } from './signal';
 import { exitPath } from './irqentry';
 import { HYPERVISOR_CALLBACK_VECTOR } from '../shared-abi/vectors';
 import { doMachineCheck } from './designs/mce';
-import { veEntry } from './designs';
 import { VE_VECTOR } from '../shared-abi/designs';
 
 export interface EntryHandler {
@@ -60,9 +59,11 @@ export function idtHandler(k: GuestKernel, pc: PerCpu, tf: TrapFrame, interrupte
           return { name: 'exc_double_fault', code: fatalException(k, tf, 'double fault', SIGSEGV, true) };
         case X86_EXCEPTION.MC:
           return { name: 'exc_machine_check', code: mcEntry(k, tf, interrupted) };
-        case VE_VECTOR:
-          if (k.design === 've') return { name: 'exc_virtualization_exception', code: designVeEntry(k, tf) };
+        case VE_VECTOR: {
+          const ve = k.design.veEntry;
+          if (ve !== undefined) return { name: 'exc_virtualization_exception', code: designVeEntry(k, tf, ve) };
           return { name: `exc_${ev.vector}`, code: fatalException(k, tf, `unexpected exception ${ev.vector}`, SIGSEGV) };
+        }
         default:
           return { name: `exc_${ev.vector}`, code: fatalException(k, tf, `unexpected exception ${ev.vector}`, SIGSEGV) };
       }
@@ -176,8 +177,8 @@ function* doPageFault(k: GuestKernel, tf: TrapFrame, interrupted: Frame, address
   if (tf.savedCpl === 3) {
     // Every user page is mapped at load time: a user #PF is a bad access.
     if (tf.savedIf) yield insn.sti();
-    // retry_pf design: a #PF on a present user page is the host's report of a failed page-in.
-    const bus = k.design === 'retry_pf' && (ec & 1) !== 0;
+    // A design may report a failed page-in as a #PF on the present page (retry_pf).
+    const bus = k.design.presentUserPfIsPageError && (ec & 1) !== 0;
     k.emit(k.cpu().id, 'signal', { task: t.name, sig: bus ? 'SIGBUS' : 'SIGSEGV', gva: address, error_code: ec });
     t.killed = bus ? SIGBUS : SIGSEGV;
     return;
@@ -227,8 +228,8 @@ function* mcEntry(k: GuestKernel, tf: TrapFrame, interrupted: Frame): Code {
   yield insn.iret(tf);
 }
 
-/** #VE of the `ve` design (guest/designs): wait for the token, then return. */
-function* designVeEntry(k: GuestKernel, tf: TrapFrame): Code {
+/** #VE of a design that delivers "not present" as #VE (guest/designs): wait for the token, then return. */
+function* designVeEntry(k: GuestKernel, tf: TrapFrame, veEntry: (k: GuestKernel, tf: TrapFrame) => Code): Code {
   yield* veEntry(k, tf);
   yield* exitPath(k, tf);
   yield insn.iret(tf);

@@ -27,7 +27,7 @@ import { Task, SpinLock, type KTimer, type TaskState } from './task';
 import { kthreadProgram, userTaskStack } from './workload';
 import { idleProgram } from './idle';
 import type { DesignName } from '../shared-abi/designs';
-import { designHandlers } from './designs';
+import { guestDesign, type GuestDesign } from './designs';
 
 export interface GuestKernelOptions {
   readonly sim: Simulation;
@@ -248,8 +248,8 @@ export class GuestKernel {
   readonly sleepers: SleeperTable;
   readonly handlers: ApfHandlers;
   readonly defaults: ApfHandlers;
-  /** Async-PF design (issue 10, guest/designs). */
-  readonly design: DesignName;
+  /** The async-PF design's guest half (guest/designs), chosen once here. */
+  readonly design: GuestDesign;
   readonly hz: number;
   readonly tickNs: number;
   readonly hungTaskTimeoutNs: number;
@@ -318,8 +318,8 @@ export class GuestKernel {
     this.sleepers = new SleeperTable((i) => this.lock(`apf_sleepers[${i}]`, true));
     this.cpus = opts.cpus.map((v, i) => new PerCpu(this, i, v));
     this.defaults = profileDefaultHandlers(this.config);
-    this.design = opts.design ?? 'current';
-    this.handlers = { ...this.defaults, ...designHandlers(this, this.design), ...(opts.handlers ?? {}) };
+    this.design = guestDesign(opts.design ?? 'current');
+    this.handlers = { ...this.defaults, ...this.design.handlers(this), ...(opts.handlers ?? {}) };
   }
 
   // ------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
  * controls a VMM has over them ("ioctls"): create vCPUs, run, inject NMI/SMI/INIT/RESET, get/set
  * MSRs, destroy, and host memory pressure (evictions).
  */
-import type { DesignName } from '../shared-abi/designs';
 import { PAGE_SIZE } from '../shared-abi/addr';
 import { combineExceptions, VEC_DF } from '../sim/cpu/exceptions';
 import { Vcpu } from '../sim/cpu/vcpu';
@@ -13,6 +12,7 @@ import type { GuestMemory } from '../sim/memory';
 import type { EventHandle } from '../sim/queue';
 import type { TraceFields } from '../sim/trace';
 import { AsyncPf } from './async_pf';
+import { hostDesign, type HostDesign } from './designs';
 import type { HostToggles, VmConfig } from './config';
 import { GfnCache } from './gfn_cache';
 import { HostMemory, type PageInTicket } from './hostmem';
@@ -375,8 +375,8 @@ export type KvmStats = KvmVcpuStats & { wakeAlls: number; asyncPfCompleted: numb
 export class Kvm {
   readonly profile: ResolvedHostProfile;
   readonly toggles: HostToggles;
-  /** Async-PF design (issue 10, host/designs). */
-  readonly design: DesignName;
+  /** The async-PF design's host half (host/designs), chosen once here. */
+  readonly design: HostDesign;
   readonly hostMem: HostMemory;
   readonly exitCostNs: number;
   /** Schedule perturbation: the largest extra delay of a run-loop iteration (0: off), and its PRNG stream. */
@@ -399,7 +399,7 @@ export class Kvm {
   ) {
     this.profile = resolveHostProfile(config.profile, config.toggles);
     this.toggles = this.profile.toggles;
-    this.design = config.design ?? 'current';
+    this.design = hostDesign(config.design ?? 'current');
     this.hostMem = new HostMemory(sim, memory, config.memory);
     this.exitCostNs = Math.max(0, Math.round(config.exitCostNs ?? DEFAULT_EXIT_COST_NS));
     this.stepJitterNs = Math.max(0, Math.round(config.stepJitterNs ?? 0));

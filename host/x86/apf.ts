@@ -22,7 +22,6 @@ import {
 import { ASYNC_PF_ERROR_CODE, PF_VECTOR } from '../../shared-abi/vectors';
 import type { AsyncPfArch, AsyncPfWork, SetupResult } from '../async_pf';
 import type { KvmVcpu } from '../kvm';
-import { failedPresent, notPresent as designNotPresent } from '../designs';
 
 /** `vcpu->arch.apf` (spec §3.1). */
 export interface ApfState {
@@ -301,8 +300,9 @@ export function asyncPageNotPresent(v: KvmVcpu, work: AsyncPfWork): boolean {
   // 2. The gfn goes into the hash even when the fault will not be delivered.
   v.apf.hash.add(work.arch.gfn);
   // 3. Deliverable and flags := 1 succeeded: queue #PF(token). (Other designs: host/designs.)
-  if (canDeliver && v.kvm.design !== 'current' && !v.cpu.guestMode) {
-    if (designNotPresent(v, v.kvm.design, token, (o, val, f) => apfWrite(v, o, val, f === 'flags' ? flagsField(v) : f))) {
+  const designNotPresent = v.cpu.guestMode ? undefined : v.kvm.design.notPresent;
+  if (canDeliver && designNotPresent !== undefined) {
+    if (designNotPresent(v, token, (o, val, f) => apfWrite(v, o, val, f === 'flags' ? flagsField(v) : f))) {
       v.stats.asyncPfInjected++;
       return true;
     }
@@ -398,8 +398,8 @@ export function asyncPagePresent(v: KvmVcpu, work: AsyncPfWork): void {
   v.trace('kvm_async_pf_ready', { token, gva: work.cr2OrGpa, notified });
   // 3. Token into the slot, then the interrupt. (A failed fault-in under another design: host/designs.)
   const write = (o: number, val: number, f: 'flags' | 'token'): boolean => apfWrite(v, o, val, f === 'flags' ? flagsField(v) : f);
-  const byDesign = wanted && !work.wakeupAll && !work.ok && v.kvm.design !== 'current' && !v.cpu.guestMode;
-  if (byDesign && failedPresent(v, v.kvm.design, token, work.arch.gfn * PAGE_SIZE, write)) {
+  const failedPresent = wanted && !work.wakeupAll && !work.ok && !v.cpu.guestMode ? v.kvm.design.failedPresent : undefined;
+  if (failedPresent !== undefined && failedPresent(v, token, work.arch.gfn * PAGE_SIZE, write)) {
     v.stats.pageReadyDelivered++;
   } else if (wanted && apfWrite(v, APF_TOKEN_OFFSET, token, 'token')) {
     v.apf.pageReadyPending = true;
