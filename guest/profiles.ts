@@ -86,7 +86,10 @@ export const GUEST_PROFILES: Readonly<Record<GuestProfileName, GuestProfileFacts
   },
 };
 
-/** Guest toggles; `true` means the behaviour named is present. */
+/**
+ * Guest toggles; `true` means the behaviour named is present, and for every fix that is the fixed
+ * kernel's behaviour (one polarity, as the host's toggles). The others are build/boot options.
+ */
 export const GUEST_TOGGLES = {
   config_preempt: 'CONFIG_PREEMPT: kernel code is preemptible (interrupt-return and preempt_enable preemption); ≤5.7 guests then set SEND_ALWAYS',
   preempt_count: 'CONFIG_PREEMPT_COUNT: preempt_disable/spin_lock count in preempt_count (implied by config_preempt)',

@@ -159,7 +159,7 @@ const sendAlways = (v: KvmVcpu): boolean => v.kvm.toggles.honour_send_always && 
 
 /** The CPL rule of delivery: false when "not present" may not be sent at this CPL. */
 function cplAllows(v: KvmVcpu): boolean {
-  if (sendAlways(v) || v.kvm.toggles.inject_at_cpl0_regardless) return true;
+  if (sendAlways(v) || !v.kvm.toggles.cpl0_needs_send_always) return true;
   return apfCpl(v) !== 0;
 }
 
@@ -420,7 +420,7 @@ function asyncPagePresentOld(v: KvmVcpu, work: AsyncPfWork): void {
   const pending = v.pendingException;
   let cancel = false;
   let readable = true;
-  if (wanted && t.df_cancellation) {
+  if (wanted && !t.no_df_cancellation) {
     const reason = apfRead(v, APF_FLAGS_OFFSET);
     readable = reason !== undefined;
     cancel = readable && reason === KVM_PV_REASON_PAGE_NOT_PRESENT && pending !== null && pending.vector === PF_VECTOR && apfAccessible(v, APF_FLAGS_OFFSET);
