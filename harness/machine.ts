@@ -11,7 +11,7 @@
  * 2. The kernel boots (writes its page tables and per-CPU areas) before `kvm.start()`, because
  *    the host takes the initial contents of non-resident frames at start.
  */
-import { PAGE_SIZE, type Gva } from '../shared-abi/addr';
+import { PAGE_SIZE } from '../shared-abi/addr';
 import { kvmFeatureEax } from '../shared-abi/cpuid';
 import { MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT } from '../shared-abi/msr';
 import type { Simulation } from '../sim/engine';
@@ -30,6 +30,7 @@ import { ActionError, type Machine } from './machine-api';
 import { addressSpaceAction } from './memslot-actions';
 import type { Action, PageRef, Scenario } from './scenario/types';
 import { hex } from './util/units';
+import { GUEST_KNOBS, HOST_KNOBS, layerKnobs } from './scenario/knobs';
 
 const AUTO_FEATURES = kvmFeatureEax('ASYNC_PF', 'ASYNC_PF_VMEXIT', 'ASYNC_PF_INT');
 
@@ -92,13 +93,7 @@ function vmConfig(s: Scenario, memory: HostMemoryConfig): VmConfig {
     ...(m.design === undefined ? {} : { design: m.design }),
     kvmFeatures,
     memory,
-    ...(m.host.lapic === undefined ? {} : { lapic: m.host.lapic }),
-    ...(m.host.hltPassthrough === undefined ? {} : { hltPassthrough: m.host.hltPassthrough }),
-    ...(m.host.protectedState === undefined ? {} : { protectedState: m.host.protectedState }),
-    ...(m.host.enforcePvCpuid === undefined ? {} : { enforcePvCpuid: m.host.enforcePvCpuid }),
-    ...(m.host.exitCostNs === undefined ? {} : { exitCostNs: m.host.exitCostNs }),
-    ...(m.host.allocFailure === undefined ? {} : { asyncAllocFailure: m.host.allocFailure }),
-    ...(m.host.stepJitterNs === undefined ? {} : { stepJitterNs: m.host.stepJitterNs }),
+    ...layerKnobs(HOST_KNOBS, m.host),
   };
 }
 
@@ -201,7 +196,6 @@ function buildBareMachine(s: Scenario, sim: Simulation, bare: NonNullable<Scenar
   const kvm = new Kvm(sim, memory, vmConfig(s, memoryConfig(s, plan, frames)));
   extras.inspect?.({ kvm, memory });
   const v = kvm.createVcpu(0);
-  if (s.machine.host.tokenCounter !== undefined) kvm.setApfTokenCounter(v.id, s.machine.host.tokenCounter);
   const guest = new BareGuest({
     sim,
     memory,
@@ -244,7 +238,6 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
   const kvm = new Kvm(sim, memory, vmConfig(s, nested === null ? memCfg : nested.hostMemory(memCfg)));
   extras.inspect?.({ kvm, memory });
   const vcpus = Array.from({ length: m.vcpus }, (_, i) => kvm.createVcpu(i));
-  if (m.host.tokenCounter !== undefined) for (const v of vcpus) kvm.setApfTokenCounter(v.id, m.host.tokenCounter);
   const raiseIrq = irqLine(kvm);
   const kernel = new GuestKernel({
     sim,
@@ -259,10 +252,7 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
     ...(nested === null ? {} : { hypervisor: nested.hypervisor }),
     raiseNmi: (cpu) => kvm.injectNmi(cpu),
     ...(extras.handlers === undefined ? {} : { handlers: extras.handlers }),
-    ...(m.guest.hz === undefined ? {} : { hz: m.guest.hz }),
-    ...(m.guest.hungTaskTimeoutNs === undefined ? {} : { hungTaskTimeoutNs: m.guest.hungTaskTimeoutNs }),
-    ...(m.guest.nmiUserRead === undefined ? {} : { nmiUserRead: m.guest.nmiUserRead as Gva }),
-    ...(m.guest.idleRead === undefined ? {} : { idleRead: m.guest.idleRead as Gva }),
+    ...layerKnobs(GUEST_KNOBS, m.guest),
   });
 
   if (nested !== null) {

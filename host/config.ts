@@ -133,6 +133,11 @@ export interface VmConfig {
    * GFP_ATOMIC in kvm_async_pf_wakeup_all), drawn from the `host.alloc` PRNG stream. Default never.
    */
   readonly asyncAllocFailure?: { readonly numerator: number; readonly denominator: number };
+  /**
+   * Initial async-PF token counter (`apf.id`) of every vCPU (default 0): lets a scenario reach the
+   * counter's wrap-around without a billion faults.
+   */
+  readonly apfTokenCounter?: number;
   /** Default time a vCPU spends in SMM per KVM_SMI before RSM, ns (default 20000). */
   readonly smmNs?: number;
   /**

@@ -414,6 +414,7 @@ export class Kvm {
     if (this.vcpuMap.has(id)) throw new RangeError(`vCPU ${id} already exists`);
     if (this.destroyed) throw new Error('VM destroyed');
     const v = new KvmVcpu(this, id);
+    if (this.config.apfTokenCounter !== undefined) v.apf.id = this.config.apfTokenCounter;
     this.vcpuMap.set(id, v);
     if (this.started) scheduleRun(v, 0);
     return v;
@@ -469,14 +470,6 @@ export class Kvm {
    */
   injectPageReady(id: number, token: number): boolean {
     return vmmPageReady(this.vcpu(id), token);
-  }
-
-  /**
-   * Start vCPU `id`'s async-PF token counter (`apf.id`, from which the next token is built) at
-   * `value` instead of 0: lets a scenario reach the counter's wrap-around without a billion faults.
-   */
-  setApfTokenCounter(id: number, value: number): void {
-    this.vcpu(id).apf.id = value;
   }
 
   /** The switch-over of a live migration of a VM running nested guests (host/nested/migrate.ts). */
