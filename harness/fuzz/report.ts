@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { shellWord } from '../scenario/overrides';
+import { APF_COMMAND, shellWord } from '../scenario/overrides';
 import { formatDoc, type JsonObject } from './doc';
 import type { FuzzMode } from './case';
 import type { ShrinkOutcome } from './search';
@@ -34,20 +34,20 @@ const oneLine = (s: string, max = 240): string => {
   return l.length > max ? l.slice(0, max - 1) + '…' : l;
 };
 
-/** `apf run FILE --seed N --guest G --host H` for a document. */
+/** `npx apf run FILE --seed N --guest G --host H` for a document. */
 export function replayCommand(file: string, doc: JsonObject): string {
   const machine = (doc.machine ?? {}) as JsonObject;
   const guest = ((machine.guest ?? {}) as JsonObject).profile;
   const host = ((machine.host ?? {}) as JsonObject).profile;
-  const words = ['apf', 'run', file, '--seed', String(doc.seed ?? 1)];
+  const words = [...APF_COMMAND, 'run', file, '--seed', String(doc.seed ?? 1)];
   if (typeof guest === 'string' && doc.bare === undefined) words.push('--guest', guest);
   if (typeof host === 'string') words.push('--host', host);
   return words.map(shellWord).join(' ');
 }
 
-/** `apf fuzz --replay FILE [--canary C]`. */
+/** `npx apf fuzz --replay FILE [--canary C]`. */
 export function judgeCommand(file: string, ctx: Pick<FailureContext, 'canary'>): string {
-  const words = ['apf', 'fuzz', '--replay', file];
+  const words = [...APF_COMMAND, 'fuzz', '--replay', file];
   if (ctx.canary !== undefined) words.push('--canary', ctx.canary);
   return words.map(shellWord).join(' ');
 }

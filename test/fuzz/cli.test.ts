@@ -53,7 +53,7 @@ describe('apf fuzz campaigns', () => {
       expect(j.code).toBe(0);
       expect(j.err).toBe('');
       const res = JSON.parse(j.out) as Record<string, unknown>;
-      expect(res).toMatchObject({ format: 'apf-fuzz-result/1', seed: '3', mode: 'trusted', runs: 40, failed: 0, command: 'apf fuzz --runs 40 --seed 3', jobs: 2 });
+      expect(res).toMatchObject({ format: 'apf-fuzz-result/1', seed: '3', mode: 'trusted', runs: 40, failed: 0, command: 'npx apf fuzz --runs 40 --seed 3', jobs: 2 });
       expect(r.out).toContain(`campaign fingerprint ${String(res.fingerprint)}`);
     },
     60_000,
@@ -72,12 +72,12 @@ describe('apf fuzz campaigns', () => {
       const shown = file?.[2] ?? '';
       expect(fs.existsSync(path.join(work, shown))).toBe(true);
       expect(fs.existsSync(path.join(work, shown.replace(/\.json$/, '.original.json')))).toBe(true);
-      expect(r.out).toContain(`replay: apf run ${shown} --seed `);
-      expect(r.out).toContain(`judge:  apf fuzz --replay ${shown} --canary no-ack`);
-      expect(r.out).toContain('reproduce the campaign: apf fuzz --runs 300 --seed 1 --canary no-ack --fail-fast --shrink-budget 60');
+      expect(r.out).toContain(`replay: npx apf run ${shown} --seed `);
+      expect(r.out).toContain(`judge:  npx apf fuzz --replay ${shown} --canary no-ack`);
+      expect(r.out).toContain('reproduce the campaign: npx apf fuzz --runs 300 --seed 1 --canary no-ack --fail-fast --shrink-budget 60');
       const doc = JSON.parse(fs.readFileSync(path.join(work, shown), 'utf8')) as { name: string; notes: string[] };
       expect(doc.name).toBe(`fuzz-1-${file?.[1] ?? ''}`);
-      expect(doc.notes[0]).toContain('Found by: apf fuzz --runs 300 --seed 1 --canary no-ack');
+      expect(doc.notes[0]).toContain('Found by: npx apf fuzz --runs 300 --seed 1 --canary no-ack');
       // The judge line fails with the canary and passes with the real guest; apf run replays the file as it is.
       expect(fuzz('--replay', shown, '--canary', 'no-ack')).toMatchObject({ code: 1, out: expect.stringMatching(/^FAIL .* \(fuzz properties, canary no-ack\)/) });
       expect(fuzz('--replay', shown)).toMatchObject({ code: 0, out: expect.stringMatching(/^PASS /) });

@@ -23,7 +23,7 @@ import { writeFailures, type WrittenFailure } from '../../fuzz/report';
 import type { SearchSpec } from '../../fuzz/search';
 import { freshSeed } from '../../fuzz/seeds';
 import { loadScenarioFile } from '../../scenario/load';
-import { checkProfile, parseToggle, shellWord, UsageError, type ToggleSetting } from '../../scenario/overrides';
+import { APF_COMMAND, checkProfile, parseToggle, shellWord, UsageError, type ToggleSetting } from '../../scenario/overrides';
 import { closest } from '../../util/names';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, type OptionSpecs, type Parsed } from '../args';
 import type { CliIo } from '../io';
@@ -146,7 +146,7 @@ function settings(p: Parsed, io: CliIo): FuzzSettings {
 /** The command line that reproduces the campaign (every option that changes what runs). */
 function campaignCommand(s: FuzzSettings): string {
   const g = s.spec.gen;
-  const words = ['apf', 'fuzz', '--runs', String(s.runs), '--seed', String(s.seed)];
+  const words = [...APF_COMMAND, 'fuzz', '--runs', String(s.runs), '--seed', String(s.seed)];
   if (s.spec.case.mode === 'untrusted') words.push('--untrusted');
   else if (g.guest !== 'current') words.push('--guest', g.guest);
   if (g.host !== 'current') words.push('--host', g.host);
