@@ -107,6 +107,9 @@ const MAX_TICKS = 6000;
 
 const HOST_SRC = new Set(['host', 'worker']);
 
+/** The token of a wake-all (all ones in 32 bits). */
+const WAKE_ALL_TOKEN = 0xffffffff;
+
 interface Geometry {
   readonly x: (t: number) => number;
   readonly hostY: (cpu: number) => number;
@@ -199,7 +202,7 @@ function lanesSvg(run: ReportRun): string {
   for (const r of recs) {
     if (ticks >= MAX_TICKS || r.src === 'check' || r.cpu < 0) continue;
     const y = HOST_SRC.has(r.src) ? g.hostY(r.cpu) : g.guestY(r.cpu);
-    mark('tick', r, `<line x1="${f1(g.x(r.t))}" x2="${f1(g.x(r.t))}" y1="${y - 5}" y2="${y + 5}"/>`);
+    mark('tick', r, `<rect class="hit" x="${f1(g.x(r.t) - 1.5)}" y="${y - 5}" width="3" height="10"/><line x1="${f1(g.x(r.t))}" x2="${f1(g.x(r.t))}" y1="${y - 5}" y2="${y + 5}"/>`);
     ticks++;
   }
 
@@ -208,7 +211,9 @@ function lanesSvg(run: ReportRun): string {
     const x = g.x(r.t);
     const y0 = down ? g.hostY(r.cpu) + 4 : g.guestY(r.cpu) - 4;
     const y1 = down ? g.guestY(r.cpu) - 6 : g.hostY(r.cpu) + 6;
-    mark(`arrow ${cls}`, r, `<line x1="${f1(x)}" y1="${y0}" x2="${f1(x)}" y2="${y1}" marker-end="url(#head)"/>`);
+    // A transparent strip around the line makes the thin arrow easy to hover.
+    const hit = `<rect class="hit" x="${f1(x - 3)}" y="${Math.min(y0, y1)}" width="6" height="${Math.abs(y1 - y0)}"/>`;
+    mark(`arrow ${cls}`, r, `${hit}<line x1="${f1(x)}" y1="${y0}" x2="${f1(x)}" y2="${y1}" marker-end="url(#head)"/>`);
   };
   for (const r of recs) {
     if (r.cpu < 0) continue;
@@ -218,10 +223,8 @@ function lanesSvg(run: ReportRun): string {
         if (r.fields.injected !== false) arrow('not-present', r, true);
         break;
       case 'kvm_async_pf_ready':
-        arrow('page-ready', r, true);
-        break;
-      case 'kvm_async_pf_wakeup_all':
-        arrow('wake-all', r, true);
+        // The wake-all is queued (kvm_async_pf_wakeup_all) and delivered as a page-ready with token ~0.
+        arrow(Number(r.fields.token) === WAKE_ALL_TOKEN ? 'wake-all' : 'page-ready', r, true);
         break;
       case 'kvm_async_pf_ack':
         arrow('ack', r, false);
@@ -286,7 +289,7 @@ function runSection(run: ReportRun, i: number): string {
     `<h2>${esc(run.label ?? run.file)}</h2>`,
     `<p class="verdict ${ok ? 'pass' : 'fail'}">${esc(run.verdict)}</p>`,
     `<pre class="replay">${esc(run.result.replay)}</pre>`,
-    `<div class="legend"><span class="k not-present">async #PF</span><span class="k page-ready">page ready</span><span class="k wake-all">wake-all</span><span class="k ack">ACK</span><span class="k halt">artificial halt</span><span class="k sleep">task asleep</span><span class="k violation">checker violation</span></div>`,
+    `<div class="legend"><span class="k k-not-present">async #PF</span><span class="k k-page-ready">page ready</span><span class="k k-wake-all">wake-all</span><span class="k k-ack">ACK</span><span class="k k-halt">artificial halt</span><span class="k k-sleep">task asleep</span><span class="k k-violation">checker violation</span></div>`,
     `<div class="scroll">${lanesSvg(run)}</div>`,
     dropped,
     `<div class="tables"><div><h3>summary</h3>${summaryTable(run.result)}</div><div><h3>expectations</h3>${expectationsTable(run.result)}<h3>checkers</h3>${violationsTable(run.result)}</div></div>`,
@@ -303,18 +306,18 @@ section.run{border-top:2px solid #ddd;padding-top:8px;margin-top:16px}
 .scroll{overflow-x:auto}
 .lane-bg{fill:#f7f7fa;stroke:#e2e2ea} .lane-guest .lane-bg{fill:#f3f8f3}
 .lane-label,.axis{font-size:11px;fill:#555}
-.mark{cursor:pointer}
+.mark{cursor:pointer} .hit{fill:transparent;stroke:none}
 .tick line{stroke:#bbb;stroke-width:1}
 .arrow line{stroke-width:2} .in-label{font-size:10px}
 .arrow.not-present line{stroke:#d1242f} .arrow.page-ready line{stroke:#1a7f37}
 .arrow.wake-all line{stroke:#8250df} .arrow.ack line{stroke:#0969da}
 .halt rect{fill:#ffb86b;opacity:.8} .sleep rect{fill:#9ecbff;opacity:.8} .open rect{stroke:#d1242f;stroke-dasharray:3 2}
 .violation path{fill:#cf222e;stroke:#fff}
-.mark:hover line,.mark:hover rect,.mark:hover path{stroke:#000}
+.mark:hover line,.mark:hover rect:not(.hit),.mark:hover path{stroke:#000}
 .legend .k{display:inline-block;margin-right:12px;padding-left:14px;position:relative;font-size:12px}
 .legend .k:before{content:"";position:absolute;left:0;top:4px;width:10px;height:10px}
-.legend .not-present:before{background:#d1242f}.legend .page-ready:before{background:#1a7f37}.legend .wake-all:before{background:#8250df}
-.legend .ack:before{background:#0969da}.legend .halt:before{background:#ffb86b}.legend .sleep:before{background:#9ecbff}.legend .violation:before{background:#cf222e}
+.k-not-present:before{background:#d1242f}.k-page-ready:before{background:#1a7f37}.k-wake-all:before{background:#8250df}
+.k-ack:before{background:#0969da}.k-halt:before{background:#ffb86b}.k-sleep:before{background:#9ecbff}.k-violation:before{background:#cf222e}
 table{border-collapse:collapse;margin:4px 0} th,td{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top;font-size:12px}
 tr.bad td,td.FAIL{background:#ffebe9} td.PASS{background:#dafbe1} td.SKIP{background:#fff8c5}
 .tables{display:flex;gap:24px;flex-wrap:wrap}
