@@ -79,7 +79,8 @@ export interface ReportRun {
   readonly file: string;
   /** The verdict line (PASS/FAIL name: reason). */
   readonly verdict: string;
-  readonly result: RunResult;
+  /** The run's result; null for a trace read from a file (no summary tables then). */
+  readonly result: RunResult | null;
   readonly collected: CollectedRecords;
   /** Shown above the run instead of the file (e.g. "A: --host linux-4.19"). */
   readonly label?: string;
@@ -146,7 +147,7 @@ function lanesSvg(run: ReportRun): string {
   const recs = run.collected.records;
   let cpus = 1;
   for (const r of recs) cpus = Math.max(cpus, r.cpu + 1);
-  let endT = Math.max(run.result.endTime, 1);
+  let endT = Math.max(run.result?.endTime ?? 0, 1);
   for (const r of recs) endT = Math.max(endT, r.t);
   const g = geometry(cpus, endT);
   const parts: string[] = [];
@@ -282,17 +283,18 @@ function violationsTable(r: RunResult): string {
 }
 
 function runSection(run: ReportRun, i: number): string {
-  const ok = run.result.ok;
+  const r = run.result;
+  const ok = r === null ? !run.verdict.startsWith('FAIL') : r.ok;
   const dropped = run.collected.dropped === 0 ? '' : `<p class="note">The picture shows the first ${run.collected.records.length} records; ${run.collected.dropped} later ones are in the trace only.</p>`;
   return [
     `<section class="run ${ok ? 'pass' : 'fail'}" id="run-${i}" data-file="${esc(run.file)}">`,
     `<h2>${esc(run.label ?? run.file)}</h2>`,
     `<p class="verdict ${ok ? 'pass' : 'fail'}">${esc(run.verdict)}</p>`,
-    `<pre class="replay">${esc(run.result.replay)}</pre>`,
+    r === null ? '' : `<pre class="replay">${esc(r.replay)}</pre>`,
     `<div class="legend"><span class="k k-not-present">async #PF</span><span class="k k-page-ready">page ready</span><span class="k k-wake-all">wake-all</span><span class="k k-ack">ACK</span><span class="k k-halt">artificial halt</span><span class="k k-sleep">task asleep</span><span class="k k-violation">checker violation</span></div>`,
     `<div class="scroll">${lanesSvg(run)}</div>`,
     dropped,
-    `<div class="tables"><div><h3>summary</h3>${summaryTable(run.result)}</div><div><h3>expectations</h3>${expectationsTable(run.result)}<h3>checkers</h3>${violationsTable(run.result)}</div></div>`,
+    r === null ? '' : `<div class="tables"><div><h3>summary</h3>${summaryTable(r)}</div><div><h3>expectations</h3>${expectationsTable(r)}<h3>checkers</h3>${violationsTable(r)}</div></div>`,
     `</section>`,
   ].join('\n');
 }
