@@ -54,6 +54,8 @@ export interface CampaignResult {
   readonly outcomes: Readonly<Record<string, number>>;
   /** Passing runs that ended in a known hazard (properties.ts), per hazard. */
   readonly hazards: Readonly<Record<string, number>>;
+  /** The first runs that ended in a known hazard (at most LISTED_HAZARDS), in run order. */
+  readonly hazardRuns: readonly { readonly index: number; readonly hazard: string }[];
   /** Simulation events over all runs. */
   readonly events: number;
   /** Shrunk failures, lowest run index first: the first failure of each kind. */
@@ -67,6 +69,8 @@ export interface CampaignResult {
 }
 
 const LISTED_FAILURES = 100;
+/** Hazard runs listed (with files and replay lines) per campaign. */
+export const LISTED_HAZARDS = 10;
 
 /** A small, order-sensitive hash of the runs' trace hashes (FNV-1a over their text). */
 function fingerprint(results: readonly (RunSummary | undefined)[]): string {
@@ -198,11 +202,15 @@ export function runCampaign(opts: CampaignOptions): CampaignResult {
     const byProperty: Record<string, number> = {};
     const outcomes: Record<string, number> = {};
     const hazards: Record<string, number> = {};
+    const hazardRuns: { index: number; hazard: string }[] = [];
     let events = 0;
     for (const r of covered) {
       if (r === undefined) continue;
       outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
-      if (r.hazard !== undefined) hazards[r.hazard] = (hazards[r.hazard] ?? 0) + 1;
+      if (r.hazard !== undefined) {
+        hazards[r.hazard] = (hazards[r.hazard] ?? 0) + 1;
+        if (hazardRuns.length < LISTED_HAZARDS) hazardRuns.push({ index: r.index, hazard: r.hazard });
+      }
       events += r.events;
       const p = r.failures[0]?.property;
       if (!r.ok && p !== undefined) byProperty[p] = (byProperty[p] ?? 0) + 1;
@@ -244,6 +252,7 @@ export function runCampaign(opts: CampaignOptions): CampaignResult {
       byProperty,
       outcomes,
       hazards,
+      hazardRuns,
       events,
       shrunk,
       fingerprint: fingerprint(covered),

@@ -40,7 +40,7 @@ describe('apf fuzz options', () => {
 
 describe('apf fuzz campaigns', () => {
   it(
-    'a passing campaign: verdict, outcomes, no files written; the same again with --json',
+    'a passing campaign: verdict, outcomes, no failure files (only the listed hazard runs); the same again with --json',
     () => {
       const out = path.join(work, 'out-pass');
       const r = fuzz('--runs', '40', '--seed', '3', '--jobs', '1', '--out', out);
@@ -48,7 +48,9 @@ describe('apf fuzz campaigns', () => {
       expect(r.err).toMatch(/^apf fuzz: 40 runs, seed 3, 1 worker, guest current, host current, size small\n/);
       expect(r.out).toMatch(/^PASS 40 runs, 0 failures \(seed 3; [\d.]+ s, \d+ runs\/s on 1 worker\)\n/);
       expect(r.out).toMatch(/outcomes: completed \d+/);
-      expect(fs.existsSync(out)).toBe(false);
+      const files = fs.existsSync(out) ? fs.readdirSync(out) : [];
+      expect(files.filter((f) => !f.endsWith('.hazard.json'))).toEqual([]);
+      for (const f of files) expect(r.out).toContain(`: ${path.join('out-pass', f)}\n    replay: npx apf run ${path.join('out-pass', f)} --seed `);
       const j = fuzz('--runs', '40', '--seed', '3', '--jobs', '2', '--json', '--out', out);
       expect(j.code).toBe(0);
       expect(j.err).toBe('');
@@ -57,6 +59,24 @@ describe('apf fuzz campaigns', () => {
       expect(r.out).toContain(`campaign fingerprint ${String(res.fingerprint)}`);
     },
     60_000,
+  );
+
+  it(
+    'a passing campaign with a known hazard lists the hazard run, its file and the lines that replay it, in text and --json',
+    () => {
+      const out = path.join(work, 'out-hazard');
+      const r = fuzz('--runs', '60', '--seed', '1', '--jobs', '2', '--out', out, '-q');
+      expect(r.code).toBe(0);
+      const shown = path.relative(work, path.join(out, 'fuzz-1-56.hazard.json'));
+      expect(r.out).toContain('known hazards (what the modelled kernel really does; not failures, see docs/fuzzing.md): nmi-in-async-pf-window 1\n');
+      expect(r.out).toContain(`  run 56: nmi-in-async-pf-window: ${shown}\n    replay: npx apf run ${shown} --seed 5 --guest current --host current\n    judge:  npx apf fuzz --replay ${shown}\n`);
+      // The judge line replays the run and names the same hazard.
+      const judged = fuzz('--replay', shown);
+      expect(judged.out).toMatch(/^PASS .*outcome panic \(known hazard: nmi-in-async-pf-window\)/);
+      const j = JSON.parse(fuzz('--runs', '60', '--seed', '1', '--jobs', '2', '--out', out, '--json').out) as { hazardRuns: unknown[] };
+      expect(j.hazardRuns).toEqual([{ index: 56, hazard: 'nmi-in-async-pf-window', file: shown, replay: `npx apf run ${shown} --seed 5 --guest current --host current`, judge: `npx apf fuzz --replay ${shown}` }]);
+    },
+    120_000,
   );
 
   it(

@@ -19,8 +19,8 @@ import { runScenarioCase, type FuzzMode } from '../../fuzz/case';
 import { FUZZ_SIZES, type FuzzSize } from '../../fuzz/generators';
 import { defaultJobs } from '../../fuzz/pool';
 import { progressReporter } from '../../fuzz/progress';
-import { writeFailures, type WrittenFailure } from '../../fuzz/report';
-import type { SearchSpec } from '../../fuzz/search';
+import { writeFailures, writeHazards, type WrittenFailure, type WrittenHazard } from '../../fuzz/report';
+import { caseDoc, type SearchSpec } from '../../fuzz/search';
 import { freshSeed } from '../../fuzz/seeds';
 import { loadScenarioFile } from '../../scenario/load';
 import { APF_COMMAND, checkProfile, parseToggle, shellWord, UsageError, type ToggleSetting } from '../../scenario/overrides';
@@ -178,7 +178,7 @@ function replayOne(p: Parsed, io: CliIo, file: string): number {
   return r.ok ? 0 : 1;
 }
 
-function summaryLines(r: CampaignResult, s: FuzzSettings, written: readonly WrittenFailure[]): string[] {
+function summaryLines(r: CampaignResult, s: FuzzSettings, written: readonly WrittenFailure[], hazardsWritten: readonly WrittenHazard[]): string[] {
   const secs = (r.elapsedMs / 1000).toFixed(1);
   const speed = `${Math.round(r.runsPerSec)} runs/s`;
   const outcomes = Object.entries(r.outcomes)
@@ -189,7 +189,15 @@ function summaryLines(r: CampaignResult, s: FuzzSettings, written: readonly Writ
   const hazards = Object.entries(r.hazards)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
-  const hazardLine = hazards === '' ? [] : [`known hazards (what the modelled kernel really does; not failures, see docs/fuzzing.md): ${hazards}`];
+  const more = Object.values(r.hazards).reduce((a, b) => a + b, 0) - hazardsWritten.length;
+  const hazardLine =
+    hazards === ''
+      ? []
+      : [
+          `known hazards (what the modelled kernel really does; not failures, see docs/fuzzing.md): ${hazards}`,
+          ...hazardsWritten.flatMap((h) => [`  run ${h.index}: ${h.hazard}: ${h.file}`, `    replay: ${h.replay}`, `    judge:  ${h.judge}`]),
+          ...(more > 0 ? [`  (${more} more hazard run${more === 1 ? '' : 's'} not listed)`] : []),
+        ];
   if (r.failed === 0) {
     lines.push(`PASS ${r.runs} runs, 0 failures (seed ${r.seed}; ${secs} s, ${speed} on ${r.jobs === 0 ? 'this thread' : `${r.jobs} worker${r.jobs === 1 ? '' : 's'}`})`);
     lines.push(`outcomes: ${outcomes}; campaign fingerprint ${r.fingerprint}`);
@@ -257,6 +265,7 @@ export function fuzzCommand(argv: readonly string[], io: CliIo): number {
   }
   const ctx = { seed: result.seed, mode: s.spec.case.mode, command: campaignCommand(s), ...(s.spec.case.canary === undefined ? {} : { canary: s.spec.case.canary }) };
   const written = writeFailures(result.shrunk, s.out, io.cwd, ctx);
+  const hazardsWritten = writeHazards(result.hazardRuns, (index) => caseDoc(s.spec, s.seed, index), s.out, io.cwd, ctx);
   if (json) {
     io.out(
       JSON.stringify(
@@ -275,6 +284,7 @@ export function fuzzCommand(argv: readonly string[], io: CliIo): number {
           byProperty: result.byProperty,
           outcomes: result.outcomes,
           hazards: result.hazards,
+          hazardRuns: hazardsWritten.map((h) => ({ index: h.index, hazard: h.hazard, file: h.file, replay: h.replay, judge: h.judge })),
           failures: result.failures.map((f) => ({ index: f.index, outcome: f.outcome, failures: f.failures })),
           shrunk: result.shrunk.map((sh) => {
             const w = written.find((x) => x.index === sh.index);
@@ -301,7 +311,7 @@ export function fuzzCommand(argv: readonly string[], io: CliIo): number {
       ) + '\n',
     );
   } else {
-    io.out(summaryLines(result, s, written).join('\n') + '\n');
+    io.out(summaryLines(result, s, written, hazardsWritten).join('\n') + '\n');
   }
   return result.failed === 0 ? 0 : 1;
 }
