@@ -18,7 +18,7 @@ interface RoundTripRow extends Median {
   readonly traceHash: boolean;
 }
 
-/** One target of issue 8, as measured by this run. */
+/** One performance target (docs/performance.md), as measured by this run. */
 interface TargetRow {
   readonly target: string;
   readonly want: string;
@@ -139,7 +139,7 @@ function main(argv: readonly string[]): void {
     { target: 'harness overhead vs minimal baseline (x)', want: '<= 10', measured: baseline.harnessOverhead, met: baseline.harnessOverhead <= 10 },
     { target: 'peak RSS, longest / shortest run length', want: '<= 1.25', measured: rssGrowth, met: rss.length > 0 && rssGrowth <= 1.25 },
   ];
-  log('\nissue-8 targets (whole model, trace hash on, checkers off):');
+  log('\nperformance targets (whole model, trace hash on, checkers off):');
   for (const t of targets) log(`  ${t.target.padEnd(44)} want ${t.want.padEnd(9)} measured ${t.measured.toFixed(t.measured < 100 ? 2 : 0).padStart(8)}  ${t.met ? 'met' : 'NOT met'}`);
 
   const report: BenchReport = { machine, simMicro, roundTrips, baseline, scaling, fuzz, targets };

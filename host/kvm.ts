@@ -334,7 +334,7 @@ export type KvmStats = KvmVcpuStats & { wakeAlls: number; asyncPfCompleted: numb
 export class Kvm {
   readonly profile: ResolvedHostProfile;
   readonly toggles: HostToggles;
-  /** Async-PF design (issue 10, host/designs). */
+  /** Async-PF design (host/designs). */
   readonly design: DesignName;
   readonly hostMem: HostMemory;
   readonly exitCostNs: number;

@@ -1,5 +1,5 @@
 /**
- * The guest halves of the async-PF designs of issue 10 (shared-abi/designs.ts, docs/designs.md), as
+ * The guest halves of the async-PF designs (shared-abi/designs.ts, docs/designs.md), as
  * `ApfHandlers` replacements layered over the profile's defaults (docs/handlers.md) plus three entry
  * hooks called from entry.ts: #VE (`ve`), the #MC of a failed token (`mc`, guest/designs/mce.ts) and
  * the real #PF on a present page (`retry_pf`). `current` adds nothing.

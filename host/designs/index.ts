@@ -1,5 +1,5 @@
 /**
- * The host halves of the async-PF designs of issue 10 (shared-abi/designs.ts, docs/designs.md).
+ * The host halves of the async-PF designs (shared-abi/designs.ts, docs/designs.md).
  * `current` never reaches these functions: x86/apf.ts and mmu.ts call them only for another design,
  * and only outside guest mode (a nested guest always gets the current protocol).
  *
