@@ -15,7 +15,7 @@ import { applyOverrides, parseToggle, replayLine, UsageError, type Overrides } f
 import type { Scenario } from '../../scenario/types';
 import { JsonlSink } from '../../trace/jsonl';
 import { PerfettoSink } from '../../trace/perfetto';
-import { EXTENSION, FileOut, formatForFile, TRACE_FORMATS, type TraceFormat, type TraceSink } from '../../trace/sink';
+import { EXTENSION, FileOut, formatForFile, TRACE_FORMATS, type TextOut, type TraceFormat, type TraceSink } from '../../trace/sink';
 import { TextSink } from '../../trace/text';
 import { CollectSink, htmlReport, REPORT_RECORDS, writeReport, type CollectedRecords } from '../../report/html';
 import { suiteCommand } from '../../suite/suite';
@@ -40,7 +40,7 @@ export const HELP_OPTION: OptionSpecs = { help: { type: 'boolean', short: 'h', h
 
 const RUN_OPTIONS: OptionSpecs = {
   ...COMMON_OPTIONS,
-  trace: { type: 'string', value: 'FILE', help: 'write the trace to FILE (format from --trace-format, else from the extension)' },
+  trace: { type: 'string', value: 'FILE', help: 'write the trace to FILE (format from --trace-format, else from the extension; - is stdout, as text)' },
   'trace-format': { type: 'string', value: 'FMT', help: 'text (trace-cmd style), jsonl or perfetto (Chrome trace JSON for ui.perfetto.dev)' },
   verbose: { type: 'boolean', short: 'v', help: 'show every timeline line and every record kind' },
   'runs-dir': { type: 'string', value: 'DIR', help: 'where failure files and automatic traces go (default: ./runs, or $APF_RUNS_DIR)' },
@@ -99,8 +99,8 @@ function traceFormatArg(p: Parsed, file: string | undefined): TraceFormat {
 }
 
 /** Creates the trace sink for a file. */
-export function traceSink(format: TraceFormat, file: string, s: Scenario, runId: string): { sink: TraceSink; out: FileOut } {
-  const out = new FileOut(file);
+export function traceSink(format: TraceFormat, file: string | TextOut, s: Scenario, runId: string): { sink: TraceSink; out: TextOut } {
+  const out = typeof file === 'string' ? new FileOut(file) : file;
   const meta = { scenario: s.name, seed: String(s.seed), guest: s.machine.guest.profile, host: s.machine.host.profile, runId };
   switch (format) {
     case 'jsonl':
@@ -174,9 +174,11 @@ export function executeRun(req: RunRequest, deps: CliDeps = {}): RunDone {
     fs.mkdirSync(runsDir, { recursive: true });
     tracePath = path.join(runsDir, `${runId}${EXTENSION[req.format]}`);
   }
-  let opened: { sink: TraceSink; out: FileOut };
+  // `--trace -`: the trace goes to stdout, ahead of the report.
+  const toStdout = req.traceFile !== undefined && req.traceShownArg === '-';
+  let opened: { sink: TraceSink; out: TextOut };
   try {
-    opened = traceSink(req.format, tracePath, scenario, runId);
+    opened = traceSink(req.format, toStdout ? { write: (t) => (out += t), end: () => undefined } : tracePath, scenario, runId);
   } catch (e) {
     throw new UsageError(`apf run: cannot write the trace to ${req.traceShownArg ?? tracePath}: ${(e as Error).message}`);
   }
@@ -201,7 +203,7 @@ export function executeRun(req: RunRequest, deps: CliDeps = {}): RunDone {
   }
 
   const failed = report === undefined || !report.ok;
-  const traceShown = shownPath(req.cwd, tracePath);
+  const traceShown = toStdout ? '-' : shownPath(req.cwd, tracePath);
   if (auto && !failed) removeQuietly(tracePath, runsDirExisted ? undefined : runsDir);
   let failureFile: string | undefined;
   if (failed) {
@@ -227,7 +229,7 @@ export function executeRun(req: RunRequest, deps: CliDeps = {}): RunDone {
 
   const result = toResult(report, ctx);
   if (failureFile !== undefined) writeFailure(failureFile, result, report, loaded);
-  const files = { ...(ctx.trace === null ? {} : { traceFile: ctx.trace.file }), ...(ctx.failureFile === null ? {} : { failureFile: ctx.failureFile }) };
+  const files = { ...(ctx.trace === null || toStdout ? {} : { traceFile: ctx.trace.file }), ...(ctx.failureFile === null ? {} : { failureFile: ctx.failureFile }) };
   const verdict = verdictLines(report, { replay })[0] ?? '';
   if (json) out += JSON.stringify(result, null, 2) + '\n';
   else {
@@ -263,8 +265,8 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
       overrides,
       cwd: io.cwd,
       runsDir,
-      ...(traceArg === undefined ? {} : { traceFile: path.resolve(io.cwd, traceArg), traceShownArg: traceArg }),
-      format: traceFormatArg(p, traceArg),
+      ...(traceArg === undefined ? {} : { traceFile: traceArg === '-' ? '-' : path.resolve(io.cwd, traceArg), traceShownArg: traceArg }),
+      format: traceArg === '-' && str(p, 'trace-format') === undefined ? 'text' : traceFormatArg(p, traceArg),
       json: flag(p, 'json'),
       quiet: flag(p, 'quiet'),
       verbose: flag(p, 'verbose'),
