@@ -5,8 +5,8 @@
  * after each command, up to the next `$ ` line or the end of the block, are what it prints
  * (stdout, then stderr). Any doc gets covered by writing its samples that way: this file finds
  * them by itself. Commands run in-process (the CLI entry function) from a scratch directory that
- * sees the repository's scenarios/ and docs/, so files the commands write stay out of the
- * checkout.
+ * sees the repository's scenarios/, docs/ and test/ (its bad scenario files), so files the
+ * commands write stay out of the checkout.
  *
  * Before comparing, both sides are normalised, and only like this (docs/cli.md says the same):
  *   - timings: "12.3 s", "45 runs/s", "(0.1 s)" and JSON "elapsedMs"/"runsPerSec" become "<time>";
@@ -64,13 +64,18 @@ export function samplesOf(doc: string, text: string): Sample[] {
     out.push({ doc, line: current.line, argv: words.slice(2), command: current.command, expected: current.expected });
     current = undefined;
   };
-  lines.forEach((l, i) => {
-    if (/^\s*```/.test(l)) {
+  let indent = '';
+  lines.forEach((raw, i) => {
+    const fence = /^(\s*)```/.exec(raw);
+    if (fence !== null) {
       if (inBlock) flush();
       inBlock = !inBlock;
+      indent = fence[1] ?? '';
       return;
     }
     if (!inBlock) return;
+    // A block inside a list item is indented like its fence.
+    const l = raw.startsWith(indent) ? raw.slice(indent.length) : raw;
     if (l.startsWith('$ ')) {
       flush();
       if (l.startsWith('$ npx apf ')) current = { line: i + 1, command: l.slice(2), expected: [] };
@@ -113,10 +118,11 @@ const SAMPLES = DOCS.flatMap((d) => samplesOf(d, fs.readFileSync(path.join(REPO,
 
 describe('the sample parser and matcher', () => {
   it('finds "$ npx apf" commands and the lines they print, and nothing else', () => {
-    const md = ['text', '```', '$ npx apf run "a b.json" --seed 1', 'PASS x', '', '$ ls', 'y', '$ npx apf list', 'z', '```', '```', 'npx apf run x', '```'].join('\n');
+    const md = ['text', '```', '$ npx apf run "a b.json" --seed 1', 'PASS x', '', '$ ls', 'y', '$ npx apf list', 'z', '```', '```', 'npx apf run x', '```', '- item', '  ```', '  $ npx apf schema', '  {', '  ```'].join('\n');
     expect(samplesOf('t.md', md)).toEqual([
       { doc: 't.md', line: 3, argv: ['run', 'a b.json', '--seed', '1'], command: 'npx apf run "a b.json" --seed 1', expected: ['PASS x', ''] },
       { doc: 't.md', line: 8, argv: ['list'], command: 'npx apf list', expected: ['z'] },
+      { doc: 't.md', line: 16, argv: ['schema'], command: 'npx apf schema', expected: ['{'] },
     ]);
   });
   it('normalises timings, the scratch path and run ids only', () => {
@@ -136,7 +142,7 @@ describe('the sample parser and matcher', () => {
 
 describe('command samples in README.md and docs/', () => {
   const scratch = tmpDir('apf-docs-');
-  for (const d of ['scenarios', 'docs']) fs.symlinkSync(path.join(REPO, d), path.join(scratch, d));
+  for (const d of ['scenarios', 'docs', 'test']) fs.symlinkSync(path.join(REPO, d), path.join(scratch, d));
   afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
   it('there are samples to run, in README.md and in docs/', () => {
