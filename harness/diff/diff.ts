@@ -10,6 +10,10 @@ import type { ReportRecord } from '../report/html';
 
 /** Records shown before and after a divergence. */
 export const CONTEXT = 3;
+/** How far past the divergence each side is searched for the point where they agree again. */
+export const RESYNC_WINDOW = 64;
+/** Rows of a differing stretch shown before the rest is summarised. */
+const MAX_CHANGED_ROWS = 8;
 
 export interface Side {
   /** What this side is, e.g. "scenarios/x.json --host linux-4.19" or a trace file name. */
@@ -28,8 +32,10 @@ export interface LaneDiff {
   readonly divergence: number | null;
   /** When the events match: index of the first record whose time differs, or null. */
   readonly timeShift: number | null;
-  /** Context rows: index into each side (null past the end) and whether the pair differs. */
-  readonly rows: readonly { readonly i: number; readonly a: ReportRecord | null; readonly b: ReportRecord | null; readonly differs: boolean }[];
+  /** Context rows: the records' indices on each side (null: none on that side) and whether the pair differs. */
+  readonly rows: readonly { readonly i: number; readonly ia: number | null; readonly ib: number | null; readonly a: ReportRecord | null; readonly b: ReportRecord | null; readonly differs: boolean }[];
+  /** Where the lanes agree again after the divergence: records A and B skip before matching; null if not within RESYNC_WINDOW. */
+  readonly resync: { readonly a: number; readonly b: number } | null;
   /** Events whose count differs after the divergence: [event, count in A, count in B]. */
   readonly counts: readonly (readonly [string, number, number])[];
 }
@@ -73,6 +79,19 @@ function countsFrom(l: readonly ReportRecord[], from: number): Map<string, numbe
   return m;
 }
 
+/** The smallest skips (x on A, y on B) after `from` where the two lanes record the same thing again. */
+function resyncPoint(ra: readonly ReportRecord[], rb: readonly ReportRecord[], from: number): { a: number; b: number } | null {
+  for (let sum = 1; sum <= 2 * RESYNC_WINDOW; sum++) {
+    for (let x = Math.max(0, sum - RESYNC_WINDOW); x <= Math.min(sum, RESYNC_WINDOW); x++) {
+      const y = sum - x;
+      const p = ra[from + x];
+      const q = rb[from + y];
+      if (p !== undefined && q !== undefined && recordKey(p) === recordKey(q)) return { a: x, b: y };
+    }
+  }
+  return null;
+}
+
 export function diffTraces(a: Side, b: Side): TraceDiff {
   const la = byCpu(a.records);
   const lb = byCpu(b.records);
@@ -94,11 +113,24 @@ export function diffTraces(a: Side, b: Side): TraceDiff {
     }
     const at = divergence ?? timeShift;
     const rows: LaneDiff['rows'][number][] = [];
+    const row = (ia: number | null, ib: number | null, forceDiffers = false): void => {
+      const x = ia === null ? null : (ra[ia] ?? null);
+      const y = ib === null ? null : (rb[ib] ?? null);
+      if (x === null && y === null) return;
+      const differs = forceDiffers || x === null || y === null || recordKey(x) !== recordKey(y) || (divergence === null && x.t !== y.t);
+      rows.push({ i: ia ?? ib ?? 0, ia: x === null ? null : ia, ib: y === null ? null : ib, a: x, b: y, differs });
+    };
+    let resync: { a: number; b: number } | null = null;
     if (at !== null) {
-      for (let i = Math.max(0, at - CONTEXT); i <= Math.min(n - 1, at + CONTEXT); i++) {
-        const x = ra[i] ?? null;
-        const y = rb[i] ?? null;
-        rows.push({ i, a: x, b: y, differs: x === null || y === null || recordKey(x) !== recordKey(y) || (divergence === null && x.t !== y.t) });
+      for (let i = Math.max(0, at - CONTEXT); i < at; i++) row(i, i);
+      if (divergence === null) for (let i = at; i <= Math.min(n - 1, at + CONTEXT); i++) row(i, i);
+      else {
+        resync = resyncPoint(ra, rb, divergence);
+        const skipA = resync?.a ?? CONTEXT + 1;
+        const skipB = resync?.b ?? CONTEXT + 1;
+        const changed = Math.max(skipA, skipB, 1);
+        for (let k = 0; k < Math.min(changed, MAX_CHANGED_ROWS); k++) row(k < skipA ? divergence + k : null, k < skipB ? divergence + k : null, true);
+        if (resync !== null) for (let k = 0; k < CONTEXT; k++) row(divergence + resync.a + k, divergence + resync.b + k);
       }
     }
     const counts: [string, number, number][] = [];
@@ -111,7 +143,7 @@ export function diffTraces(a: Side, b: Side): TraceDiff {
         if (x !== y) counts.push([e, x, y]);
       }
     }
-    return { cpu, a: ra.length, b: rb.length, divergence, timeShift, rows, counts };
+    return { cpu, a: ra.length, b: rb.length, divergence, timeShift, rows, counts, resync };
   });
   return { a, b, lanes, same: lanes.every((l) => l.divergence === null) };
 }
@@ -139,16 +171,19 @@ export function diffLines(d: TraceDiff): string[] {
       continue;
     }
     lines.push(`${laneName(l.cpu)}: ${l.a} vs ${l.b} records; first divergence at record ${l.divergence}`);
+    let first = true;
     for (const r of l.rows) {
-      const mark = r.i === l.divergence ? '>>' : r.differs ? ' ~' : '  ';
+      const mark = r.differs && first ? '>>' : r.differs ? ' ~' : '  ';
+      if (r.differs) first = false;
       if (!r.differs) lines.push(`${mark} ${String(r.i).padStart(6)}    ${cell(r.a)}`);
       else {
-        lines.push(`${mark} ${String(r.i).padStart(6)} A: ${cell(r.a)}`);
-        lines.push(`${' '.repeat(9)} B: ${cell(r.b)}`);
+        lines.push(`${mark} ${String(r.i).padStart(6)} A: ${r.a === null ? '-' : cell(r.a)}`);
+        lines.push(`${' '.repeat(9)} B: ${r.b === null ? '-' : cell(r.b)}`);
       }
     }
     const restA = Math.max(l.a - l.divergence, 0);
     const restB = Math.max(l.b - l.divergence, 0);
+    if (l.resync !== null) lines.push(`   in step again after A ${l.resync.a} and B ${l.resync.b} records`);
     lines.push(`   from the divergence on: A ${restA} records, B ${restB}${l.counts.length === 0 ? '; the same events in other places' : `; counts differ: ${l.counts.map(([e, x, y]) => `${e} ${x} vs ${y}`).join(', ')}`}`);
   }
   lines.push('');
@@ -168,9 +203,11 @@ export function diffSection(d: TraceDiff, esc: (s: string) => string): string {
     }
     out.push(l.divergence === null ? `${head}the same ${l.a} events; times differ from record ${l.timeShift ?? 0}</h3>` : `${head}${l.a} vs ${l.b} records; first divergence at record ${l.divergence}</h3>`);
     out.push('<table class="diff"><thead><tr><th>#</th><th>A</th><th>B</th></tr></thead><tbody>');
+    let first = true;
     for (const r of l.rows) {
-      const cls = r.i === l.divergence ? 'divergence' : r.differs ? 'differs' : 'same';
-      const td = (x: ReportRecord | null): string => `<td${x === null ? '' : ` data-line="${esc(x.line)}"`}>${esc(cell(x))}</td>`;
+      const cls = r.differs && first ? 'divergence' : r.differs ? 'differs' : 'same';
+      if (r.differs) first = false;
+      const td = (x: ReportRecord | null): string => `<td${x === null ? '' : ` data-line="${esc(x.line)}"`}>${x === null ? '-' : esc(cell(x))}</td>`;
       out.push(`<tr class="${cls}"><td>${r.i}</td>${td(r.a)}${td(r.b)}</tr>`);
     }
     out.push('</tbody></table>');

@@ -25,6 +25,11 @@ describe('apf diff FILE under two settings', () => {
     const div = lines.findIndex((l) => l.startsWith('>>'));
     expect(lines[div]).toMatch(/^>> +\d+ A: .*kvm_async_pf_not_present: token 0x1000 gva 0x/);
     expect(lines[div + 1]).toMatch(/^ +B: .*kvm_async_pf_not_present: token 0 gva 0x/);
+    // Aligned, not positional: B's extra violation record faces nothing on A, then both sides agree again.
+    expect(lines[div + 2]).toMatch(/^ ~ +\d+ A: -$/);
+    expect(lines[div + 3]).toMatch(/^ +B: .* check +violation: checker=token-unique /);
+    expect(lines[div + 4]).toMatch(/^ {3}\s+\d+ {4}.*kvm_write_guest: gpa=0x10000 len=4 value=0x1 field=flags/);
+    expect(r.out).toContain('   in step again after A 1 and B 2 records\n');
     expect(r.out).toMatch(/vCPU 0: \d+ vs \d+ records; first divergence at record \d+/);
     expect(r.out).toMatch(/from the divergence on: A \d+ records, B \d+; counts differ: .*hung_task 0 vs 1/);
     expect(lines.at(-2)).toBe('the traces diverge on vCPU 0');

@@ -104,5 +104,20 @@ if (executable === undefined) {
       expect(await v.page.locator('#tip').textContent()).toContain('violation: checker=hung-task');
       expect(v.errors).toEqual([]);
     });
+
+    it('of a diff: both runs and the divergence row, highlighted, hover shows the record', async () => {
+      const report = path.join(work, 'diff.html');
+      const r = cli(['diff', 'scenarios/regressions/token-zero-wraparound.json', '--variant', 'buggy', '--report', report], { cwd: REPO, env: { APF_RUNS_DIR: runs } });
+      expect(r.code).toBe(1);
+      const { page, errors } = await open(report);
+      expect(await page.locator('section.run').count()).toBe(2);
+      const div = page.locator('table.diff tr.divergence');
+      expect(await div.count()).toBe(1);
+      expect(await div.textContent()).toContain('token 0 gva');
+      expect(await div.evaluate((el) => getComputedStyle(el.querySelector('td') as Element).backgroundColor)).not.toBe('rgba(0, 0, 0, 0)');
+      await div.locator('td').nth(2).hover();
+      expect(await page.locator('#tip').textContent()).toMatch(/kvm_async_pf_not_present: token 0 gva 0x/);
+      expect(errors).toEqual([]);
+    });
   });
 }
