@@ -11,7 +11,7 @@
 import type { MachineFactory } from '../machine-api';
 import { ScenarioError } from '../scenario/load';
 import { UsageError } from '../scenario/overrides';
-import { closest } from '../util/names';
+import { closest, ownEntry } from '../util/names';
 import { compareCommand } from './commands/compare';
 import { fuzzCommand } from './commands/fuzz';
 import { listCommand } from './commands/list';
@@ -57,11 +57,11 @@ export function runCli(argv: readonly string[], io: CliIo = processIo(), deps: C
   }
   if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
     const sub = rest[0];
-    if (cmd === 'help' && sub !== undefined && COMMANDS[sub] !== undefined) return runCli([sub, '--help'], io, deps);
+    if (cmd === 'help' && sub !== undefined && ownEntry(COMMANDS, sub) !== undefined) return runCli([sub, '--help'], io, deps);
     io.out(MAIN_HELP);
     return 0;
   }
-  const command = COMMANDS[cmd];
+  const command = ownEntry(COMMANDS, cmd);
   if (command === undefined) {
     const h = closest(cmd, Object.keys(COMMANDS));
     io.err(`apf: unknown command "${cmd}"${h === undefined ? '' : ` (did you mean "${h}"?)`}; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
@@ -70,6 +70,10 @@ export function runCli(argv: readonly string[], io: CliIo = processIo(), deps: C
   try {
     return command.run(rest, io, deps);
   } catch (e) {
+    if (e instanceof ScenarioError && rest.includes('--all-errors')) {
+      io.err(e.allLines().join('\n') + '\n');
+      return 2;
+    }
     if (e instanceof ScenarioError || e instanceof UsageError) {
       io.err(e.message + '\n');
       return 2;

@@ -220,7 +220,15 @@ export function compareCommand(argv: readonly string[], io: CliIo, deps: CliDeps
   const guests = axisEntries('guest', str(p, 'guest'), first.scenario.machine.guest.profile);
   const hosts = axisEntries('host', str(p, 'host'), first.scenario.machine.host.profile);
   const varyNames = list(p, 'vary');
-  const vary = varyNames.map((n) => parseToggle(`${n}=on`));
+  const vary = varyNames.map((n) => {
+    try {
+      return parseToggle(`${n}=on`);
+    } catch (e) {
+      // The message names --toggle NAME=on; the user wrote --vary NAME.
+      if (e instanceof UsageError) throw new UsageError(`apf compare: --vary ${n}: ${e.message.replace(/^--toggle [^:]*: /, '').replace(/^the value must be on or off.*/, 'expected a toggle name (without =on/off)')}`);
+      throw e;
+    }
+  });
   let combos: ToggleSetting[][] = [[]];
   for (const v of vary) combos = combos.flatMap((c) => [[...c, { ...v, value: true, text: v.text }], [...c, { ...v, value: false, text: v.text.replace(/=on$/, '=off') }]]);
   const multi = contexts.length > 1;

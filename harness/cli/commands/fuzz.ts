@@ -26,7 +26,7 @@ import { loadScenarioFile } from '../../scenario/load';
 import { checkProfile, parseToggle, shellWord, UsageError, type ToggleSetting } from '../../scenario/overrides';
 import { closest } from '../../util/names';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, type OptionSpecs, type Parsed } from '../args';
-import type { CliIo } from '../io';
+import { ALL_ERRORS_OPTION, type CliIo } from '../io';
 
 const OPTIONS: OptionSpecs = {
   runs: { type: 'string', value: 'N', help: 'number of random scenarios to run (default 500)' },
@@ -44,6 +44,7 @@ const OPTIONS: OptionSpecs = {
   replay: { type: 'string', value: 'FILE', help: 'judge one scenario file with the fuzz properties instead of running a campaign' },
   json: { type: 'boolean', help: 'print the result as JSON (docs/fuzzing.md)' },
   quiet: { type: 'boolean', short: 'q', help: 'no progress, only the verdict and the failures' },
+  ...ALL_ERRORS_OPTION,
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 };
 

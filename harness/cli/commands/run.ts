@@ -18,7 +18,7 @@ import { PerfettoSink } from '../../trace/perfetto';
 import { EXTENSION, FileOut, formatForFile, TRACE_FORMATS, type TraceFormat, type TraceSink } from '../../trace/sink';
 import { TextSink } from '../../trace/text';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, timeArg, type OptionSpecs, type Parsed } from '../args';
-import { DEFAULT_SCENARIO, shownPath, type CliIo } from '../io';
+import { ALL_ERRORS_OPTION, DEFAULT_SCENARIO, shownPath, type CliIo } from '../io';
 import type { CliDeps } from '../cli';
 
 /** Options shared by run and compare. */
@@ -32,6 +32,7 @@ export const COMMON_OPTIONS: OptionSpecs = {
   quiet: { type: 'boolean', short: 'q', help: 'print only the verdict (and the replay line)' },
   'max-events': { type: 'string', value: 'N', help: 'event budget (default: the scenario\'s, else 5000000)' },
   'max-time': { type: 'string', value: 'TIME', help: 'virtual-time budget, e.g. 10s (default: the scenario\'s, else 10s)' },
+  ...ALL_ERRORS_OPTION,
 };
 
 export const HELP_OPTION: OptionSpecs = { help: { type: 'boolean', short: 'h', help: 'show this help' } };
