@@ -20,6 +20,7 @@ import { TextSink } from '../../trace/text';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, timeArg, type OptionSpecs, type Parsed } from '../args';
 import { ALL_ERRORS_OPTION, DEFAULT_SCENARIO, shownPath, type CliIo } from '../io';
 import type { CliDeps } from '../cli';
+import { errnoText, makeDir, outputDirProblem, outputFileProblem } from '../../util/files';
 
 /** Options shared by run and compare. */
 export const COMMON_OPTIONS: OptionSpecs = {
@@ -123,7 +124,17 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
   const scenario = applyOverrides({ ...loaded, file: fileShown }, overrides);
   const replay = replayLine(fileShown, scenario, overrides);
   const runId = nanoid(12);
-  const runsDir = path.resolve(io.cwd, str(p, 'runs-dir') ?? io.env.APF_RUNS_DIR ?? 'runs');
+  const runsGiven = str(p, 'runs-dir');
+  const runsDir = path.resolve(io.cwd, runsGiven ?? io.env.APF_RUNS_DIR ?? 'runs');
+  const runsWhat = runsGiven !== undefined ? `--runs-dir ${runsGiven}` : io.env.APF_RUNS_DIR !== undefined ? `APF_RUNS_DIR ${io.env.APF_RUNS_DIR}` : `runs directory ${shownPath(io.cwd, runsDir)}`;
+
+  // Every place this run may write is checked before it starts: a run is never lost to a bad path at its end.
+  const runsProblem = outputDirProblem(runsDir);
+  if (runsProblem !== undefined) throw new UsageError(`apf run: ${runsWhat}: ${runsProblem}`);
+  if (traceFile !== undefined) {
+    const traceProblem = outputFileProblem(path.resolve(io.cwd, traceFile));
+    if (traceProblem !== undefined) throw new UsageError(`apf run: --trace ${traceFile}: ${traceProblem}`);
+  }
 
   if (!json && !quiet) io.out(headerLines({ scenario }, { fileShown, warnings: scenario.warnings }).join('\n') + '\n');
 
@@ -134,14 +145,15 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
   if (traceFile !== undefined) tracePath = path.resolve(io.cwd, traceFile);
   else {
     auto = true;
-    fs.mkdirSync(runsDir, { recursive: true });
+    const why = makeDir(runsDir);
+    if (why !== undefined) throw new UsageError(`apf run: ${runsWhat}: ${why}`);
     tracePath = path.join(runsDir, `${runId}${EXTENSION[format]}`);
   }
   let opened: { sink: TraceSink; out: FileOut };
   try {
     opened = traceSink(format, tracePath, scenario, runId);
   } catch (e) {
-    throw new UsageError(`apf run: cannot write the trace to ${traceFile ?? tracePath}: ${(e as Error).message}`);
+    throw new UsageError(`apf run: cannot write the trace to ${traceFile ?? shownPath(io.cwd, tracePath)}: ${errnoText(e)}`);
   }
 
   let report: RunReport | undefined;
@@ -162,10 +174,7 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
   const traceShown = shownPath(io.cwd, tracePath);
   if (auto && !failed) removeQuietly(tracePath, runsDirExisted ? undefined : runsDir);
   let failureFile: string | undefined;
-  if (failed) {
-    fs.mkdirSync(runsDir, { recursive: true });
-    failureFile = path.join(runsDir, `${runId}.failure.json`);
-  }
+  if (failed && makeDir(runsDir) === undefined) failureFile = path.join(runsDir, `${runId}.failure.json`);
   const ctx = {
     runId,
     replay,
@@ -177,21 +186,41 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
     // A bug in the harness itself: keep everything and say so.
     const err = crash instanceof Error ? crash : new Error(String(crash));
     if (failureFile !== undefined) {
-      fs.writeFileSync(failureFile, JSON.stringify({ runId, scenario: fileShown, replay, internalError: { message: err.message, stack: err.stack ?? null }, trace: ctx.trace }, null, 2) + '\n');
+      writeQuietly(failureFile, JSON.stringify({ runId, scenario: fileShown, replay, internalError: { message: err.message, stack: err.stack ?? null }, trace: ctx.trace }, null, 2) + '\n');
     }
     io.err(`apf run: internal error: ${err.message}\nreplay: ${replay}\ntrace: ${traceShown}\nfailure details: ${ctx.failureFile ?? '-'}\n`);
     return 1;
   }
 
   const result = toResult(report, ctx);
-  if (failureFile !== undefined) writeFailure(failureFile, result, report, loaded);
+  const failureProblem = failureFile === undefined ? undefined : writeFailure(failureFile, result, report, loaded);
   if (json) io.out(JSON.stringify(result, null, 2) + '\n');
   else {
     const files = { ...(ctx.trace === null ? {} : { traceFile: ctx.trace.file }), ...(ctx.failureFile === null ? {} : { failureFile: ctx.failureFile }) };
     const lines = quiet ? verdictLines(report, { replay, ...files }) : reportLines(report, { fileShown, verbose: flag(p, 'verbose'), replay, ...files });
     io.out(lines.join('\n') + '\n');
   }
+  // The run itself is reported above; an output that could not be written is bad input (exit 2), named last.
+  const traceFailure = opened.out.failure;
+  if (traceFailure !== undefined) {
+    io.err(`apf run: ${traceFile === undefined ? 'the automatic trace' : `--trace ${traceFile}`}: writing failed (${errnoText(traceFailure)}); the trace file is incomplete\n`);
+    return 2;
+  }
+  if (failureProblem !== undefined) {
+    io.err(`apf run: ${runsWhat}: writing the failure file failed (${failureProblem})\n`);
+    return 2;
+  }
   return report.ok ? 0 : 1;
+}
+
+/** Writes a file; the reason in words when that fails. */
+function writeQuietly(file: string, text: string): string | undefined {
+  try {
+    fs.writeFileSync(file, text);
+    return undefined;
+  } catch (e) {
+    return errnoText(e);
+  }
 }
 
 /** Removes the automatic trace of a passing run, and the runs directory if this run created it and it is empty. */
@@ -204,7 +233,7 @@ function removeQuietly(file: string, createdDir: string | undefined): void {
   }
 }
 
-function writeFailure(file: string, result: RunResult, report: RunReport, loaded: Scenario): void {
+function writeFailure(file: string, result: RunResult, report: RunReport, loaded: Scenario): string | undefined {
   const body = {
     ...result,
     endDetail: report.endDetail ?? null,
@@ -212,5 +241,5 @@ function writeFailure(file: string, result: RunResult, report: RunReport, loaded
     endedAt: formatTime(report.endT).trim(),
     scenarioAsLoaded: { file: loaded.file ?? null, name: loaded.name, seed: loaded.seed },
   };
-  fs.writeFileSync(file, JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v), 2) + '\n');
+  return writeQuietly(file, JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v), 2) + '\n');
 }
