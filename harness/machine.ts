@@ -27,7 +27,7 @@ import type { GuestProfileName, GuestToggle } from '../guest/profiles';
 import type { TaskSpec } from '../guest/program';
 import { BareGuest } from '../guest/bare';
 import { buildNested } from './nested-machine';
-import { ActionError, type Machine } from './machine-api';
+import { ActionError, type Machine, MachineBuildError } from './machine-api';
 import { addressSpaceAction } from './memslot-actions';
 import type { Action, PageRef, Scenario } from './scenario/types';
 import { hex } from './util/units';
@@ -41,10 +41,7 @@ export interface MachineExtras {
   readonly inspect?: (parts: { readonly kvm: Kvm; readonly memory: GuestMemory }) => void;
 }
 
-/** A scenario whose pages cannot be resolved against the guest layout (reported like a run error). */
-export class MachineBuildError extends Error {
-  override name = 'MachineBuildError';
-}
+export { MachineBuildError };
 
 /** Scratch memory for planning the guest layout (only page-table words are written). */
 class ScratchMemory implements LoaderMemory {
@@ -63,7 +60,14 @@ const userSpaces = (tasks: readonly TaskSpec[]): Array<{ mm: string; pages: read
 
 /** Frames of the scenario's task pages: `task -> gva -> gfn`, planned like the guest kernel does. */
 function planPages(s: Scenario, tasks: readonly TaskSpec[] = s.tasks): Map<string, Map<number, number>> {
-  const layout = new GuestLayout(new ScratchMemory(s.machine.memoryBytes), s.machine.vcpus, userSpaces(tasks));
+  let layout: GuestLayout;
+  try {
+    layout = new GuestLayout(new ScratchMemory(s.machine.memoryBytes), s.machine.vcpus, userSpaces(tasks));
+  } catch (e) {
+    // Guest RAM too small for the page tables and the tasks' pages: the scenario's mistake, found before the run.
+    if (e instanceof RangeError && e.message.startsWith('guest layout:')) throw new MachineBuildError(`machine.memory: ${e.message.replace(/^guest layout: /, '')}`);
+    throw e;
+  }
   const out = new Map<string, Map<number, number>>();
   for (const t of tasks) {
     if ((t.kind ?? 'user') !== 'user') continue;

@@ -13,7 +13,7 @@ import { BudgetExceededError, DeadlockError } from '../sim/errors';
 import { Priority } from '../sim/queue';
 import type { TraceRecord } from '../sim/trace';
 import { CheckerSet, type Violation } from './checkers';
-import type { Machine, MachineFactory } from './machine-api';
+import { ActionError, MachineBuildError, type Machine, type MachineFactory } from './machine-api';
 import { SummaryBuilder, type Summary } from './report/summary';
 import type { Action, Injection, Outcome, Scenario } from './scenario/types';
 import { describeMatch, matches, type Bindings } from './trace/match';
@@ -188,6 +188,12 @@ export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunRepor
       } else if (e instanceof DeadlockError) {
         outcome = 'deadlock';
         endDetail = e.message;
+      } else if (e instanceof MachineBuildError && machine === undefined) {
+        outcome = 'bad_machine';
+        endDetail = e.message;
+      } else if (e instanceof ActionError) {
+        outcome = 'impossible_action';
+        endDetail = e.message;
       } else {
         outcome = 'error';
         error = errorOf(e);
@@ -195,7 +201,7 @@ export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunRepor
       }
     }
     const panic = machine?.panicMessage() ?? panicFromTrace;
-    if (outcome !== 'error') {
+    if (outcome !== 'error' && outcome !== 'bad_machine' && outcome !== 'impossible_action') {
       if (panic !== undefined) outcome = 'panic';
       else if (machine?.shutdown() === true) outcome = 'triple_fault';
       else if (outcome === 'completed') {

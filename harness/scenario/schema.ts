@@ -75,10 +75,21 @@ const Cpuid = z
   })
   .meta({ description: 'KVM features in CPUID 0x40000001.EAX: "auto" (what the host profile offers) or a list of names.' });
 
+/** Largest guest RAM a scenario may ask for (the simulation allocates all of it). */
+export const MAX_GUEST_MEMORY = 1024 ** 3;
+
+function fmtSize(bytes: number): string {
+  return bytes % 1024 ** 3 === 0 ? `${bytes / 1024 ** 3}GiB` : bytes % 1024 ** 2 === 0 ? `${bytes / 1024 ** 2}MiB` : `${bytes} bytes`;
+}
+
 const Machine = obj(
   {
     vcpus: int('a vCPU count', 1, 64).optional().meta({ description: 'Number of vCPUs (default 1).' }),
-    memory: Size.optional().meta({ description: 'Guest RAM (default "64MiB").' }),
+    memory: Size.check((ctx) => {
+      if (ctx.value > MAX_GUEST_MEMORY) ctx.issues.push({ code: 'custom', message: `expected at most 1GiB of guest RAM (got ${fmtSize(ctx.value)}); the simulation holds all of it in memory`, input: ctx.value });
+    })
+      .optional()
+      .meta({ description: 'Guest RAM (default "64MiB", at most "1GiB").' }),
     guest: GuestConfig.optional(),
     host: HostConfig.optional(),
     cpuid: Cpuid.optional(),
@@ -433,6 +444,8 @@ export const OUTCOMES = {
   budget: 'the event or virtual-time budget ran out first',
   stopped: 'a "stop" event ended the run',
   vm_destroyed: 'the VM was destroyed',
+  impossible_action: 'an injected event asked for something the machine cannot do at that moment (re-adding a memslot that exists, bringing a CPU online with none online to send the INIT)',
+  bad_machine: 'the machine cannot be built from the scenario (guest memory too small for the workload, host pages outside guest RAM); apf run reports it as bad input',
   error: 'the simulation raised an unexpected error (a bug in the model)',
 } as const;
 export type Outcome = keyof typeof OUTCOMES;

@@ -15,7 +15,7 @@ import { formatDuration } from '../../../sim/clock';
 import type { TraceRecord } from '../../../sim/trace';
 import { guestProfileNames, hostProfileNames } from '../../registry';
 import { runScenario, type RunReport } from '../../runner';
-import { loadScenarioFile } from '../../scenario/load';
+import { loadScenarioFile, ScenarioError } from '../../scenario/load';
 import { applyOverrides, checkProfile, parseToggle, replayLine, UsageError, type Overrides, type ToggleSetting } from '../../scenario/overrides';
 import type { Scenario } from '../../scenario/types';
 import { flag, helpText, list, parse, str, type OptionSpecs } from '../args';
@@ -242,6 +242,8 @@ export function compareCommand(argv: readonly string[], io: CliIo, deps: CliDeps
           const s = applyOverrides({ ...ctx.scenario, file: ctx.given }, o);
           const meter = new StallMeter();
           const r = runScenario(s, { ...(deps.machine === undefined ? {} : { machine: deps.machine }), onRecord: (rec) => meter.onRecord(rec) });
+          // A machine that cannot be built is the file's mistake, whichever the profiles: bad input.
+          if (r.outcome === 'bad_machine') throw new ScenarioError(ctx.given, '', r.endDetail ?? 'the machine cannot be built from this scenario');
           meter.finish(r.endT);
           const varied: Record<string, boolean> = {};
           for (const t of combo) varied[t.name] = t.value;

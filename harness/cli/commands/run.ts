@@ -10,7 +10,7 @@ import { formatTime } from '../../../sim/clock';
 import { headerLines, reportLines, verdictLines } from '../../report/human';
 import { toResult, type RunResult } from '../../report/result';
 import { runScenario, type RunReport } from '../../runner';
-import { loadScenarioFile } from '../../scenario/load';
+import { loadScenarioFile, ScenarioError } from '../../scenario/load';
 import { applyOverrides, parseToggle, replayLine, UsageError, type Overrides } from '../../scenario/overrides';
 import type { Scenario } from '../../scenario/types';
 import { JsonlSink } from '../../trace/jsonl';
@@ -170,6 +170,11 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
     }
   }
 
+  if (report?.outcome === 'bad_machine') {
+    // Known before the first instruction ran: bad input, reported like a validation problem.
+    if (auto) removeQuietly(tracePath, runsDirExisted ? undefined : runsDir);
+    throw new ScenarioError(fileShown, '', report.endDetail ?? 'the machine cannot be built from this scenario');
+  }
   const failed = report === undefined || !report.ok;
   const traceShown = shownPath(io.cwd, tracePath);
   if (auto && !failed) removeQuietly(tracePath, runsDirExisted ? undefined : runsDir);
