@@ -18,7 +18,7 @@ import { fmtDuration, parseHexNumber, parseTime } from '../util/units';
 import { closest, oneOf } from '../util/names';
 import { checkerNames, guestProfileNames, guestToggleInfo, hostProfileNames, hostToggleInfo, kvmFeatureNames } from '../registry';
 import { CHECKERS } from '../checkers';
-import { bool, GvaHex, HexOrInt, int, nameOf, obj, PageGva, Size, Time, toggles, U32, U64, union } from './scalars';
+import { bool, GvaHex, HexOrInt, int, nameOf, obj, PageGva, Size, Time, toggles, U32, U64, union, choice } from './scalars';
 import { NESTED_MIGRATE_SHAPE, NestedSchema } from './nested';
 import { DESIGN_NAMES } from '../../shared-abi/designs';
 
@@ -42,7 +42,7 @@ const HostConfig = obj(
   {
     profile: nameOf('host profile', hostProfileNames).optional().meta({ description: 'Which KVM (default "current").' }),
     toggles: toggles('host', hostToggleInfo).optional(),
-    lapic: z.enum(['in-kernel', 'userspace'], { error: 'expected "in-kernel" or "userspace"' }).optional(),
+    lapic: choice(['in-kernel', 'userspace'], 'expected "in-kernel" or "userspace"').optional(),
     hltPassthrough: bool('hltPassthrough').optional().meta({ description: 'KVM_X86_DISABLE_EXITS_HLT.' }),
     protectedState: bool('protectedState').optional().meta({ description: 'SEV-ES/SNP/TDX: CPL not readable by the host.' }),
     enforcePvCpuid: bool('enforcePvCpuid').optional().meta({ description: 'KVM_CAP_ENFORCE_PV_FEATURE_CPUID.' }),
@@ -105,8 +105,7 @@ const Machine = obj(
 // Host memory
 // ---------------------------------------------------------------------------------------------
 
-const Backing = z
-  .enum(['resident', 'swapped', 'remote', 'failing'], { error: 'expected a backing: "resident", "swapped", "remote" or "failing"' })
+const Backing = choice(['resident', 'swapped', 'remote', 'failing'], 'expected a backing: "resident", "swapped", "remote" or "failing"')
   .meta({ description: 'resident: in host RAM; swapped: paged in from swap; remote: post-copy fetch; failing: page-in returns an error.' });
 
 /** A reference to guest pages: a GVA string (that page in every task that maps it), `{task, page}` or `{gfn, count}`. */
@@ -260,7 +259,7 @@ export const ALL_OPS = [
 
 const TaskSchema = obj({
   name: z.string({ error: 'expected a task name' }).min(1, { error: 'expected a non-empty task name' }),
-  kind: z.enum(['user', 'kthread'], { error: 'expected "user" or "kthread"' }).optional(),
+  kind: choice(['user', 'kthread'], 'expected "user" or "kthread"').optional(),
   mm: z.string({ error: 'expected an address-space name' }).optional().meta({ description: 'Address space (default: the task name); tasks with the same mm are threads of one process.' }),
   cpu: int('a vCPU index', 0, 63).optional().meta({ description: 'CPU the task starts on (default: round-robin).' }),
   affinity: z.array(int('a vCPU index', 0, 63), { error: 'expected a list of vCPU indices' }).optional(),
@@ -305,7 +304,7 @@ const FieldMatchSchema = union(
   })
   .meta({ id: 'FieldMatch', description: 'A field value to match: a number, "0x..." hex, string or boolean; "$name" captures (in sequences); {"not": v}; {"min", "max"}.' });
 
-const Src = z.enum(['host', 'worker', 'guest', 'cpu', 'harness', 'check'], { error: 'expected a source: host, worker, guest, cpu, harness or check' });
+const Src = choice(['host', 'worker', 'guest', 'cpu', 'harness', 'check'], 'expected a source: host, worker, guest, cpu, harness or check');
 
 const MatchSchema = obj({
   event: z.string({ error: 'expected an event name such as "kvm_async_pf_not_present"' }),
@@ -406,7 +405,7 @@ const InjectionSchema = z.discriminatedUnion(
     act('set_msr', { cpu, msr: MsrIndex, value: U64 }),
     act('save_restore', {
       cpu,
-      order: z.enum(['en-int', 'int-en'], { error: 'expected "en-int" (EN restored first) or "int-en"' }).optional(),
+      order: choice(['en-int', 'int-en'], 'expected "en-int" (EN restored first) or "int-en"').optional(),
       reset: bool('reset').optional(),
     }),
     act('page_ready', { cpu, token: U32 }),
@@ -573,8 +572,8 @@ const BareCondition = z
 
 const BarePfPolicy = obj({
   clearFlags: bool('clearFlags').optional(),
-  wait: z.enum(['sti_hlt', 'none'], { error: 'expected "sti_hlt" or "none"' }).optional(),
-  waitFor: z.enum(['token', 'token_or_wake_all'], { error: 'expected "token" or "token_or_wake_all"' }).optional(),
+  wait: choice(['sti_hlt', 'none'], 'expected "sti_hlt" or "none"').optional(),
+  waitFor: choice(['token', 'token_or_wake_all'], 'expected "token" or "token_or_wake_all"').optional(),
   limit: Time.optional(),
 }).meta({ description: '#PF handler policy: clear the flags, wait (STI;HLT) for the token or also a wake-all, give up after `limit`.' });
 
@@ -616,9 +615,9 @@ export const BareStepSchema = z
       noArgs('apf_disable'),
       noArgs('ack'),
       noArgs('eoi'),
-      obj({ op: z.literal('write_area'), field: z.enum(['flags', 'token'], { error: 'expected "flags" or "token"' }), value: U32 }),
+      obj({ op: z.literal('write_area'), field: choice(['flags', 'token'], 'expected "flags" or "token"'), value: U32 }),
       noArgs('read_area'),
-      obj({ op: z.literal('wait'), until: BareCondition, timeout: Time.optional(), mode: z.enum(['sti_hlt', 'spin'], { error: 'expected "sti_hlt" or "spin"' }).optional() }),
+      obj({ op: z.literal('wait'), until: BareCondition, timeout: Time.optional(), mode: choice(['sti_hlt', 'spin'], 'expected "sti_hlt" or "spin"').optional() }),
       obj({ op: z.literal('policy'), pf: BarePfPolicy.optional(), pageReady: BarePageReadyPolicy.optional() }),
       obj({ op: z.literal('log'), message: z.string({ error: 'expected a message' }) }),
       obj({
