@@ -26,7 +26,8 @@ import { loadScenarioFile } from '../../scenario/load';
 import { checkProfile, parseToggle, shellWord, UsageError, type ToggleSetting } from '../../scenario/overrides';
 import { closest } from '../../util/names';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, type OptionSpecs, type Parsed } from '../args';
-import { ALL_ERRORS_OPTION, type CliIo } from '../io';
+import { ALL_ERRORS_OPTION, shownPath, type CliIo } from '../io';
+import { errnoText, outputDirProblem } from '../../util/files';
 
 const OPTIONS: OptionSpecs = {
   runs: { type: 'string', value: 'N', help: 'number of random scenarios to run (default 500)' },
@@ -127,9 +128,19 @@ function settings(p: Parsed, io: CliIo): FuzzSettings {
   }
   const mode: FuzzMode = untrusted ? 'untrusted' : 'trusted';
   const seed = seedArg('fuzz', p);
-  const jobs = nonNegativeInt(p, 'jobs') ?? defaultJobs();
+  const cores = defaultJobs();
+  const jobsAsked = nonNegativeInt(p, 'jobs');
+  if (jobsAsked !== undefined && jobsAsked > cores) io.err(`apf fuzz: --jobs ${jobsAsked}: using ${cores}, the number of cores (each worker holds its own copy of the simulator)\n`);
+  const runs = positiveIntArg('fuzz', p, 'runs') ?? 500;
+  // Workers that really start: never more than the cores, nor than the runs to share out.
+  const jobs = Math.min(jobsAsked ?? cores, cores, runs);
+  const outGiven = str(p, 'out');
+  const out = path.resolve(io.cwd, outGiven ?? (io.env.APF_RUNS_DIR === undefined ? path.join('runs', 'fuzz') : path.join(io.env.APF_RUNS_DIR, 'fuzz')));
+  // Checked before the campaign, so its results cannot be lost to a bad path at the end.
+  const outProblem = outputDirProblem(out);
+  if (outProblem !== undefined) throw new UsageError(`apf fuzz: ${outGiven === undefined ? `output directory ${out}` : `--out ${outGiven}`}: ${outProblem}`);
   return {
-    runs: positiveIntArg('fuzz', p, 'runs') ?? 500,
+    runs,
     seed: seed ?? freshSeed(),
     seedGiven: seed !== undefined,
     jobs,
@@ -140,7 +151,7 @@ function settings(p: Parsed, io: CliIo): FuzzSettings {
     toggles,
     shrinkBudget: positiveIntArg('fuzz', p, 'shrink-budget') ?? 300,
     failFast: flag(p, 'fail-fast'),
-    out: path.resolve(io.cwd, str(p, 'out') ?? (io.env.APF_RUNS_DIR === undefined ? path.join('runs', 'fuzz') : path.join(io.env.APF_RUNS_DIR, 'fuzz'))),
+    out,
   };
 }
 
@@ -257,7 +268,14 @@ export function fuzzCommand(argv: readonly string[], io: CliIo): number {
     bar?.end();
   }
   const ctx = { seed: result.seed, mode: s.spec.case.mode, command: campaignCommand(s), ...(s.spec.case.canary === undefined ? {} : { canary: s.spec.case.canary }) };
-  const written = writeFailures(result.shrunk, s.out, io.cwd, ctx);
+  let written: WrittenFailure[] = [];
+  let writeProblem: string | undefined;
+  try {
+    written = writeFailures(result.shrunk, s.out, io.cwd, ctx);
+  } catch (e) {
+    // The summary below still carries every failure and its replay data.
+    writeProblem = errnoText(e);
+  }
   if (json) {
     io.out(
       JSON.stringify(
@@ -303,6 +321,10 @@ export function fuzzCommand(argv: readonly string[], io: CliIo): number {
     );
   } else {
     io.out(summaryLines(result, s, written).join('\n') + '\n');
+  }
+  if (writeProblem !== undefined) {
+    io.err(`apf fuzz: --out ${shownPath(io.cwd, s.out)}: writing the shrunk failures failed (${writeProblem})\n`);
+    return 2;
   }
   return result.failed === 0 ? 0 : 1;
 }
