@@ -105,6 +105,7 @@ export function parseText(text: string, format: ScenarioFormat, file: string | u
     }
     // An unknown tag (!!js/function, !!python/object, !foo) would otherwise become a plain string.
     const err = doc.errors[0] ?? doc.warnings.find((w) => w.code === 'TAG_RESOLVE_FAILED');
+    if (err !== undefined && /call stack/i.test(err.message)) throw new ScenarioError(file, '', `not valid YAML: nested too deeply (more than ${MAX_NESTING} levels)`);
     if (err !== undefined) {
       const pos = err.linePos?.[0];
       const first = (err.message.split('\n')[0] ?? err.message).replace(/^Unresolved tag: (?:tag:yaml\.org,2002:)?/, err.code === 'TAG_RESOLVE_FAILED' ? 'unknown tag ' : '$&');

@@ -109,7 +109,7 @@ function nearestExisting(p: string): { dir: string; st: fs.Stats } | { dir: stri
       return { dir: cur, st: fs.statSync(cur) };
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') return { dir: cur, why: errnoText(e) };
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') return { dir: cur, why: errnoText(e) };
       const up = path.dirname(cur);
       if (up === cur) return { dir: cur, why: 'no such directory' };
       cur = up;
@@ -162,12 +162,10 @@ export function outputFileProblem(file: string): string | undefined {
     return undefined;
   }
   const parent = path.dirname(abs);
-  try {
-    const pst = fs.statSync(parent);
-    if (!pst.isDirectory()) return `${parent} is a file, not a directory`;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? `no such directory: ${parent}` : errnoText(e);
-  }
+  const near = nearestExisting(parent);
+  if ('why' in near) return near.why;
+  if (!near.st.isDirectory()) return `${near.dir} is a file, not a directory`;
+  if (near.dir !== parent) return `no such directory: ${parent}`;
   return writableDir(parent) ? undefined : `directory ${parent} is not writable`;
 }
 
