@@ -45,11 +45,15 @@ export const MAIN_HELP =
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(9)} ${c.about}`),
     '',
     'apf <command> --help shows the options of a command. Exit status: 0 expectations hold,',
-    '1 they do not (or a checker fired), 2 bad input. Docs: docs/cli.md, docs/scenario-format.md.',
+    '1 they do not (or a checker fired, or the harness itself failed: --debug shows its stack trace),',
+    '2 bad input. Docs: docs/cli.md, docs/scenario-format.md.',
   ].join('\n') + '\n';
 
 /** Runs the CLI with `argv` (without node and script). Returns the exit status. */
-export function runCli(argv: readonly string[], io: CliIo = processIo(), deps: CliDeps = {}): number {
+export function runCli(argv0: readonly string[], io: CliIo = processIo(), deps: CliDeps = {}): number {
+  // --debug (anywhere): a harness bug propagates with its stack trace instead of one line.
+  const debug = argv0.includes('--debug');
+  const argv = debug ? argv0.filter((a) => a !== '--debug') : argv0;
   const [cmd, ...rest] = argv;
   if (cmd === undefined) {
     io.err(MAIN_HELP);
@@ -78,6 +82,10 @@ export function runCli(argv: readonly string[], io: CliIo = processIo(), deps: C
       io.err(e.message + '\n');
       return 2;
     }
-    throw e;
+    if (debug) throw e;
+    // Not the user's mistake: a bug in the harness. One line; --debug shows where.
+    const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    io.err(`apf ${cmd}: internal error (a bug in the harness, please report it): ${msg.split('\n')[0] ?? msg}; rerun with --debug for the stack trace\n`);
+    return 1;
   }
 }
