@@ -22,7 +22,7 @@ import { progressReporter } from '../../fuzz/progress';
 import { writeFailures, type WrittenFailure } from '../../fuzz/report';
 import type { SearchSpec } from '../../fuzz/search';
 import { freshSeed } from '../../fuzz/seeds';
-import { loadScenarioFile } from '../../scenario/load';
+import { loadScenarioFile, ScenarioError } from '../../scenario/load';
 import { checkProfile, parseToggle, shellWord, UsageError, type ToggleSetting } from '../../scenario/overrides';
 import { closest } from '../../util/names';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, type OptionSpecs, type Parsed } from '../args';
@@ -177,6 +177,7 @@ function replayOne(p: Parsed, io: CliIo, file: string): number {
   const mode: FuzzMode = scenario.bare !== undefined ? 'untrusted' : 'trusted';
   if (canary !== undefined && mode === 'untrusted') throw new UsageError(`apf fuzz: --canary needs a guest-kernel scenario; ${file} runs the bare-metal guest`);
   const r = runScenarioCase(scenario, { mode, ...(canary === undefined ? {} : { canary }) });
+  if (r.outcome === 'bad_machine') throw new ScenarioError(file, '', r.failures[0]?.message.replace(/^.*?outcome bad_machine[^:]*: /, '') ?? 'the machine cannot be built from this scenario');
   if (flag(p, 'json')) {
     io.out(JSON.stringify({ format: 'apf-fuzz-replay/1', file, mode, canary: canary ?? null, ok: r.ok, outcome: r.outcome, hazard: r.hazard ?? null, failures: r.failures, traceHash: r.traceHash, events: r.events }, null, 2) + '\n');
     return r.ok ? 0 : 1;

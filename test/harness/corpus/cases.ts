@@ -201,6 +201,9 @@ export const CASES: readonly CorpusCase[] = [
   { id: 'dev-null', argv: ['run', '/dev/null'], code: 2, msg: 'not a regular file' },
   { id: 'too-large', file: ' '.repeat(4 * 1024 * 1024 + 1), code: 2, msg: 'too large: 4.0 MiB (the limit is 4 MiB)' },
   { id: 'compare-missing-file', argv: ['compare', 'no-such.json'], code: 2, msg: 'no such file' },
+  { id: 'fuzz-replay-bad-machine', file: machine({ memory: '64KiB' }), argv: ['fuzz', '--replay', '$FILE'], code: 2, msg: 'machine.memory: 65536 bytes of guest memory is too small' },
+  { id: 'compare-bad-machine', file: machine({ memory: '64KiB' }), argv: ['compare', '$FILE'], code: 2, msg: 'machine.memory: 65536 bytes of guest memory is too small' },
+  { id: 'fuzz-replay-impossible', file: ev({ do: 'memslot_readd', slot: 0 }, { vcpus: 1 }), argv: ['fuzz', '--replay', '$FILE'], code: 1, msg: 'outcome impossible_action' },
   { id: 'fuzz-replay-device', argv: ['fuzz', '--replay', '/dev/zero'], code: 2, msg: 'not a regular file' },
 
   // --- outputs -------------------------------------------------------------------------------
