@@ -71,7 +71,14 @@ const HostConfig = obj(
 
 const Cpuid = z
   .union([z.literal('auto'), z.array(nameOf('KVM CPUID feature', kvmFeatureNames))], {
-    error: `expected "auto" or a list of KVM feature names such as ["ASYNC_PF", "ASYNC_PF_INT"]`,
+    error: (iss) => {
+      const base = `expected "auto" or a list of KVM feature names such as ["ASYNC_PF", "ASYNC_PF_INT"]`;
+      // A list with a misspelt name: say which one, and the closest feature.
+      const names = kvmFeatureNames() as readonly string[];
+      const bad = Array.isArray(iss.input) ? (iss.input as unknown[]).find((x) => typeof x !== 'string' || !names.includes(x)) : undefined;
+      const h = typeof bad === 'string' ? closest(bad, names) : undefined;
+      return bad === undefined ? base : `${base} (got ${JSON.stringify(bad)}${h === undefined ? '' : `; did you mean "${h}"?`})`;
+    },
   })
   .meta({ description: 'KVM features in CPUID 0x40000001.EAX: "auto" (what the host profile offers) or a list of names.' });
 

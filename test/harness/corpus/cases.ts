@@ -108,7 +108,7 @@ export const CASES: readonly CorpusCase[] = [
   { id: 'lapic-typo', file: machine({ host: { lapic: 'in_kernel' } }), code: 2, msg: 'did you mean "in-kernel"?' },
   { id: 'alloc-failure-bad', file: machine({ host: { allocFailure: '3/2' } }), code: 2, msg: 'numerator <= denominator' },
   { id: 'hz-zero', file: machine({ guest: { hz: 0 } }), code: 2, msg: 'machine.guest.hz' },
-  { id: 'cpuid-bad', file: machine({ cpuid: ['ASYNC_PFF'] }), code: 2, msg: 'machine.cpuid: expected "auto" or a list of KVM feature names' },
+  { id: 'cpuid-bad', file: machine({ cpuid: ['ASYNC_PFF'] }), code: 2, msg: '(got "ASYNC_PFF"; did you mean "ASYNC_PF"?)' },
   { id: 'design-typo', file: machine({ design: 'retry-pf' }), code: 2, msg: 'did you mean "retry_pf"?' },
   { id: 'machine-unknown-key', file: machine({ cpus: 2 }), code: 2, msg: 'unknown key "cpus"' },
 
