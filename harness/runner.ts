@@ -66,6 +66,8 @@ export interface RunOptions {
   readonly machine?: MachineFactory;
   /** Called with every record (after the checkers). */
   readonly onRecord?: (rec: TraceRecord) => void;
+  /** Called once the machine is built, before its first instruction (not called when it cannot be built). */
+  readonly onBuilt?: () => void;
   /** Keep the running trace hash (default true; the benchmark measures both). */
   readonly traceHash?: boolean;
   /** `SimulationOptions.inlineContinuation` (default true; the same run either way). */
@@ -176,6 +178,7 @@ export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunRepor
       for (const inj of scenario.events) {
         if (inj.trigger.kind === 'at') sim.scheduleAt(inj.trigger.t + inj.after, Priority.Harness, () => perform(inj), ACTION_LABEL(inj));
       }
+      opts.onBuilt?.();
       machine.start();
       const m = machine;
       const end = sim.run({ stopWhen: () => m.done() || m.panicMessage() !== undefined || m.shutdown() || m.destroyed() || panicFromTrace !== undefined });

@@ -132,11 +132,10 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
   const runsProblem = outputDirProblem(runsDir);
   if (runsProblem !== undefined) throw new UsageError(`apf run: ${runsWhat}: ${runsProblem}`);
   if (traceFile !== undefined) {
-    const traceProblem = outputFileProblem(path.resolve(io.cwd, traceFile));
+    const traceProblem = sameFile(file, path.resolve(io.cwd, traceFile)) ? 'is the scenario file itself (it would be overwritten)' : outputFileProblem(path.resolve(io.cwd, traceFile));
     if (traceProblem !== undefined) throw new UsageError(`apf run: --trace ${traceFile}: ${traceProblem}`);
   }
 
-  if (!json && !quiet) io.out(headerLines({ scenario }, { fileShown, warnings: scenario.warnings }).join('\n') + '\n');
 
   // The trace streams to --trace FILE, or to runs/<runId>.trace.jsonl (kept only if the run fails).
   let auto = false;
@@ -159,7 +158,11 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
   let report: RunReport | undefined;
   let crash: unknown;
   try {
-    report = runScenario(scenario, { sinks: [opened.sink], keepRecords: json || quiet ? 0 : 20_000, ...(deps.machine === undefined ? {} : { machine: deps.machine }) });
+    // The header is printed once the machine is built: a scenario it cannot be built from prints only its one line.
+    const header = (): void => {
+      if (!json && !quiet) io.out(headerLines({ scenario }, { fileShown, warnings: scenario.warnings }).join('\n') + '\n');
+    };
+    report = runScenario(scenario, { sinks: [opened.sink], keepRecords: json || quiet ? 0 : 20_000, onBuilt: header, ...(deps.machine === undefined ? {} : { machine: deps.machine }) });
   } catch (e) {
     crash = e;
   } finally {
@@ -216,6 +219,17 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
     return 2;
   }
   return report.ok ? 0 : 1;
+}
+
+/** Whether two paths name the same existing file. */
+function sameFile(a: string, b: string): boolean {
+  try {
+    const sa = fs.statSync(a);
+    const sb = fs.statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
+  }
 }
 
 /** Writes a file; the reason in words when that fails. */

@@ -208,6 +208,8 @@ export const CASES: readonly CorpusCase[] = [
 
   // --- outputs -------------------------------------------------------------------------------
   { id: 'trace-dev-full', argv: ['run', DEF, '-q', '--trace', '/dev/full'], code: 2, msg: '--trace /dev/full: writing failed (no space left on the device)' },
+  { id: 'trace-is-the-scenario', file: sc(), argv: ['run', '$FILE', '--trace', '$FILE'], code: 2, msg: 'apf run: --trace trace-is-the-scenario.json: is the scenario file itself (it would be overwritten)' },
+  { id: 'bad-machine-no-header', file: machine({ memory: '64KiB' }), argv: ['run', '$FILE'], code: 2, msg: 'bad-machine-no-header.json: machine.memory: 65536 bytes of guest memory is too small' },
   { id: 'trace-into-directory', argv: ['run', DEF, '-q', '--trace', '$TMP'], code: 2, msg: 'is a directory' },
   { id: 'trace-under-file', argv: ['run', DEF, '-q', '--trace', '$TMP/plain/t.jsonl'], code: 2, msg: 'is a file, not a directory' },
   { id: 'trace-no-dir', argv: ['run', DEF, '-q', '--trace', '$TMP/none/t.jsonl'], code: 2, msg: 'no such directory' },
