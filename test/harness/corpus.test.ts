@@ -27,7 +27,7 @@ describe('front-end corpus: malformed scenarios and command-line misuses', () =>
       const msg = c.msg.replaceAll('$TMP', dir);
       expect({ code: r.code, text: c.code === 2 ? r.err : r.out }).toEqual({ code: c.code, text: expect.stringContaining(msg) as unknown });
       // Never a stack trace or an internal error, whatever the input.
-      expect(r.err + r.out).not.toMatch(/internal error|\n\s+at .*\(.*:\d+:\d+\)/);
+      expect(r.err + r.out).not.toMatch(/apf[^:\n]*: internal error|\n\s+at .*\(.*:\d+:\d+\)/);
       if (c.code === 2) {
         // Bad input: nothing on stdout but usage text, and the problem in one line naming the file when there is one.
         const lines = r.err.trimEnd().split('\n');

@@ -14,7 +14,7 @@ import { cli, REPO, tmpDir } from './cli-helpers';
 
 const SEED = 20261207;
 const BUDGET = ['--max-events', '5000', '--max-time', '5ms'];
-const STACK = /internal error|\n\s+at .+:\d+:\d+/;
+const STACK = /apf[^:\n]*: internal error|\n\s+at .+:\d+:\d+/;
 
 function scenarioFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
