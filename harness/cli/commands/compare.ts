@@ -202,6 +202,9 @@ function markdownCell(c: CompareCell | undefined): string {
   return parts.length === 0 ? '-' : parts.join('; ');
 }
 
+/** Most runs one `apf compare` makes. */
+export const MAX_COMPARE_RUNS = 1024;
+
 interface Context {
   readonly given: string;
   readonly scenario: Scenario;
@@ -215,6 +218,11 @@ export function compareCommand(argv: readonly string[], io: CliIo, deps: CliDeps
   }
   if (p.positionals.length === 0) throw new UsageError('apf compare: which scenario? (apf compare FILE... --guest ... --host ...)');
   const base = overridesFrom('compare', { values: { ...p.values, guest: undefined, host: undefined }, positionals: [] });
+  // The matrix is bounded before any file is read or any run starts: each --vary doubles it.
+  const runs = p.positionals.length * axisEntries('guest', str(p, 'guest'), 'current').length * axisEntries('host', str(p, 'host'), 'current').length * 2 ** list(p, 'vary').length;
+  if (runs > MAX_COMPARE_RUNS) {
+    throw new UsageError(`apf compare: ${runs > 1e9 ? 'over a billion' : runs} runs (files × guests × hosts × 2^--vary); the limit is ${MAX_COMPARE_RUNS}: compare fewer profiles or vary fewer toggles`);
+  }
   const contexts: Context[] = p.positionals.map((given) => ({ given, scenario: loadScenarioFile(path.resolve(io.cwd, given), given) }));
   const first = contexts[0]!;
   const guests = axisEntries('guest', str(p, 'guest'), first.scenario.machine.guest.profile);
