@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { CASES, type CorpusCase } from './corpus/cases';
 import { cli, REPO, tmpDir } from './cli-helpers';
@@ -54,6 +55,19 @@ describe('front-end corpus: malformed scenarios and command-line misuses', () =>
         expect.stringMatching(/^all\.json: bogus: unknown key "bogus"/) as unknown,
       ]);
       expect(one.err).toBe(`${lines[0] ?? ''} (and 2 more problems; --all-errors lists them)\n`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fuzz --jobs above the cores is lowered with a message, and the result names the workers that ran', () => {
+    const dir = tmpDir('apf-corpus-');
+    try {
+      const r = cli(['fuzz', '--runs', '2', '--seed', '1', '--jobs', '999', '--out', path.join(dir, 'out'), '--json'], { cwd: dir });
+      const cores = Math.min(os.availableParallelism(), 2);
+      expect(r.code).toBe(0);
+      expect(r.err).toBe(`apf fuzz: --jobs 999: using ${os.availableParallelism()}, the number of cores (each worker holds its own copy of the simulator)\n`);
+      expect((JSON.parse(r.out) as { jobs: number }).jobs).toBe(cores);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
