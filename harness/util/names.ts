@@ -44,6 +44,3 @@ function editDistance(a: string, b: string): number {
 export function ownEntry<V>(record: Readonly<Record<string, V>> | undefined, key: string): V | undefined {
   return record !== undefined && Object.prototype.hasOwnProperty.call(record, key) ? record[key] : undefined;
 }
-
-/** Keys that name the prototype machinery rather than data; no table of ours accepts them. */
-export const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);

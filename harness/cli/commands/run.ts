@@ -129,13 +129,15 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
   const runsWhat = runsGiven !== undefined ? `--runs-dir ${runsGiven}` : io.env.APF_RUNS_DIR !== undefined ? `APF_RUNS_DIR ${io.env.APF_RUNS_DIR}` : `runs directory ${shownPath(io.cwd, runsDir)}`;
 
   // Every place this run may write is checked before it starts: a run is never lost to a bad path at its end.
-  const runsProblem = outputDirProblem(runsDir);
+  // The runs directory is needed for the automatic trace, or when named (--runs-dir, APF_RUNS_DIR); with
+  // --trace and the default ./runs, a run in a read-only directory still works and only a failure file is missed.
+  const runsNamed = runsGiven !== undefined || io.env.APF_RUNS_DIR !== undefined;
+  const runsProblem = runsNamed || traceFile === undefined ? outputDirProblem(runsDir) : undefined;
   if (runsProblem !== undefined) throw new UsageError(`apf run: ${runsWhat}: ${runsProblem}`);
   if (traceFile !== undefined) {
     const traceProblem = sameFile(file, path.resolve(io.cwd, traceFile)) ? 'is the scenario file itself (it would be overwritten)' : outputFileProblem(path.resolve(io.cwd, traceFile));
     if (traceProblem !== undefined) throw new UsageError(`apf run: --trace ${traceFile}: ${traceProblem}`);
   }
-
 
   // The trace streams to --trace FILE, or to runs/<runId>.trace.jsonl (kept only if the run fails).
   let auto = false;
@@ -214,9 +216,9 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
     io.err(`apf run: ${traceFile === undefined ? 'the automatic trace' : `--trace ${traceFile}`}: writing failed (${errnoText(traceFailure)}); the trace file is incomplete\n`);
     return 2;
   }
-  if (failureProblem !== undefined) {
-    io.err(`apf run: ${runsWhat}: writing the failure file failed (${failureProblem})\n`);
-    return 2;
+  if (failureProblem !== undefined || (failed && failureFile === undefined)) {
+    io.err(`apf run: ${runsWhat}: the failure file could not be written (${failureProblem ?? outputDirProblem(runsDir) ?? 'cannot create the directory'})\n`);
+    if (runsNamed) return 2;
   }
   return report.ok ? 0 : 1;
 }
