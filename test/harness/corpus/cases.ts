@@ -204,6 +204,10 @@ export const CASES: readonly CorpusCase[] = [
   { id: 'fuzz-replay-bad-machine', file: machine({ memory: '64KiB' }), argv: ['fuzz', '--replay', '$FILE'], code: 2, msg: 'machine.memory: 65536 bytes of guest memory is too small' },
   { id: 'compare-bad-machine', file: machine({ memory: '64KiB' }), argv: ['compare', '$FILE'], code: 2, msg: 'machine.memory: 65536 bytes of guest memory is too small' },
   { id: 'fuzz-replay-impossible', file: ev({ do: 'memslot_readd', slot: 0 }, { vcpus: 1 }), argv: ['fuzz', '--replay', '$FILE'], code: 1, msg: 'outcome impossible_action' },
+  { id: 'fuzz-merge-device', argv: ['fuzz', 'merge', '/dev/zero'], code: 2, msg: '/dev/zero: is a character device, not a regular file' },
+  { id: 'fuzz-merge-missing', argv: ['fuzz', 'merge', 'no-such.json'], code: 2, msg: 'no-such.json: no such file' },
+  { id: 'fuzz-merge-not-json', file: 'not json', argv: ['fuzz', 'merge', '$FILE'], code: 2, msg: 'fuzz-merge-not-json.json: not JSON' },
+  { id: 'fuzz-merge-out-under-file', argv: ['fuzz', 'merge', 'x.json', '--out', '$TMP/plain/x'], code: 2, msg: 'apf fuzz merge: --out $TMP/plain/x: $TMP/plain is a file, not a directory' },
   { id: 'fuzz-replay-device', argv: ['fuzz', '--replay', '/dev/zero'], code: 2, msg: 'not a regular file' },
 
   // --- outputs -------------------------------------------------------------------------------
