@@ -150,7 +150,8 @@ export function outputFileProblem(file: string): string | undefined {
   try {
     st = fs.statSync(abs);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return errnoText(e);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') return errnoText(e);
   }
   if (st !== undefined) {
     if (st.isDirectory()) return 'is a directory';

@@ -21,12 +21,12 @@ import { runScenarioCase, type FuzzMode } from '../../fuzz/case';
 import { FUZZ_SIZES, type FuzzSize } from '../../fuzz/generators';
 import { defaultJobs } from '../../fuzz/pool';
 import { progressReporter } from '../../fuzz/progress';
-import { writeFailures, type WrittenFailure } from '../../fuzz/report';
-import type { SearchSpec, ShrinkOutcome } from '../../fuzz/search';
+import { writeFailures, writeHazards, type WrittenFailure, type WrittenHazard } from '../../fuzz/report';
+import { caseDoc, type SearchSpec, type ShrinkOutcome } from '../../fuzz/search';
 import { freshSeed } from '../../fuzz/seeds';
 import { canonicalSeed } from '../../../sim/prng';
 import { loadScenarioFile, ScenarioError } from '../../scenario/load';
-import { checkProfile, parseToggle, shellWord, UsageError, type ToggleSetting } from '../../scenario/overrides';
+import { APF_COMMAND, checkProfile, parseToggle, shellWord, UsageError, type ToggleSetting } from '../../scenario/overrides';
 import { closest } from '../../util/names';
 import { parseShard, type Shard } from '../../util/shard';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, type OptionSpecs, type Parsed } from '../args';
@@ -179,7 +179,7 @@ function outArg(cmd: string, p: Parsed, io: CliIo): string {
 /** The command line that reproduces the campaign (every option that changes what runs); with its shard unless `whole`. */
 function campaignCommand(s: FuzzSettings, whole = false): string {
   const g = s.spec.gen;
-  const words = ['apf', 'fuzz', '--runs', String(s.runs), '--seed', String(s.seed)];
+  const words = [...APF_COMMAND, 'fuzz', '--runs', String(s.runs), '--seed', String(s.seed)];
   if (s.spec.case.mode === 'untrusted') words.push('--untrusted');
   else if (g.guest !== 'current') words.push('--guest', g.guest);
   if (g.host !== 'current') words.push('--host', g.host);
@@ -224,7 +224,7 @@ interface ReportInput {
   readonly out: string;
 }
 
-function summaryLines(r: CampaignResult, command: string, written: readonly WrittenFailure[]): string[] {
+function summaryLines(r: CampaignResult, command: string, written: readonly WrittenFailure[], hazardsWritten: readonly WrittenHazard[]): string[] {
   const secs = (r.elapsedMs / 1000).toFixed(1);
   const speed = `${Math.round(r.runsPerSec)} runs/s`;
   const of = r.shard === undefined ? '' : `shard ${r.shard.index}/${r.shard.count} of ${r.total} runs; `;
@@ -236,7 +236,15 @@ function summaryLines(r: CampaignResult, command: string, written: readonly Writ
   const hazards = Object.entries(r.hazards)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
-  const hazardLine = hazards === '' ? [] : [`known hazards (what the modelled kernel really does; not failures, see docs/fuzzing.md): ${hazards}`];
+  const more = Object.values(r.hazards).reduce((a, b) => a + b, 0) - hazardsWritten.length;
+  const hazardLine =
+    hazards === ''
+      ? []
+      : [
+          `known hazards (what the modelled kernel really does; not failures, see docs/fuzzing.md): ${hazards}`,
+          ...hazardsWritten.flatMap((h) => [`  run ${h.index}: ${h.hazard}: ${h.file}`, `    replay: ${h.replay}`, `    judge:  ${h.judge}`]),
+          ...(more > 0 ? [`  (${more} more hazard run${more === 1 ? '' : 's'} not listed)`] : []),
+        ];
   if (r.failed === 0) {
     lines.push(`PASS ${r.runs} runs, 0 failures (seed ${r.seed}; ${of}${secs} s, ${speed} on ${r.jobs === 0 ? 'this thread' : `${r.jobs} worker${r.jobs === 1 ? '' : 's'}`})`);
     lines.push(`outcomes: ${outcomes}; campaign fingerprint ${r.fingerprint}`);
@@ -288,9 +296,12 @@ function report(io: CliIo, json: boolean, input: ReportInput, merge: MergeData |
   const g = spec.gen;
   const ctx = { seed: result.seed, mode: spec.case.mode, command: input.campaign, ...(spec.case.canary === undefined ? {} : { canary: spec.case.canary }) };
   let written: WrittenFailure[] = [];
+  let hazardsWritten: ReturnType<typeof writeHazards> = [];
   let writeProblem: string | undefined;
   try {
     written = writeFailures(result.shrunk, input.out, io.cwd, ctx);
+    // result.seed is canonical, so it generates the same documents as the seed given.
+    hazardsWritten = writeHazards(result.hazardRuns, (index) => caseDoc(spec, result.seed, index), input.out, io.cwd, ctx);
   } catch (e) {
     // The report below still carries every failure and its replay data.
     writeProblem = errnoText(e);
@@ -314,6 +325,7 @@ function report(io: CliIo, json: boolean, input: ReportInput, merge: MergeData |
           byProperty: result.byProperty,
           outcomes: result.outcomes,
           hazards: result.hazards,
+          hazardRuns: hazardsWritten.map((h) => ({ index: h.index, hazard: h.hazard, file: h.file, replay: h.replay, judge: h.judge })),
           failures: result.failures.map((f) => ({ index: f.index, outcome: f.outcome, failures: f.failures })),
           shrunk: result.shrunk.map((sh) => {
             const w = written.find((x) => x.index === sh.index);
@@ -341,7 +353,7 @@ function report(io: CliIo, json: boolean, input: ReportInput, merge: MergeData |
       ) + '\n',
     );
   } else {
-    io.out(summaryLines(result, input.command, written).join('\n') + '\n');
+    io.out(summaryLines(result, input.command, written, hazardsWritten).join('\n') + '\n');
   }
   if (writeProblem !== undefined) {
     io.err(`apf fuzz: --out ${shownPath(io.cwd, input.out)}: writing the shrunk failures failed (${writeProblem})\n`);
@@ -436,6 +448,7 @@ function mergeCommand(argv: readonly string[], io: CliIo): number {
     byProperty: tally.byProperty,
     outcomes: tally.outcomes,
     hazards: tally.hazards,
+    hazardRuns: tally.hazardRuns ?? [],
     events: tally.events,
     shrunk,
     fingerprint: tallyFingerprint(tally),

@@ -195,7 +195,7 @@ export const CASES: readonly CorpusCase[] = [
 
   // --- files ---------------------------------------------------------------------------------
   { id: 'missing-file', argv: ['run', 'no-such.json'], code: 2, msg: 'no-such.json: no such file' },
-  { id: 'directory', argv: ['run', '$TMP'], code: 2, msg: 'is a directory, not a scenario file' },
+  { id: 'directory-without-scenarios', argv: ['run', '$TMP'], code: 2, msg: 'apf run: $TMP: no scenario files (.json, .yaml) in this directory' },
   { id: 'dev-zero', argv: ['run', '/dev/zero'], code: 2, msg: '/dev/zero: is a character device, not a regular file' },
   { id: 'dev-urandom', argv: ['run', '/dev/urandom'], code: 2, msg: 'not a regular file' },
   { id: 'dev-null', argv: ['run', '/dev/null'], code: 2, msg: 'not a regular file' },
@@ -240,7 +240,7 @@ export const CASES: readonly CorpusCase[] = [
   { id: 'fuzz-untrusted-guest', argv: ['fuzz', '--untrusted', '--guest', 'current'], code: 2, msg: '--guest has no effect with --untrusted' },
   { id: 'unknown-option', argv: ['run', DEF, '--sed', '1'], code: 2, msg: 'unknown option --sed (did you mean --seed?)' },
   { id: 'flag-with-value', argv: ['run', DEF, '--json=yes'], code: 2, msg: '--json takes no value' },
-  { id: 'extra-positional', argv: ['run', DEF, 'extra'], code: 2, msg: 'unexpected argument "extra"' },
+  { id: 'missing-second-file', argv: ['run', DEF, 'extra'], code: 2, msg: 'apf run: extra: no such file or directory' },
   { id: 'toggle-typo', argv: ['run', DEF, '--toggle', 'nonzero_tokn=off'], code: 2, msg: 'did you mean "nonzero_token"?' },
   { id: 'toggle-value', argv: ['run', DEF, '--toggle', 'nonzero_token=maybe'], code: 2, msg: 'the value must be on or off' },
   { id: 'toggle-shape', argv: ['run', DEF, '--toggle', 'nonzero_token'], code: 2, msg: 'expected name=on or name=off' },
