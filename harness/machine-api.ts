@@ -34,3 +34,12 @@ export type MachineFactory = (scenario: Scenario, sim: Simulation) => Machine;
 export class ActionError extends Error {
   override name = 'ActionError';
 }
+
+/**
+ * A scenario the machine cannot be built from (guest memory too small for the workload, host
+ * pages outside guest RAM): bad input, known before the first instruction runs (outcome
+ * `bad_machine`).
+ */
+export class MachineBuildError extends Error {
+  override name = 'MachineBuildError';
+}

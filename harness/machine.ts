@@ -26,7 +26,7 @@ import type { GuestProfileName, GuestToggle } from '../guest/profiles';
 import type { TaskSpec } from '../guest/program';
 import { BareGuest } from '../guest/bare';
 import { buildNested } from './nested-machine';
-import { ActionError, type Machine } from './machine-api';
+import { ActionError, type Machine, MachineBuildError } from './machine-api';
 import { addressSpaceAction } from './memslot-actions';
 import type { Action, PageRef, Scenario } from './scenario/types';
 import { hex } from './util/units';
@@ -41,10 +41,7 @@ export interface MachineExtras {
   readonly inspect?: (parts: { readonly kvm: Kvm; readonly memory: GuestMemory }) => void;
 }
 
-/** A scenario whose pages cannot be resolved against the guest layout (reported like a run error). */
-export class MachineBuildError extends Error {
-  override name = 'MachineBuildError';
-}
+export { MachineBuildError };
 
 /** Frames of the scenario's task pages: `task -> gva -> gfn`, from the guest's layout plan. */
 function planPages(layout: GuestLayoutPlan, tasks: readonly TaskSpec[]): Map<string, Map<number, number>> {
@@ -232,7 +229,14 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
   // An L1 hypervisor (docs/nested.md) adds a vCPU-thread task per L2 guest, and L2 memory backing.
   const nested = m.nested === undefined ? null : buildNested(m.memoryBytes, m.nested);
   const tasks = nested === null ? s.tasks : [...s.tasks, ...nested.hypervisor.taskSpecs()];
-  const layout = planGuestLayout(m.memoryBytes, m.vcpus, tasks);
+  let layout: GuestLayoutPlan;
+  try {
+    layout = planGuestLayout(m.memoryBytes, m.vcpus, tasks);
+  } catch (e) {
+    // Guest RAM too small for the page tables and the tasks' pages: the scenario's mistake, found before the run.
+    if (e instanceof RangeError && e.message.startsWith('guest layout:')) throw new MachineBuildError(`machine.memory: ${e.message.replace(/^guest layout: /, '')}`);
+    throw e;
+  }
   const plan = planPages(layout, tasks);
   const memCfg = memoryConfig(s, plan, frames);
   const kvm = new Kvm(sim, memory, vmConfig(s, nested === null ? memCfg : nested.hostMemory(memCfg)));

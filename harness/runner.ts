@@ -13,7 +13,7 @@ import { BudgetExceededError, DeadlockError } from '../sim/errors';
 import { Priority } from '../sim/queue';
 import type { TraceFieldsOf, TraceRecord } from '../sim/trace';
 import { CheckerSet, type Violation } from './checkers';
-import type { Machine, MachineFactory } from './machine-api';
+import { ActionError, MachineBuildError, type Machine, type MachineFactory } from './machine-api';
 import { SummaryBuilder, type Summary } from './report/summary';
 import type { Action, Injection, Outcome, Scenario } from './scenario/types';
 import { ExpectationTracker } from './scenario/expectations';
@@ -66,6 +66,8 @@ export interface RunOptions {
   readonly machine?: MachineFactory;
   /** Called with every record (after the checkers). */
   readonly onRecord?: (rec: TraceRecord) => void;
+  /** Called once the machine is built, before its first instruction (not called when it cannot be built). */
+  readonly onBuilt?: () => void;
   /** Keep the running trace hash (default true; the benchmark measures both). */
   readonly traceHash?: boolean;
   /** `SimulationOptions.inlineContinuation` (default true; the same run either way). */
@@ -168,6 +170,7 @@ export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunRepor
       for (const inj of scenario.events) {
         if (inj.trigger.kind === 'at') sim.scheduleAt(inj.trigger.t + inj.after, Priority.Harness, () => perform(inj), ACTION_LABEL(inj));
       }
+      opts.onBuilt?.();
       machine.start();
       const m = machine;
       const end = sim.run({ stopWhen: () => m.done() || m.panicMessage() !== undefined || m.shutdown() || m.destroyed() || panicFromTrace !== undefined });
@@ -180,6 +183,12 @@ export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunRepor
       } else if (e instanceof DeadlockError) {
         outcome = 'deadlock';
         endDetail = e.message;
+      } else if (e instanceof MachineBuildError && machine === undefined) {
+        outcome = 'bad_machine';
+        endDetail = e.message;
+      } else if (e instanceof ActionError) {
+        outcome = 'impossible_action';
+        endDetail = e.message;
       } else {
         outcome = 'error';
         error = errorOf(e);
@@ -187,7 +196,7 @@ export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunRepor
       }
     }
     const panic = machine?.panicMessage() ?? panicFromTrace;
-    if (outcome !== 'error') {
+    if (outcome !== 'error' && outcome !== 'bad_machine' && outcome !== 'impossible_action') {
       if (panic !== undefined) outcome = 'panic';
       else if (machine?.shutdown() === true) outcome = 'triple_fault';
       else if (outcome === 'completed') {

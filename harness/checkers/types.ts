@@ -29,7 +29,7 @@ export interface RunEndInfo {
 }
 
 /** Outcomes after which nothing left in flight is a finding (the machine stopped mid-way on purpose or broke). */
-export const ABRUPT_OUTCOMES: ReadonlySet<string> = new Set(['panic', 'error', 'stopped', 'vm_destroyed', 'triple_fault']);
+export const ABRUPT_OUTCOMES: ReadonlySet<string> = new Set(['panic', 'error', 'stopped', 'vm_destroyed', 'triple_fault', 'impossible_action', 'bad_machine']);
 
 export type Report = (t: number, cpu: number, message: string) => void;
 

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { UsageError } from '../scenario/overrides';
-import { closest } from '../util/names';
+import { closest, ownEntry } from '../util/names';
 import { parseTime } from '../util/units';
 
 export interface OptionSpec {
@@ -31,18 +31,19 @@ export function parse(cmd: string, argv: readonly string[], specs: OptionSpecs, 
   }
   let res: ReturnType<typeof parseArgs>;
   try {
-    res = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+    res = parseArgs({ args: joinNegativeValues(argv, specs), options, allowPositionals: true, strict: true });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     const code = (e as { code?: string }).code;
     const opt = /'(-{1,2}[^' ]+)/.exec(msg)?.[1];
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && opt !== undefined) {
-      const h = closest(opt.replace(/^-+/, ''), Object.keys(specs));
+      const h = closest(opt.replace(/^-+/, '').replace(/=.*$/, ''), Object.keys(specs));
       throw new UsageError(`apf ${cmd}: unknown option ${opt}${h === undefined ? '' : ` (did you mean --${h}?)`}; see apf ${cmd} --help`);
     }
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && opt !== undefined) {
       const name = opt.replace(/^-+/, '');
-      throw new UsageError(specs[name]?.type === 'boolean' ? `apf ${cmd}: ${opt} takes no value` : `apf ${cmd}: ${opt} needs a value (${opt} ${specs[name]?.value ?? 'VALUE'})`);
+      const spec = ownEntry(specs, name);
+      throw new UsageError(spec?.type === 'boolean' ? `apf ${cmd}: ${opt} takes no value` : `apf ${cmd}: ${opt} needs a value (${opt} ${spec?.value ?? 'VALUE'})`);
     }
     throw new UsageError(`apf ${cmd}: ${msg}`);
   }
@@ -51,6 +52,26 @@ export function parse(cmd: string, argv: readonly string[], specs: OptionSpecs, 
     throw new UsageError(`apf ${cmd}: unexpected argument "${extra}"${maxPositionals === 0 ? ' (this command takes no file)' : ''}; see apf ${cmd} --help`);
   }
   return { values: res.values as Parsed['values'], positionals: res.positionals };
+}
+
+/**
+ * `--seed -1` as `--seed=-1`: node's parser takes any word starting with "-" for an option, so a
+ * negative number after an option that needs a value would be reported as a missing value
+ * instead of reaching the option's own check.
+ */
+function joinNegativeValues(argv: readonly string[], specs: OptionSpecs): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    const next = argv[i + 1];
+    const m = /^--([^=]+)$/.exec(a);
+    const spec = m === null ? undefined : ownEntry(specs, m[1] ?? '');
+    if (spec?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }
 
 export function str(p: Parsed, name: string): string | undefined {
@@ -72,6 +93,7 @@ export function seedArg(cmd: string, p: Parsed): number | string | undefined {
   const v = str(p, 'seed');
   if (v === undefined) return undefined;
   if (v.trim() === '') throw new UsageError(`apf ${cmd}: --seed needs a value`);
+  if (/^-\d/.test(v)) throw new UsageError(`apf ${cmd}: --seed ${v}: expected a non-negative integer (0 to 2^53-1) or a string seed`);
   if (/^\d+$/.test(v)) {
     const n = Number(v);
     if (!Number.isSafeInteger(n)) throw new UsageError(`apf ${cmd}: --seed ${v}: too large (use at most 2^53-1, or a string seed)`);

@@ -12,7 +12,7 @@
 import type { MachineFactory } from '../machine-api';
 import { ScenarioError } from '../scenario/load';
 import { UsageError } from '../scenario/overrides';
-import { closest } from '../util/names';
+import { closest, ownEntry } from '../util/names';
 import { compareCommand } from './commands/compare';
 import { diffCommand } from './commands/diff';
 import { fuzzCommand } from './commands/fuzz';
@@ -48,11 +48,15 @@ export const MAIN_HELP =
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(9)} ${c.about}`),
     '',
     'apf <command> --help shows the options of a command. Exit status: 0 expectations hold,',
-    '1 they do not (or a checker fired), 2 bad input. Docs: docs/cli.md, docs/scenario-format.md.',
+    '1 they do not (or a checker fired, or the harness itself failed: --debug shows its stack trace),',
+    '2 bad input. Docs: docs/cli.md, docs/scenario-format.md.',
   ].join('\n') + '\n';
 
 /** Runs the CLI with `argv` (without node and script). Returns the exit status. */
-export function runCli(argv: readonly string[], io: CliIo = processIo(), deps: CliDeps = {}): number {
+export function runCli(argv0: readonly string[], io: CliIo = processIo(), deps: CliDeps = {}): number {
+  // --debug (anywhere): a harness bug propagates with its stack trace instead of one line.
+  const debug = argv0.includes('--debug');
+  const argv = debug ? argv0.filter((a) => a !== '--debug') : argv0;
   const [cmd, ...rest] = argv;
   if (cmd === undefined) {
     io.err(MAIN_HELP);
@@ -60,11 +64,11 @@ export function runCli(argv: readonly string[], io: CliIo = processIo(), deps: C
   }
   if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
     const sub = rest[0];
-    if (cmd === 'help' && sub !== undefined && COMMANDS[sub] !== undefined) return runCli([sub, '--help'], io, deps);
+    if (cmd === 'help' && sub !== undefined && ownEntry(COMMANDS, sub) !== undefined) return runCli([sub, '--help'], io, deps);
     io.out(MAIN_HELP);
     return 0;
   }
-  const command = COMMANDS[cmd];
+  const command = ownEntry(COMMANDS, cmd);
   if (command === undefined) {
     const h = closest(cmd, Object.keys(COMMANDS));
     io.err(`apf: unknown command "${cmd}"${h === undefined ? '' : ` (did you mean "${h}"?)`}; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
@@ -73,10 +77,18 @@ export function runCli(argv: readonly string[], io: CliIo = processIo(), deps: C
   try {
     return command.run(rest, io, deps);
   } catch (e) {
+    if (e instanceof ScenarioError && rest.includes('--all-errors')) {
+      io.err(e.allLines().join('\n') + '\n');
+      return 2;
+    }
     if (e instanceof ScenarioError || e instanceof UsageError) {
       io.err(e.message + '\n');
       return 2;
     }
-    throw e;
+    if (debug) throw e;
+    // Not the user's mistake: a bug in the harness. One line; --debug shows where.
+    const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    io.err(`apf ${cmd}: internal error (a bug in the harness, please report it): ${msg.split('\n')[0] ?? msg}; rerun with --debug for the stack trace\n`);
+    return 1;
   }
 }

@@ -1,5 +1,6 @@
 /** What a CLI command may touch: output streams, the working directory, the environment. */
 import * as path from 'node:path';
+import type { OptionSpecs } from './args';
 
 export interface CliIo {
   out(text: string): void;
@@ -33,3 +34,8 @@ export function shownPath(cwd: string, file: string): string {
   const rel = path.relative(cwd, abs);
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : abs;
 }
+
+/** `--all-errors`: list every problem of a bad scenario, one per line, instead of the first one. */
+export const ALL_ERRORS_OPTION: OptionSpecs = {
+  'all-errors': { type: 'boolean', help: 'when a scenario file is invalid, list every problem (one per line, the first one first) instead of the first' },
+};

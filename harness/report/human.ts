@@ -6,6 +6,7 @@ import { formatDuration } from '../../sim/clock';
 import type { RunReport } from '../runner';
 import { formatSummary } from './summary';
 import { formatTimeline } from './timeline';
+import { ownEntry } from '../util/names';
 
 export interface HumanOptions {
   /** As typed, for the header. */
@@ -38,7 +39,7 @@ export function headerLines(r: Pick<RunReport, 'scenario'>, o: Pick<HumanOptions
     lines.push(`  bug: ${r.bug}${r.spec === undefined ? '' : ` (spec ${r.spec})`}`, `  fixed by: ${r.fixedBy}`, `  this run shows: ${r.shows}`);
     const names = Object.keys(r.variants);
     if (s.variant !== undefined) {
-      const d = r.variants[s.variant]?.description;
+      const d = ownEntry(r.variants, s.variant)?.description;
       lines.push(`  variant: ${s.variant}${d === undefined ? '' : ` — ${d}`}`);
     } else if (names.length > 0) {
       lines.push(`  variant: the fixed run; other runs: ${names.map((n) => `--variant ${n}`).join(', ')}`);

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import type { Gva } from '../../shared-abi/addr';
 import type { VmConfig } from '../../host/config';
 import type { GuestKernelOptions } from '../../guest/kernel';
-import { bool, GvaHex, int, Time, U32 } from './scalars';
+import { bool, choice, GvaHex, int, Time, U32 } from './scalars';
 
 /** One knob: the layer field `to`, the file notation `schema`, and what it means. */
 export interface Knob<To extends string, V> {
@@ -46,7 +46,7 @@ const Address = GvaHex.transform((v) => v as Gva);
 
 /** `machine.host` knobs besides `profile` and `toggles`, in the order the schema lists them. */
 export const HOST_KNOBS = {
-  lapic: host('lapic', z.enum(['in-kernel', 'userspace'], { error: 'expected "in-kernel" or "userspace"' })),
+  lapic: host('lapic', choice(['in-kernel', 'userspace'], 'expected "in-kernel" or "userspace"')),
   hltPassthrough: host('hltPassthrough', bool('hltPassthrough'), 'KVM_X86_DISABLE_EXITS_HLT.'),
   protectedState: host('protectedState', bool('protectedState'), 'SEV-ES/SNP/TDX: CPL not readable by the host.'),
   enforcePvCpuid: host('enforcePvCpuid', bool('enforcePvCpuid'), 'KVM_CAP_ENFORCE_PV_FEATURE_CPUID.'),

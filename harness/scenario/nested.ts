@@ -10,7 +10,7 @@ import type { PageBacking } from '../../host/config';
 import { DEFAULT_L2_PAGES, l2Addresses, vcpuThreadName, type L2KernelOp, type L2Spec, type L2UserOp } from '../../guest/nested/program';
 import { closest, oneOf } from '../util/names';
 import { hex } from '../util/units';
-import { bool, HexOrInt, int, obj, Time, U32 } from './scalars';
+import { bool, HexOrInt, int, obj, Time, U32, choice } from './scalars';
 
 // ---------------------------------------------------------------------------------------------
 // Schema
@@ -54,8 +54,7 @@ export const L2OpSchema = z
 
 type L2OpInput = z.output<typeof L2OpSchema>;
 
-const L2Backing = z
-  .enum(['resident', 'swapped', 'remote', 'failing'], { error: 'expected a backing: "resident", "swapped", "remote" or "failing"' })
+const L2Backing = choice(['resident', 'swapped', 'remote', 'failing'], 'expected a backing: "resident", "swapped", "remote" or "failing"')
   .meta({ description: "Host backing of the L2 guest's memory (its frames in L1's memory)." });
 
 const L2GuestSchema = obj(
@@ -83,16 +82,13 @@ export type NestedInput = z.output<typeof NestedSchema>;
 
 /** The fields of the `nested_migrate` action (schema.ts adds `do` and the timing). */
 export const NESTED_MIGRATE_SHAPE = {
-  restore: z
-    .enum(['two_step', 'at_set_nested_state'], { error: 'expected "two_step" (KVM_REQ_GET_NESTED_STATE_PAGES) or "at_set_nested_state"' })
+  restore: choice(['two_step', 'at_set_nested_state'], 'expected "two_step" (KVM_REQ_GET_NESTED_STATE_PAGES) or "at_set_nested_state"')
     .optional()
     .meta({ description: 'two_step: pages mapped at the first KVM_RUN (default); at_set_nested_state: pages must be reachable during KVM_SET_NESTED_STATE.' }),
-  fetch: z
-    .enum(['vcpu_exit', 'listener'], { error: 'expected "vcpu_exit" or "listener"' })
+  fetch: choice(['vcpu_exit', 'listener'], 'expected "vcpu_exit" or "listener"')
     .optional()
     .meta({ description: 'How a vCPU in KVM_RUN gets a remote page: it exits and requests it itself, or blocks on the userfaultfd listener (default).' }),
-  listener: z
-    .enum(['before_set_nested_state', 'after_set_nested_state', 'never'], { error: 'expected "before_set_nested_state", "after_set_nested_state" or "never"' })
+  listener: choice(['before_set_nested_state', 'after_set_nested_state', 'never'], 'expected "before_set_nested_state", "after_set_nested_state" or "never"')
     .optional()
     .meta({ description: 'When the VMM starts its userfaultfd listener thread (default before_set_nested_state).' }),
   l2Memory: bool('l2Memory').optional().meta({ description: "The L2 guests' memory is still on the source too (default false): L2 faults on it." }),

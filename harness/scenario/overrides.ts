@@ -4,7 +4,7 @@
  * always be reproduced from the file plus the line.
  */
 import { guestProfileNames, guestToggleNames, hostProfileNames, hostToggleNames } from '../registry';
-import { closest, oneOf } from '../util/names';
+import { closest, oneOf, ownEntry } from '../util/names';
 import type { Scenario } from './types';
 import type { HostProfileName, HostToggle } from '../../host/config';
 
@@ -82,7 +82,7 @@ export function variantNames(s: Scenario): string[] {
  * scenario's. Machine, workload, events and checkers stay the same.
  */
 export function applyVariant(s: Scenario, name: string): Scenario {
-  const v = s.regression?.variants[name];
+  const v = ownEntry(s.regression?.variants, name);
   if (v === undefined) {
     const names = variantNames(s);
     const where = s.file ?? s.name;

@@ -151,6 +151,16 @@ export function nameOf<const T extends string>(what: string, names: () => readon
   });
 }
 
+/** A string from a short fixed list; `message` says what is expected, and a near miss gets "did you mean". */
+export function choice<const T extends readonly [string, ...string[]]>(values: T, message: string) {
+  return z.enum(values, {
+    error: (iss) => {
+      const h = typeof iss.input === 'string' ? closest(iss.input, values) : undefined;
+      return h === undefined ? message : `${message} (got "${String(iss.input)}"; did you mean "${h}"?)`;
+    },
+  });
+}
+
 /** `{toggle: bool}` for a list of toggle names with descriptions. */
 export function toggles(what: string, info: () => readonly { name: string; description: string }[]) {
   const shape: Record<string, z.ZodOptional<z.ZodBoolean>> = {};

@@ -18,7 +18,7 @@ import { fmtDuration, parseHexNumber, parseTime } from '../util/units';
 import { closest, oneOf } from '../util/names';
 import { checkerNames, guestProfileNames, guestToggleInfo, hostProfileNames, hostToggleInfo, kvmFeatureNames } from '../registry';
 import { CHECKERS } from '../checkers';
-import { bool, HexOrInt, int, nameOf, obj, PageGva, Size, Time, toggles, U32, U64, union } from './scalars';
+import { bool, HexOrInt, int, nameOf, obj, PageGva, Size, Time, toggles, U32, U64, union, choice } from './scalars';
 import { NESTED_MIGRATE_SHAPE, NestedSchema } from './nested';
 import { DESIGN_NAMES } from '../../shared-abi/designs';
 import { GUEST_KNOBS, HOST_KNOBS, knobShape } from './knobs';
@@ -47,14 +47,32 @@ const HostConfig = obj(
 
 const Cpuid = z
   .union([z.literal('auto'), z.array(nameOf('KVM CPUID feature', kvmFeatureNames))], {
-    error: `expected "auto" or a list of KVM feature names such as ["ASYNC_PF", "ASYNC_PF_INT"]`,
+    error: (iss) => {
+      const base = `expected "auto" or a list of KVM feature names such as ["ASYNC_PF", "ASYNC_PF_INT"]`;
+      // A list with a misspelt name: say which one, and the closest feature.
+      const names = kvmFeatureNames() as readonly string[];
+      const bad = Array.isArray(iss.input) ? (iss.input as unknown[]).find((x) => typeof x !== 'string' || !names.includes(x)) : undefined;
+      const h = typeof bad === 'string' ? closest(bad, names) : undefined;
+      return bad === undefined ? base : `${base} (got ${JSON.stringify(bad)}${h === undefined ? '' : `; did you mean "${h}"?`})`;
+    },
   })
   .meta({ description: 'KVM features in CPUID 0x40000001.EAX: "auto" (what the host profile offers) or a list of names.' });
+
+/** Largest guest RAM a scenario may ask for (the simulation allocates all of it). */
+export const MAX_GUEST_MEMORY = 1024 ** 3;
+
+function fmtSize(bytes: number): string {
+  return bytes % 1024 ** 3 === 0 ? `${bytes / 1024 ** 3}GiB` : bytes % 1024 ** 2 === 0 ? `${bytes / 1024 ** 2}MiB` : `${bytes} bytes`;
+}
 
 const Machine = obj(
   {
     vcpus: int('a vCPU count', 1, 64).optional().meta({ description: 'Number of vCPUs (default 1).' }),
-    memory: Size.optional().meta({ description: 'Guest RAM (default "64MiB").' }),
+    memory: Size.check((ctx) => {
+      if (ctx.value > MAX_GUEST_MEMORY) ctx.issues.push({ code: 'custom', message: `expected at most 1GiB of guest RAM (got ${fmtSize(ctx.value)}); the simulation holds all of it in memory`, input: ctx.value });
+    })
+      .optional()
+      .meta({ description: 'Guest RAM (default "64MiB", at most "1GiB").' }),
     guest: GuestConfig.optional(),
     host: HostConfig.optional(),
     cpuid: Cpuid.optional(),
@@ -70,8 +88,7 @@ const Machine = obj(
 // Host memory
 // ---------------------------------------------------------------------------------------------
 
-const Backing = z
-  .enum(['resident', 'swapped', 'remote', 'failing'], { error: 'expected a backing: "resident", "swapped", "remote" or "failing"' })
+const Backing = choice(['resident', 'swapped', 'remote', 'failing'], 'expected a backing: "resident", "swapped", "remote" or "failing"')
   .meta({ description: 'resident: in host RAM; swapped: paged in from swap; remote: post-copy fetch; failing: page-in returns an error.' });
 
 /** A reference to guest pages: a GVA string (that page in every task that maps it), `{task, page}` or `{gfn, count}`. */
@@ -225,7 +242,7 @@ export const ALL_OPS = [
 
 const TaskSchema = obj({
   name: z.string({ error: 'expected a task name' }).min(1, { error: 'expected a non-empty task name' }),
-  kind: z.enum(['user', 'kthread'], { error: 'expected "user" or "kthread"' }).optional(),
+  kind: choice(['user', 'kthread'], 'expected "user" or "kthread"').optional(),
   mm: z.string({ error: 'expected an address-space name' }).optional().meta({ description: 'Address space (default: the task name); tasks with the same mm are threads of one process.' }),
   cpu: int('a vCPU index', 0, 63).optional().meta({ description: 'CPU the task starts on (default: round-robin).' }),
   affinity: z.array(int('a vCPU index', 0, 63), { error: 'expected a list of vCPU indices' }).optional(),
@@ -270,7 +287,7 @@ const FieldMatchSchema = union(
   })
   .meta({ id: 'FieldMatch', description: 'A field value to match: a number, "0x..." hex, string or boolean; "$name" captures (in sequences); {"not": v}; {"min", "max"}.' });
 
-const Src = z.enum(['host', 'worker', 'guest', 'cpu', 'harness', 'check'], { error: 'expected a source: host, worker, guest, cpu, harness or check' });
+const Src = choice(['host', 'worker', 'guest', 'cpu', 'harness', 'check'], 'expected a source: host, worker, guest, cpu, harness or check');
 
 const MatchSchema = obj({
   event: z.string({ error: 'expected an event name such as "kvm_async_pf_not_present"' }),
@@ -371,7 +388,7 @@ const InjectionSchema = z.discriminatedUnion(
     act('set_msr', { cpu, msr: MsrIndex, value: U64 }),
     act('save_restore', {
       cpu,
-      order: z.enum(['en-int', 'int-en'], { error: 'expected "en-int" (EN restored first) or "int-en"' }).optional(),
+      order: choice(['en-int', 'int-en'], 'expected "en-int" (EN restored first) or "int-en"').optional(),
       reset: bool('reset').optional(),
     }),
     act('page_ready', { cpu, token: U32 }),
@@ -409,6 +426,8 @@ export const OUTCOMES = {
   budget: 'the event or virtual-time budget ran out first',
   stopped: 'a "stop" event ended the run',
   vm_destroyed: 'the VM was destroyed',
+  impossible_action: 'an injected event asked for something the machine cannot do at that moment (re-adding a memslot that exists, bringing a CPU online with none online to send the INIT)',
+  bad_machine: 'the machine cannot be built from the scenario (guest memory too small for the workload, host pages outside guest RAM); apf run reports it as bad input',
   error: 'the simulation raised an unexpected error (a bug in the model)',
 } as const;
 export type Outcome = keyof typeof OUTCOMES;
@@ -536,8 +555,8 @@ const BareCondition = z
 
 const BarePfPolicy = obj({
   clearFlags: bool('clearFlags').optional(),
-  wait: z.enum(['sti_hlt', 'none'], { error: 'expected "sti_hlt" or "none"' }).optional(),
-  waitFor: z.enum(['token', 'token_or_wake_all'], { error: 'expected "token" or "token_or_wake_all"' }).optional(),
+  wait: choice(['sti_hlt', 'none'], 'expected "sti_hlt" or "none"').optional(),
+  waitFor: choice(['token', 'token_or_wake_all'], 'expected "token" or "token_or_wake_all"').optional(),
   limit: Time.optional(),
 }).meta({ description: '#PF handler policy: clear the flags, wait (STI;HLT) for the token or also a wake-all, give up after `limit`.' });
 
@@ -579,9 +598,9 @@ export const BareStepSchema = z
       noArgs('apf_disable'),
       noArgs('ack'),
       noArgs('eoi'),
-      obj({ op: z.literal('write_area'), field: z.enum(['flags', 'token'], { error: 'expected "flags" or "token"' }), value: U32 }),
+      obj({ op: z.literal('write_area'), field: choice(['flags', 'token'], 'expected "flags" or "token"'), value: U32 }),
       noArgs('read_area'),
-      obj({ op: z.literal('wait'), until: BareCondition, timeout: Time.optional(), mode: z.enum(['sti_hlt', 'spin'], { error: 'expected "sti_hlt" or "spin"' }).optional() }),
+      obj({ op: z.literal('wait'), until: BareCondition, timeout: Time.optional(), mode: choice(['sti_hlt', 'spin'], 'expected "sti_hlt" or "spin"').optional() }),
       obj({ op: z.literal('policy'), pf: BarePfPolicy.optional(), pageReady: BarePageReadyPolicy.optional() }),
       obj({ op: z.literal('log'), message: z.string({ error: 'expected a message' }) }),
       obj({

@@ -158,16 +158,17 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
 
   // --- events --------------------------------------------------------------------------------
   const events: Injection[] = [];
-  (input.events ?? []).forEach((e, i) => {
-    const path = ['events', i];
-    const inj = convertInjection(c, e, i, path);
+  // The same checks for the scenario's events and for a regression variant's own events.
+  const checkInjection = (inj: Injection, path: readonly (string | number)[]): void => {
     if ('cpu' in inj.action) cpuOk([...path, 'cpu'], inj.action.cpu);
     if (inj.action.do === 'evict' || inj.action.do === 'page_migrate') inj.action.pages.forEach((r, j) => pageRefOk([...path, 'pages', j], r));
     checkMemslotAction(inj.action, memslots?.length ?? 1, path, (p, message) => c.add(p, message));
     if (inj.action.do === 'nested_migrate' && nested === undefined) c.add([...path, 'do'], '"nested_migrate" needs nested guests ("machine.nested")');
-    if (inj.action.do === 'save_restore' || inj.action.do === 'set_msr' || inj.action.do === 'irq') {
-      // nothing more to check
-    }
+  };
+  (input.events ?? []).forEach((e, i) => {
+    const path = ['events', i];
+    const inj = convertInjection(c, e, i, path);
+    checkInjection(inj, path);
     events.push(inj);
   });
 
@@ -186,7 +187,7 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
   const convertVariantEvents = (list: readonly InjectionInput[], base: readonly (string | number)[]): Injection[] =>
     list.map((e, i) => {
       const inj = convertInjection(c, e, i, [...base, i]);
-      if ('cpu' in inj.action) cpuOk([...base, i, 'cpu'], inj.action.cpu);
+      checkInjection(inj, [...base, i]);
       return inj;
     });
   let regression: Regression | undefined;

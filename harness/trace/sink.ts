@@ -33,30 +33,48 @@ export interface TextOut {
   end(): void;
 }
 
-/** Buffered writes to a file descriptor; flushes every 64 KiB so a long run streams to disk. */
+/**
+ * Buffered writes to a file descriptor; flushes every 64 KiB so a long run streams to disk. A write
+ * that fails (a full disk, /dev/full) does not stop the run: the first error is kept in `failure`,
+ * later text is dropped, and `end()` closes the file without throwing.
+ */
 export class FileOut implements TextOut {
   private fd: number | undefined;
   private buf: string[] = [];
   private size = 0;
+  /** The first write or close error, if any (the file is then incomplete). */
+  failure: NodeJS.ErrnoException | undefined;
   constructor(readonly file: string) {
     this.fd = fs.openSync(file, 'w');
   }
   write(s: string): void {
+    if (this.failure !== undefined) return;
     this.buf.push(s);
     this.size += s.length;
     if (this.size >= 65536) this.flush();
   }
   flush(): void {
     if (this.fd === undefined || this.buf.length === 0) return;
-    fs.writeSync(this.fd, this.buf.join(''));
+    const text = this.buf.join('');
     this.buf = [];
     this.size = 0;
+    if (this.failure !== undefined) return;
+    try {
+      fs.writeSync(this.fd, text);
+    } catch (e) {
+      this.failure = e as NodeJS.ErrnoException;
+    }
   }
   end(): void {
     if (this.fd === undefined) return;
     this.flush();
-    fs.closeSync(this.fd);
+    const fd = this.fd;
     this.fd = undefined;
+    try {
+      fs.closeSync(fd);
+    } catch (e) {
+      this.failure ??= e as NodeJS.ErrnoException;
+    }
   }
 }
 

@@ -36,3 +36,11 @@ function editDistance(a: string, b: string): number {
   }
   return prev[b.length] ?? 0;
 }
+
+/**
+ * `record[key]` when `key` is the record's own property, else undefined: a safe lookup for names
+ * the user typed ("__proto__", "constructor" and "toString" are not entries of any table).
+ */
+export function ownEntry<V>(record: Readonly<Record<string, V>> | undefined, key: string): V | undefined {
+  return record !== undefined && Object.prototype.hasOwnProperty.call(record, key) ? record[key] : undefined;
+}

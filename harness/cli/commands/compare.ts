@@ -16,7 +16,7 @@ import { PAGE_SIZE } from '../../../shared-abi/addr';
 import { eventSet, TraceRouter, type EventsIn, type TraceConsumer, type TraceRecordOf } from '../../trace/consumer';
 import { guestProfileNames, hostProfileNames } from '../../registry';
 import { runScenario, type RunReport } from '../../runner';
-import { loadScenarioFile } from '../../scenario/load';
+import { loadScenarioFile, ScenarioError } from '../../scenario/load';
 import { applyOverrides, checkProfile, parseToggle, replayLine, UsageError, type Overrides, type ToggleSetting } from '../../scenario/overrides';
 import type { Scenario } from '../../scenario/types';
 import { flag, helpText, list, parse, str, type OptionSpecs } from '../args';
@@ -206,6 +206,9 @@ function markdownCell(c: CompareCell | undefined): string {
   return parts.length === 0 ? '-' : parts.join('; ');
 }
 
+/** Most runs one `apf compare` makes. */
+export const MAX_COMPARE_RUNS = 1024;
+
 interface Context {
   readonly given: string;
   readonly scenario: Scenario;
@@ -219,12 +222,25 @@ export function compareCommand(argv: readonly string[], io: CliIo, deps: CliDeps
   }
   if (p.positionals.length === 0) throw new UsageError('apf compare: which scenario? (apf compare FILE... --guest ... --host ...)');
   const base = overridesFrom('compare', { values: { ...p.values, guest: undefined, host: undefined }, positionals: [] });
+  // The matrix is bounded before any file is read or any run starts: each --vary doubles it.
+  const runs = p.positionals.length * axisEntries('guest', str(p, 'guest'), 'current').length * axisEntries('host', str(p, 'host'), 'current').length * 2 ** list(p, 'vary').length;
+  if (runs > MAX_COMPARE_RUNS) {
+    throw new UsageError(`apf compare: ${runs > 1e9 ? 'over a billion' : runs} runs (files × guests × hosts × 2^--vary); the limit is ${MAX_COMPARE_RUNS}: compare fewer profiles or vary fewer toggles`);
+  }
   const contexts: Context[] = p.positionals.map((given) => ({ given, scenario: loadScenarioFile(path.resolve(io.cwd, given), given) }));
   const first = contexts[0]!;
   const guests = axisEntries('guest', str(p, 'guest'), first.scenario.machine.guest.profile);
   const hosts = axisEntries('host', str(p, 'host'), first.scenario.machine.host.profile);
   const varyNames = list(p, 'vary');
-  const vary = varyNames.map((n) => parseToggle(`${n}=on`));
+  const vary = varyNames.map((n) => {
+    try {
+      return parseToggle(`${n}=on`);
+    } catch (e) {
+      // The message names --toggle NAME=on; the user wrote --vary NAME.
+      if (e instanceof UsageError) throw new UsageError(`apf compare: --vary ${n}: ${e.message.replace(/^--toggle [^:]*: /, '').replace(/^the value must be on or off.*/, 'expected a toggle name (without =on/off)')}`);
+      throw e;
+    }
+  });
   let combos: ToggleSetting[][] = [[]];
   for (const v of vary) combos = combos.flatMap((c) => [[...c, { ...v, value: true, text: v.text }], [...c, { ...v, value: false, text: v.text.replace(/=on$/, '=off') }]]);
   const multi = contexts.length > 1;
@@ -238,6 +254,8 @@ export function compareCommand(argv: readonly string[], io: CliIo, deps: CliDeps
           const s = applyOverrides({ ...ctx.scenario, file: ctx.given }, o);
           const meter = new StallMeter();
           const r = runScenario(s, { ...(deps.machine === undefined ? {} : { machine: deps.machine }), onRecord: new TraceRouter([meter]).onRecord });
+          // A machine that cannot be built is the file's mistake, whichever the profiles: bad input.
+          if (r.outcome === 'bad_machine') throw new ScenarioError(ctx.given, '', r.endDetail ?? 'the machine cannot be built from this scenario');
           meter.finish(r.endT);
           const varied: Record<string, boolean> = {};
           for (const t of combo) varied[t.name] = t.value;

@@ -12,7 +12,6 @@
  *   apf fuzz ... --shard I/N --json > shard-I.json   one shard of a campaign (CI matrix)
  *   apf fuzz merge shard-1.json ... shard-N.json     the shards' results as the whole campaign's
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { GuestProfileName, GuestToggle } from '../../../guest/profiles';
 import type { HostProfileName, HostToggle } from '../../../host/config';
@@ -26,12 +25,13 @@ import { writeFailures, writeHazards, type WrittenFailure, type WrittenHazard } 
 import { caseDoc, type SearchSpec, type ShrinkOutcome } from '../../fuzz/search';
 import { freshSeed } from '../../fuzz/seeds';
 import { canonicalSeed } from '../../../sim/prng';
-import { loadScenarioFile } from '../../scenario/load';
+import { loadScenarioFile, ScenarioError } from '../../scenario/load';
 import { APF_COMMAND, checkProfile, parseToggle, shellWord, UsageError, type ToggleSetting } from '../../scenario/overrides';
 import { closest } from '../../util/names';
 import { parseShard, type Shard } from '../../util/shard';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, type OptionSpecs, type Parsed } from '../args';
-import type { CliIo } from '../io';
+import { ALL_ERRORS_OPTION, shownPath, type CliIo } from '../io';
+import { errnoText, outputDirProblem, readTextFile } from '../../util/files';
 
 const OPTIONS: OptionSpecs = {
   runs: { type: 'string', value: 'N', help: 'number of random scenarios to run (default 500)' },
@@ -50,6 +50,7 @@ const OPTIONS: OptionSpecs = {
   replay: { type: 'string', value: 'FILE', help: 'judge one scenario file with the fuzz properties instead of running a campaign' },
   json: { type: 'boolean', help: 'print the result as JSON (docs/fuzzing.md)' },
   quiet: { type: 'boolean', short: 'q', help: 'no progress, only the verdict and the failures' },
+  ...ALL_ERRORS_OPTION,
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 };
 
@@ -135,12 +136,14 @@ function settings(p: Parsed, io: CliIo): FuzzSettings {
   }
   const mode: FuzzMode = untrusted ? 'untrusted' : 'trusted';
   const seed = seedArg('fuzz', p);
-  const jobs = nonNegativeInt(p, 'jobs') ?? defaultJobs();
   const shardText = str(p, 'shard');
   const shard = shardText === undefined ? undefined : parseShard(shardText);
   if (shard !== undefined && flag(p, 'fail-fast')) throw new UsageError('apf fuzz: --fail-fast cannot be combined with --shard (a shard cannot know where the other shards fail first)');
+  const runs = positiveIntArg('fuzz', p, 'runs') ?? 500;
+  const jobs = jobsArg('apf fuzz', p, io, runs);
+  const out = outArg('apf fuzz', p, io);
   return {
-    runs: positiveIntArg('fuzz', p, 'runs') ?? 500,
+    runs,
     seed: seed ?? freshSeed(),
     seedGiven: seed !== undefined,
     jobs,
@@ -152,8 +155,25 @@ function settings(p: Parsed, io: CliIo): FuzzSettings {
     shrinkBudget: positiveIntArg('fuzz', p, 'shrink-budget') ?? 300,
     failFast: flag(p, 'fail-fast'),
     shard,
-    out: path.resolve(io.cwd, str(p, 'out') ?? (io.env.APF_RUNS_DIR === undefined ? path.join('runs', 'fuzz') : path.join(io.env.APF_RUNS_DIR, 'fuzz'))),
+    out,
   };
+}
+
+/** --jobs: workers that really start, never more than the cores (said on stderr) nor than the runs to share out. */
+function jobsArg(cmd: string, p: Parsed, io: CliIo, runs: number): number {
+  const cores = defaultJobs();
+  const asked = nonNegativeInt(p, 'jobs');
+  if (asked !== undefined && asked > cores) io.err(`${cmd}: --jobs ${asked}: using ${cores}, the number of cores (each worker holds its own copy of the simulator)\n`);
+  return Math.min(asked ?? cores, cores, Math.max(runs, 1));
+}
+
+/** --out, checked before any run so that results cannot be lost to a bad path at the end. */
+function outArg(cmd: string, p: Parsed, io: CliIo): string {
+  const given = str(p, 'out');
+  const out = path.resolve(io.cwd, given ?? (io.env.APF_RUNS_DIR === undefined ? path.join('runs', 'fuzz') : path.join(io.env.APF_RUNS_DIR, 'fuzz')));
+  const problem = outputDirProblem(out);
+  if (problem !== undefined) throw new UsageError(`${cmd}: ${given === undefined ? `output directory ${out}` : `--out ${given}`}: ${problem}`);
+  return out;
 }
 
 /** The command line that reproduces the campaign (every option that changes what runs); with its shard unless `whole`. */
@@ -179,6 +199,7 @@ function replayOne(p: Parsed, io: CliIo, file: string): number {
   const mode: FuzzMode = scenario.bare !== undefined ? 'untrusted' : 'trusted';
   if (canary !== undefined && mode === 'untrusted') throw new UsageError(`apf fuzz: --canary needs a guest-kernel scenario; ${file} runs the bare-metal guest`);
   const r = runScenarioCase(scenario, { mode, ...(canary === undefined ? {} : { canary }) });
+  if (r.outcome === 'bad_machine') throw new ScenarioError(file, '', r.failures[0]?.message.replace(/^.*?outcome bad_machine[^:]*: /, '') ?? 'the machine cannot be built from this scenario');
   if (flag(p, 'json')) {
     io.out(JSON.stringify({ format: 'apf-fuzz-replay/1', file, mode, canary: canary ?? null, ok: r.ok, outcome: r.outcome, hazard: r.hazard ?? null, failures: r.failures, traceHash: r.traceHash, events: r.events }, null, 2) + '\n');
     return r.ok ? 0 : 1;
@@ -274,9 +295,17 @@ function report(io: CliIo, json: boolean, input: ReportInput, merge: MergeData |
   const { result, spec } = input;
   const g = spec.gen;
   const ctx = { seed: result.seed, mode: spec.case.mode, command: input.campaign, ...(spec.case.canary === undefined ? {} : { canary: spec.case.canary }) };
-  const written = writeFailures(result.shrunk, input.out, io.cwd, ctx);
-  // result.seed is canonical, so it generates the same documents as the seed given.
-  const hazardsWritten = writeHazards(result.hazardRuns, (index) => caseDoc(spec, result.seed, index), input.out, io.cwd, ctx);
+  let written: WrittenFailure[] = [];
+  let hazardsWritten: ReturnType<typeof writeHazards> = [];
+  let writeProblem: string | undefined;
+  try {
+    written = writeFailures(result.shrunk, input.out, io.cwd, ctx);
+    // result.seed is canonical, so it generates the same documents as the seed given.
+    hazardsWritten = writeHazards(result.hazardRuns, (index) => caseDoc(spec, result.seed, index), input.out, io.cwd, ctx);
+  } catch (e) {
+    // The report below still carries every failure and its replay data.
+    writeProblem = errnoText(e);
+  }
   if (json) {
     io.out(
       JSON.stringify(
@@ -326,6 +355,10 @@ function report(io: CliIo, json: boolean, input: ReportInput, merge: MergeData |
   } else {
     io.out(summaryLines(result, input.command, written, hazardsWritten).join('\n') + '\n');
   }
+  if (writeProblem !== undefined) {
+    io.err(`apf fuzz: --out ${shownPath(io.cwd, input.out)}: writing the shrunk failures failed (${writeProblem})\n`);
+    return 2;
+  }
   return result.failed === 0 ? 0 : 1;
 }
 
@@ -344,14 +377,14 @@ const MERGE_HELP = helpText(
   },
 );
 
+/** Largest shard result `apf fuzz merge` reads (they carry the shard's tally and shrunk failures). */
+const MAX_SHARD_BYTES = 256 * 1024 * 1024;
+
 function readShard(io: CliIo, file: string): MergeData {
   const abs = path.resolve(io.cwd, file);
-  let text: string;
-  try {
-    text = fs.readFileSync(abs, 'utf8');
-  } catch {
-    throw new UsageError(`${file}: no such file`);
-  }
+  const read = readTextFile(abs, MAX_SHARD_BYTES);
+  if (!read.ok) throw new UsageError(`${file}: ${read.why}`);
+  const text = read.text;
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -375,6 +408,7 @@ function mergeCommand(argv: readonly string[], io: CliIo): number {
     return 0;
   }
   if (p.positionals.length === 0) throw new UsageError('apf fuzz merge: expected the shard result files (apf fuzz ... --shard I/N --json > FILE)');
+  const out = outArg('apf fuzz merge', p, io);
   const parts = p.positionals.map((f) => ({ file: f, data: readShard(io, f) }));
   const first = parts[0]!;
   const count = first.data.shard.count;
@@ -400,8 +434,8 @@ function mergeCommand(argv: readonly string[], io: CliIo): number {
   const targets = shrinkTargets(tally, 3);
   const have = new Map<number, ShrinkOutcome>();
   for (const x of parts) for (const sh of x.data.shrunk) have.set(sh.index, sh);
-  const jobs = nonNegativeInt(p, 'jobs') ?? defaultJobs();
   const todo = targets.filter((i) => !have.has(i));
+  const jobs = jobsArg('apf fuzz merge', p, io, todo.length);
   for (const sh of shrinkRuns({ spec: d.spec, seed: d.seedInput, jobs, shrinkBudget: d.shrinkBudget }, todo)) have.set(sh.index, sh);
   const shrunk = targets.map((i) => have.get(i)).filter((x): x is ShrinkOutcome => x !== undefined);
   const result: CampaignResult = {
@@ -423,7 +457,6 @@ function mergeCommand(argv: readonly string[], io: CliIo): number {
     elapsedMs: Date.now() - start,
     runsPerSec: 0,
   };
-  const out = path.resolve(io.cwd, str(p, 'out') ?? (io.env.APF_RUNS_DIR === undefined ? path.join('runs', 'fuzz') : path.join(io.env.APF_RUNS_DIR, 'fuzz')));
   return report(io, flag(p, 'json'), { result, spec: d.spec, command: d.campaign, campaign: d.campaign, out }, undefined);
 }
 

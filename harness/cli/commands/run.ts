@@ -10,7 +10,7 @@ import { formatTime } from '../../../sim/clock';
 import { headerLines, reportLines, verdictLines } from '../../report/human';
 import { toResult, type RunResult } from '../../report/result';
 import { runScenario, type RunReport } from '../../runner';
-import { loadScenarioFile } from '../../scenario/load';
+import { loadScenarioFile, ScenarioError } from '../../scenario/load';
 import { applyOverrides, parseToggle, replayLine, UsageError, type Overrides } from '../../scenario/overrides';
 import type { Scenario } from '../../scenario/types';
 import { JsonlSink } from '../../trace/jsonl';
@@ -20,7 +20,8 @@ import { TextSink } from '../../trace/text';
 import { CollectSink, htmlReport, REPORT_RECORDS, writeReport, type CollectedRecords } from '../../report/html';
 import { suiteCommand } from '../../suite/suite';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, timeArg, type OptionSpecs, type Parsed } from '../args';
-import { DEFAULT_SCENARIO, shownPath, type CliIo } from '../io';
+import { ALL_ERRORS_OPTION, DEFAULT_SCENARIO, shownPath, type CliIo } from '../io';
+import { errnoText, makeDir, outputDirProblem, outputFileProblem } from '../../util/files';
 import type { CliDeps } from '../cli';
 
 /** Options shared by run and compare. */
@@ -34,6 +35,7 @@ export const COMMON_OPTIONS: OptionSpecs = {
   quiet: { type: 'boolean', short: 'q', help: 'print only the verdict (and the replay line)' },
   'max-events': { type: 'string', value: 'N', help: 'event budget (default: the scenario\'s, else 5000000)' },
   'max-time': { type: 'string', value: 'TIME', help: 'virtual-time budget, e.g. 10s (default: the scenario\'s, else 10s)' },
+  ...ALL_ERRORS_OPTION,
 };
 
 export const HELP_OPTION: OptionSpecs = { help: { type: 'boolean', short: 'h', help: 'show this help' } };
@@ -128,6 +130,10 @@ export interface RunRequest {
   readonly cwd: string;
   /** Absolute runs directory (failure files, automatic traces). */
   readonly runsDir: string;
+  /** How the runs directory was named, for messages ("--runs-dir out"); default: the path. */
+  readonly runsWhat?: string;
+  /** The runs directory was named (--runs-dir, APF_RUNS_DIR): a failure file that cannot be written there is bad input. */
+  readonly runsNamed?: boolean;
   /** --trace FILE (absolute), or undefined for the automatic trace kept only on failure. */
   readonly traceFile?: string;
   readonly traceShownArg?: string;
@@ -161,8 +167,17 @@ export function executeRun(req: RunRequest, deps: CliDeps = {}): RunDone {
   const replay = replayLine(req.fileShown, scenario, req.overrides);
   const runId = nanoid(12);
   const { runsDir, json, quiet } = req;
+  const runsWhat = req.runsWhat ?? `runs directory ${shownPath(req.cwd, runsDir)}`;
 
-  if (req.header && !json && !quiet) out += headerLines({ scenario }, { fileShown: req.fileShown, warnings: scenario.warnings }).join('\n') + '\n';
+  // Every place this run may write is checked before it starts: a run is never lost to a bad path at its end.
+  // The runs directory is needed for the automatic trace, or when named (--runs-dir, APF_RUNS_DIR); with
+  // --trace and the default ./runs, a run in a read-only directory still works and only a failure file is missed.
+  const runsProblem = req.runsNamed === true || req.traceFile === undefined ? outputDirProblem(runsDir) : undefined;
+  if (runsProblem !== undefined) throw new UsageError(`apf run: ${runsWhat}: ${runsProblem}`);
+  if (req.traceFile !== undefined && req.traceShownArg !== '-') {
+    const traceProblem = sameFile(req.file, req.traceFile) ? 'is the scenario file itself (it would be overwritten)' : outputFileProblem(req.traceFile);
+    if (traceProblem !== undefined) throw new UsageError(`apf run: --trace ${req.traceShownArg ?? req.traceFile}: ${traceProblem}`);
+  }
 
   // The trace streams to --trace FILE, or to runs/<runId>.trace.jsonl (kept only if the run fails).
   let auto = false;
@@ -171,7 +186,8 @@ export function executeRun(req: RunRequest, deps: CliDeps = {}): RunDone {
   if (req.traceFile !== undefined) tracePath = req.traceFile;
   else {
     auto = true;
-    fs.mkdirSync(runsDir, { recursive: true });
+    const why = makeDir(runsDir);
+    if (why !== undefined) throw new UsageError(`apf run: ${runsWhat}: ${why}`);
     tracePath = path.join(runsDir, `${runId}${EXTENSION[req.format]}`);
   }
   // `--trace -`: the trace goes to stdout, ahead of the report.
@@ -180,7 +196,7 @@ export function executeRun(req: RunRequest, deps: CliDeps = {}): RunDone {
   try {
     opened = traceSink(req.format, toStdout ? { write: (t) => (out += t), end: () => undefined } : tracePath, scenario, runId);
   } catch (e) {
-    throw new UsageError(`apf run: cannot write the trace to ${req.traceShownArg ?? tracePath}: ${(e as Error).message}`);
+    throw new UsageError(`apf run: cannot write the trace to ${req.traceShownArg ?? shownPath(req.cwd, tracePath)}: ${errnoText(e)}`);
   }
   const collector = new CollectSink(req.collect ?? 0);
 
@@ -190,6 +206,10 @@ export function executeRun(req: RunRequest, deps: CliDeps = {}): RunDone {
     report = runScenario(scenario, {
       sinks: req.collect === undefined ? [opened.sink] : [opened.sink, collector],
       keepRecords: json || quiet ? 0 : 20_000,
+      // The header comes once the machine is built: a scenario it cannot be built from prints only its one line.
+      onBuilt: () => {
+        if (req.header && !json && !quiet) out += headerLines({ scenario }, { fileShown: req.fileShown, warnings: scenario.warnings }).join('\n') + '\n';
+      },
       ...(deps.machine === undefined ? {} : { machine: deps.machine }),
     });
   } catch (e) {
@@ -202,14 +222,16 @@ export function executeRun(req: RunRequest, deps: CliDeps = {}): RunDone {
     }
   }
 
+  if (report?.outcome === 'bad_machine') {
+    // Known before the first instruction ran: bad input, reported like a validation problem.
+    if (auto) removeQuietly(tracePath, runsDirExisted ? undefined : runsDir);
+    throw new ScenarioError(req.fileShown, '', report.endDetail ?? 'the machine cannot be built from this scenario');
+  }
   const failed = report === undefined || !report.ok;
   const traceShown = toStdout ? '-' : shownPath(req.cwd, tracePath);
   if (auto && !failed) removeQuietly(tracePath, runsDirExisted ? undefined : runsDir);
   let failureFile: string | undefined;
-  if (failed) {
-    fs.mkdirSync(runsDir, { recursive: true });
-    failureFile = path.join(runsDir, `${runId}.failure.json`);
-  }
+  if (failed && makeDir(runsDir) === undefined) failureFile = path.join(runsDir, `${runId}.failure.json`);
   const ctx = {
     runId,
     replay,
@@ -221,14 +243,14 @@ export function executeRun(req: RunRequest, deps: CliDeps = {}): RunDone {
     // A bug in the harness itself: keep everything and say so.
     const e = crash instanceof Error ? crash : new Error(String(crash));
     if (failureFile !== undefined) {
-      fs.writeFileSync(failureFile, JSON.stringify({ runId, scenario: req.fileShown, replay, internalError: { message: e.message, stack: e.stack ?? null }, trace: ctx.trace }, null, 2) + '\n');
+      writeQuietly(failureFile, JSON.stringify({ runId, scenario: req.fileShown, replay, internalError: { message: e.message, stack: e.stack ?? null }, trace: ctx.trace }, null, 2) + '\n');
     }
     err += `apf run: internal error: ${e.message}\nreplay: ${replay}\ntrace: ${traceShown}\nfailure details: ${ctx.failureFile ?? '-'}\n`;
     return { code: 1, out, err, verdict: `FAIL ${scenario.name}: internal error: ${e.message}`, result: null, collected: collector.done() };
   }
 
   const result = toResult(report, ctx);
-  if (failureFile !== undefined) writeFailure(failureFile, result, report, loaded);
+  const failureProblem = failureFile === undefined ? undefined : writeFailure(failureFile, result, report, loaded);
   const files = { ...(ctx.trace === null || toStdout ? {} : { traceFile: ctx.trace.file }), ...(ctx.failureFile === null ? {} : { failureFile: ctx.failureFile }) };
   const verdict = verdictLines(report, { replay })[0] ?? '';
   if (json) out += JSON.stringify(result, null, 2) + '\n';
@@ -236,7 +258,18 @@ export function executeRun(req: RunRequest, deps: CliDeps = {}): RunDone {
     const lines = quiet ? verdictLines(report, { replay, ...files }) : reportLines(report, { fileShown: req.fileShown, verbose: req.verbose, replay, ...files });
     out += lines.join('\n') + '\n';
   }
-  return { code: report.ok ? 0 : 1, out, err, verdict, result, collected: collector.done() };
+  // The run itself is reported above; an output that could not be written is bad input (exit 2), named last.
+  let code = report.ok ? 0 : 1;
+  const traceFailure = opened.out instanceof FileOut ? opened.out.failure : undefined;
+  if (traceFailure !== undefined) {
+    err += `apf run: ${req.traceFile === undefined ? 'the automatic trace' : `--trace ${req.traceShownArg ?? req.traceFile}`}: writing failed (${errnoText(traceFailure)}); the trace file is incomplete\n`;
+    code = 2;
+  }
+  if (failureProblem !== undefined || (failed && failureFile === undefined)) {
+    err += `apf run: ${runsWhat}: the failure file could not be written (${failureProblem ?? outputDirProblem(runsDir) ?? 'cannot create the directory'})\n`;
+    if (req.runsNamed === true) code = 2;
+  }
+  return { code, out, err, verdict, result, collected: collector.done() };
 }
 
 export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): number {
@@ -246,8 +279,14 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
     return 0;
   }
   const overrides = overridesFrom('run', p);
-  const runsDir = path.resolve(io.cwd, str(p, 'runs-dir') ?? io.env.APF_RUNS_DIR ?? 'runs');
+  const runsGiven = str(p, 'runs-dir');
+  const runsDir = path.resolve(io.cwd, runsGiven ?? io.env.APF_RUNS_DIR ?? 'runs');
+  const runsWhat = runsGiven !== undefined ? `--runs-dir ${runsGiven}` : io.env.APF_RUNS_DIR !== undefined ? `APF_RUNS_DIR ${io.env.APF_RUNS_DIR}` : `runs directory ${shownPath(io.cwd, runsDir)}`;
+  const runsNamed = runsGiven !== undefined || io.env.APF_RUNS_DIR !== undefined;
   const reportFile = str(p, 'report');
+  // The report is written after the runs: its path is checked before them.
+  const reportProblem = reportFile === undefined || reportFile === '-' ? undefined : outputFileProblem(path.resolve(io.cwd, reportFile));
+  if (reportProblem !== undefined) throw new UsageError(`apf run: --report ${reportFile ?? ''}: ${reportProblem}`);
   const given = p.positionals;
   const single = given.length <= 1 && (given[0] === undefined || !isDirectory(path.resolve(io.cwd, given[0]))) && str(p, 'junit') === undefined && str(p, 'shard') === undefined;
   if (!single) {
@@ -265,6 +304,8 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
       overrides,
       cwd: io.cwd,
       runsDir,
+      runsWhat,
+      runsNamed,
       ...(traceArg === undefined ? {} : { traceFile: traceArg === '-' ? '-' : path.resolve(io.cwd, traceArg), traceShownArg: traceArg }),
       format: traceArg === '-' && str(p, 'trace-format') === undefined ? 'text' : traceFormatArg(p, traceArg),
       json: flag(p, 'json'),
@@ -309,7 +350,28 @@ function removeQuietly(file: string, createdDir: string | undefined): void {
   }
 }
 
-function writeFailure(file: string, result: RunResult, report: RunReport, loaded: Scenario): void {
+/** Whether two paths name the same existing file. */
+function sameFile(a: string, b: string): boolean {
+  try {
+    const sa = fs.statSync(a);
+    const sb = fs.statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes a file; the reason in words when that fails. */
+function writeQuietly(file: string, text: string): string | undefined {
+  try {
+    fs.writeFileSync(file, text);
+    return undefined;
+  } catch (e) {
+    return errnoText(e);
+  }
+}
+
+function writeFailure(file: string, result: RunResult, report: RunReport, loaded: Scenario): string | undefined {
   const body = {
     ...result,
     endDetail: report.endDetail ?? null,
@@ -317,5 +379,5 @@ function writeFailure(file: string, result: RunResult, report: RunReport, loaded
     endedAt: formatTime(report.endT).trim(),
     scenarioAsLoaded: { file: loaded.file ?? null, name: loaded.name, seed: loaded.seed },
   };
-  fs.writeFileSync(file, JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v), 2) + '\n');
+  return writeQuietly(file, JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v), 2) + '\n');
 }
