@@ -11,6 +11,7 @@ import type { Machine } from '../machine-api';
 import { runScenario, type RunReport } from '../runner';
 import { scenarioFromValue, ScenarioError } from '../scenario/load';
 import type { Scenario } from '../scenario/types';
+import { handlersForCase } from '../handlers-file';
 import { canaryByName } from './canaries';
 import type { JsonObject } from './doc';
 import { hazardObserver, hostOracle, lostWakeupObserver, type Observer, type PropertyFailure } from './properties';
@@ -21,6 +22,11 @@ export interface CaseOptions {
   readonly mode: FuzzMode;
   /** A canary guest variant (harness/fuzz/canaries.ts) instead of the profile's handlers. */
   readonly canary?: string;
+  /**
+   * A handlers module (absolute path, harness/handlers-file.ts) whose `handlers` replace the
+   * profile's. Loaded once per process (each worker thread loads it itself).
+   */
+  readonly handlersFile?: string;
 }
 
 export interface CaseResult {
@@ -73,6 +79,7 @@ function stackTop(stack: string): string {
 /** Runs a validated scenario under the fuzz properties. */
 export function runScenarioCase(scenario: Scenario, opts: CaseOptions): CaseResult {
   const canary = opts.canary === undefined ? undefined : canaryByName(opts.canary);
+  const handlers = opts.handlersFile !== undefined ? handlersForCase(opts.handlersFile, '/') : canary?.handlers;
   let kvm: Kvm | undefined;
   const observers: Observer[] = [];
   if (opts.mode === 'trusted') observers.push(lostWakeupObserver());
@@ -80,7 +87,7 @@ export function runScenarioCase(scenario: Scenario, opts: CaseOptions): CaseResu
   const hazards = hazardObserver();
   const machine = (s: Scenario, sim: Simulation): Machine =>
     buildMachine(s, sim, {
-      ...(canary === undefined ? {} : { handlers: canary.handlers }),
+      ...(handlers === undefined ? {} : { handlers }),
       inspect: (p) => {
         kvm = p.kvm;
       },

@@ -22,6 +22,7 @@ import { progressReporter } from '../../fuzz/progress';
 import { writeFailures, type WrittenFailure } from '../../fuzz/report';
 import type { SearchSpec } from '../../fuzz/search';
 import { freshSeed } from '../../fuzz/seeds';
+import { loadHandlers } from '../../handlers-file';
 import { loadScenarioFile } from '../../scenario/load';
 import { checkProfile, parseToggle, shellWord, UsageError, type ToggleSetting } from '../../scenario/overrides';
 import { closest } from '../../util/names';
@@ -38,6 +39,7 @@ const OPTIONS: OptionSpecs = {
   size: { type: 'string', value: 'SIZE', help: 'small (default), medium or large scenarios' },
   untrusted: { type: 'boolean', help: 'untrusted-guest mode: a hostile bare-metal guest, the host is the target' },
   canary: { type: 'string', value: 'NAME', help: `fuzz a deliberately broken guest (${CANARY_NAMES.join(', ')}): the campaign must fail` },
+  handlers: { type: 'string', value: 'FILE', help: 'guest handlers from a .ts/.js module exporting `handlers` (docs/handlers.md), in every run; each worker loads it' },
   'fail-fast': { type: 'boolean', help: 'stop at the first failure (still the lowest failing run, for any --jobs)' },
   'shrink-budget': { type: 'string', value: 'N', help: 'runs a shrink may spend (default 300)' },
   out: { type: 'string', value: 'DIR', help: 'where shrunk failures go (default ./runs/fuzz, or $APF_RUNS_DIR/fuzz)' },
@@ -64,6 +66,7 @@ export const FUZZ_HELP = helpText(
     '  apf fuzz --runs 500 --seed 7 --host linux-5.8 --size medium',
     '  apf fuzz --untrusted --runs 1000 --seed 3',
     '  apf fuzz --canary no-ack --runs 300 --seed 1      # must find the broken ACK',
+    '  apf fuzz --handlers my-handlers.ts --runs 500 --seed 1',
     '  apf fuzz --replay runs/fuzz/fuzz-1-14.json --canary no-ack',
   ],
 );
@@ -78,6 +81,8 @@ interface FuzzSettings {
   readonly shrinkBudget: number;
   readonly failFast: boolean;
   readonly out: string;
+  /** `--handlers` as given. */
+  readonly handlers?: string;
 }
 
 function nonNegativeInt(p: Parsed, name: string): number | undefined {
@@ -104,9 +109,23 @@ function canaryArg(p: Parsed): string | undefined {
   throw new UsageError(`apf fuzz: --canary ${v}: unknown canary${h === undefined ? '' : ` (did you mean "${h}"?)`}; canaries: ${CANARY_NAMES.join(', ')}`);
 }
 
+/** `--handlers FILE` (or canary:NAME / stock): checked here, loaded again by each worker. */
+function handlersArg(p: Parsed, io: CliIo, canary: string | undefined, untrusted: boolean): { spec?: string; file?: string; canary?: string } {
+  const spec = str(p, 'handlers');
+  if (spec === undefined) return {};
+  if (canary !== undefined) throw new UsageError('apf fuzz: --canary and --handlers both replace the guest handlers: use one (--handlers canary:NAME is --canary NAME)');
+  if (untrusted) throw new UsageError('apf fuzz: --handlers has no effect with --untrusted (the guest is the hostile bare-metal script)');
+  const loaded = loadHandlers('fuzz', spec, io.cwd);
+  if (loaded.file !== undefined) return { spec, file: loaded.file };
+  if (spec.startsWith('canary:')) return { spec, canary: spec.slice('canary:'.length) };
+  return { spec };
+}
+
 function settings(p: Parsed, io: CliIo): FuzzSettings {
   const untrusted = flag(p, 'untrusted');
-  const canary = canaryArg(p);
+  const canary0 = canaryArg(p);
+  const hs = handlersArg(p, io, canary0, untrusted);
+  const canary = canary0 ?? hs.canary;
   const guest = str(p, 'guest');
   const host = str(p, 'host');
   if (guest !== undefined) checkProfile('guest', guest);
@@ -134,8 +153,9 @@ function settings(p: Parsed, io: CliIo): FuzzSettings {
     jobs,
     spec: {
       gen: { guest: (guest ?? 'current') as GuestProfileName, host: (host ?? 'current') as HostProfileName, hostToggles, guestToggles, size: sizeArg(p) },
-      case: { mode, ...(canary === undefined ? {} : { canary }) },
+      case: { mode, ...(canary === undefined ? {} : { canary }), ...(hs.file === undefined ? {} : { handlersFile: hs.file }) },
     },
+    ...(hs.spec === undefined ? {} : { handlers: hs.spec }),
     toggles,
     shrinkBudget: positiveIntArg('fuzz', p, 'shrink-budget') ?? 300,
     failFast: flag(p, 'fail-fast'),
@@ -152,24 +172,28 @@ function campaignCommand(s: FuzzSettings): string {
   if (g.host !== 'current') words.push('--host', g.host);
   for (const t of s.toggles) words.push('--toggle', t.text);
   if (g.size !== 'small') words.push('--size', g.size);
-  if (s.spec.case.canary !== undefined) words.push('--canary', s.spec.case.canary);
+  if (s.handlers !== undefined) words.push('--handlers', s.handlers);
+  else if (s.spec.case.canary !== undefined) words.push('--canary', s.spec.case.canary);
   if (s.failFast) words.push('--fail-fast');
   if (s.shrinkBudget !== 300) words.push('--shrink-budget', String(s.shrinkBudget));
   return words.map(shellWord).join(' ');
 }
 
 function replayOne(p: Parsed, io: CliIo, file: string): number {
-  const canary = canaryArg(p);
+  const canary0 = canaryArg(p);
+  const hs = handlersArg(p, io, canary0, false);
+  const canary = canary0 ?? hs.canary;
   const abs = path.resolve(io.cwd, file);
   const scenario = loadScenarioFile(abs, file);
   const mode: FuzzMode = scenario.bare !== undefined ? 'untrusted' : 'trusted';
   if (canary !== undefined && mode === 'untrusted') throw new UsageError(`apf fuzz: --canary needs a guest-kernel scenario; ${file} runs the bare-metal guest`);
-  const r = runScenarioCase(scenario, { mode, ...(canary === undefined ? {} : { canary }) });
+  if (hs.spec !== undefined && mode === 'untrusted') throw new UsageError(`apf fuzz: --handlers needs a guest-kernel scenario; ${file} runs the bare-metal guest`);
+  const r = runScenarioCase(scenario, { mode, ...(canary === undefined ? {} : { canary }), ...(hs.file === undefined ? {} : { handlersFile: hs.file }) });
   if (flag(p, 'json')) {
     io.out(JSON.stringify({ format: 'apf-fuzz-replay/1', file, mode, canary: canary ?? null, ok: r.ok, outcome: r.outcome, hazard: r.hazard ?? null, failures: r.failures, traceHash: r.traceHash, events: r.events }, null, 2) + '\n');
     return r.ok ? 0 : 1;
   }
-  const what = `${file} (${mode === 'untrusted' ? 'untrusted-guest properties' : 'fuzz properties'}${canary === undefined ? '' : `, canary ${canaryByName(canary).name}`})`;
+  const what = `${file} (${mode === 'untrusted' ? 'untrusted-guest properties' : 'fuzz properties'}${hs.file !== undefined ? `, handlers ${hs.spec ?? ''}` : canary === undefined ? '' : `, canary ${canaryByName(canary).name}`})`;
   if (r.ok) io.out(`PASS ${what}: outcome ${r.outcome}${r.hazard === undefined ? '' : ` (known hazard: ${r.hazard})`}, trace ${r.traceHash}\n`);
   else {
     io.out(`FAIL ${what}: outcome ${r.outcome}, trace ${r.traceHash}\n`);
@@ -236,7 +260,7 @@ export function fuzzCommand(argv: readonly string[], io: CliIo): number {
   const what =
     s.spec.case.mode === 'untrusted'
       ? `untrusted bare-metal guest, host ${g.host}`
-      : `guest ${g.guest}${s.spec.case.canary === undefined ? '' : ` (canary ${s.spec.case.canary})`}, host ${g.host}`;
+      : `guest ${g.guest}${s.handlers !== undefined ? ` (handlers ${s.handlers})` : s.spec.case.canary === undefined ? '' : ` (canary ${s.spec.case.canary})`}, host ${g.host}`;
   if (!quiet) {
     io.err(`apf fuzz: ${s.runs} runs, seed ${String(s.seed)}${s.seedGiven ? '' : ' (fresh)'}, ${s.jobs === 0 ? 'in this process' : `${s.jobs} worker${s.jobs === 1 ? '' : 's'}`}, ${what}, size ${g.size}\n`);
   }
@@ -255,7 +279,12 @@ export function fuzzCommand(argv: readonly string[], io: CliIo): number {
   } finally {
     bar?.end();
   }
-  const ctx = { seed: result.seed, mode: s.spec.case.mode, command: campaignCommand(s), ...(s.spec.case.canary === undefined ? {} : { canary: s.spec.case.canary }) };
+  const ctx = {
+    seed: result.seed,
+    mode: s.spec.case.mode,
+    command: campaignCommand(s),
+    ...(s.handlers !== undefined ? { handlers: s.handlers } : s.spec.case.canary === undefined ? {} : { canary: s.spec.case.canary }),
+  };
   const written = writeFailures(result.shrunk, s.out, io.cwd, ctx);
   if (json) {
     io.out(

@@ -20,6 +20,9 @@ import { TextSink } from '../../trace/text';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, timeArg, type OptionSpecs, type Parsed } from '../args';
 import { DEFAULT_SCENARIO, shownPath, type CliIo } from '../io';
 import type { CliDeps } from '../cli';
+import { loadHandlers, STOCK, type LoadedHandlers } from '../../handlers-file';
+import { buildMachine } from '../../machine';
+import type { MachineFactory } from '../../machine-api';
 
 /** Options shared by run and compare. */
 export const COMMON_OPTIONS: OptionSpecs = {
@@ -32,6 +35,7 @@ export const COMMON_OPTIONS: OptionSpecs = {
   quiet: { type: 'boolean', short: 'q', help: 'print only the verdict (and the replay line)' },
   'max-events': { type: 'string', value: 'N', help: 'event budget (default: the scenario\'s, else 5000000)' },
   'max-time': { type: 'string', value: 'TIME', help: 'virtual-time budget, e.g. 10s (default: the scenario\'s, else 10s)' },
+  handlers: { type: 'string', value: 'FILE', help: 'replace guest async-PF handlers with those a .ts/.js module exports as `handlers` (docs/handlers.md); also "stock" or "canary:NAME"' },
 };
 
 export const HELP_OPTION: OptionSpecs = { help: { type: 'boolean', short: 'h', help: 'show this help' } };
@@ -76,6 +80,26 @@ export function overridesFrom(cmd: string, p: Parsed): Overrides {
   };
 }
 
+/** `--handlers SPEC` of run/compare: the loaded handlers and the machine factory that uses them. */
+export function handlersFrom(cmd: string, p: Parsed, io: CliIo, deps: CliDeps): { loaded?: LoadedHandlers; machine?: MachineFactory } {
+  const spec = str(p, 'handlers');
+  if (spec === undefined) return deps.machine === undefined ? {} : { machine: deps.machine };
+  const loaded = loadHandlers(cmd, spec, io.cwd);
+  return { loaded, machine: deps.machine ?? handlersMachine(loaded.handlers) };
+}
+
+/** The real machine with replacement guest handlers. */
+export function handlersMachine(handlers: LoadedHandlers['handlers']): MachineFactory {
+  return (s, sim) => buildMachine(s, sim, { handlers });
+}
+
+/** Refuses handlers on a scenario that does not run the guest kernel. */
+export function checkHandlersApply(cmd: string, loaded: LoadedHandlers | undefined, s: Scenario, fileShown: string): void {
+  if (loaded !== undefined && loaded.spec !== STOCK && s.bare !== undefined) {
+    throw new UsageError(`apf ${cmd}: --handlers ${loaded.spec}: ${fileShown} runs the bare-metal guest script, which has no kvm.c handlers to replace`);
+  }
+}
+
 function traceFormatArg(p: Parsed, file: string | undefined): TraceFormat {
   const f = str(p, 'trace-format');
   if (f === undefined) return file === undefined ? 'jsonl' : formatForFile(file);
@@ -112,7 +136,8 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
   const given = p.positionals[0];
   const file = given === undefined ? DEFAULT_SCENARIO : path.resolve(io.cwd, given);
   const fileShown = given ?? shownPath(io.cwd, DEFAULT_SCENARIO);
-  const overrides = overridesFrom('run', p);
+  const hs = handlersFrom('run', p, io, deps);
+  const overrides: Overrides = { ...overridesFrom('run', p), ...(hs.loaded === undefined ? {} : { handlers: hs.loaded.spec }) };
   const traceFile = str(p, 'trace');
   const format = traceFormatArg(p, traceFile);
   const json = flag(p, 'json');
@@ -120,6 +145,7 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
 
   const loaded = loadScenarioFile(file, fileShown);
   const scenario = applyOverrides({ ...loaded, file: fileShown }, overrides);
+  checkHandlersApply('run', hs.loaded, scenario, fileShown);
   const replay = replayLine(fileShown, scenario, overrides);
   const runId = nanoid(12);
   const runsDir = path.resolve(io.cwd, str(p, 'runs-dir') ?? io.env.APF_RUNS_DIR ?? 'runs');
@@ -146,7 +172,7 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
   let report: RunReport | undefined;
   let crash: unknown;
   try {
-    report = runScenario(scenario, { sinks: [opened.sink], keepRecords: json || quiet ? 0 : 20_000, ...(deps.machine === undefined ? {} : { machine: deps.machine }) });
+    report = runScenario(scenario, { sinks: [opened.sink], keepRecords: json || quiet ? 0 : 20_000, ...(hs.machine === undefined ? {} : { machine: hs.machine }) });
   } catch (e) {
     crash = e;
   } finally {
