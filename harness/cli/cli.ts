@@ -7,11 +7,13 @@
  *   apf compare FILE    one scenario over guest × host profiles
  *   apf fuzz            seeded search for failing interleavings, with shrinking and replay
  *   apf schema          JSON Schema of scenario files
+ *   apf check           guest handlers against every applicable scenario and a fuzz campaign
  */
 import type { MachineFactory } from '../machine-api';
 import { ScenarioError } from '../scenario/load';
 import { UsageError } from '../scenario/overrides';
 import { closest } from '../util/names';
+import { checkCommand } from './commands/check';
 import { compareCommand } from './commands/compare';
 import { fuzzCommand } from './commands/fuzz';
 import { listCommand } from './commands/list';
@@ -32,6 +34,7 @@ const COMMANDS: Readonly<Record<string, { run: Command; about: string }>> = {
   compare: { run: compareCommand, about: 'run one scenario over guest × host profiles and print a table of outcomes' },
   fuzz: { run: (a, io) => fuzzCommand(a, io), about: 'seeded search for failing interleavings: random scenarios on worker threads, shrunk failures with replay lines' },
   schema: { run: (a, io) => schemaCommand(a, io), about: 'print the JSON Schema of scenario files' },
+  check: { run: checkCommand, about: 'check guest handlers (--handlers FILE): every applicable scenario plus a fuzz campaign, one verdict table' },
 };
 
 export const MAIN_HELP =
