@@ -1,5 +1,7 @@
 /** The checkers, in the order they are listed and run. */
 import { apfAnswered } from './apf-answered';
+import { guestRules } from './guest-rules';
+import { guestWarn } from './guest-warn';
 import { hostWrites } from './host-writes';
 import { hungTask } from './hung-task';
 import { interrupts } from './interrupts';
@@ -14,7 +16,7 @@ import type { TraceRecord } from '../../sim/trace';
 
 export * from './types';
 
-export const CHECKERS: readonly CheckerDef[] = [apfAnswered, tokenUnique, hostWrites, slotBusy, sleepContext, hungTask, pageIntegrity, interrupts, nestedState, staleTranslation];
+export const CHECKERS: readonly CheckerDef[] = [apfAnswered, tokenUnique, hostWrites, slotBusy, sleepContext, hungTask, pageIntegrity, interrupts, nestedState, staleTranslation, guestRules, guestWarn];
 
 export function checkerDef(name: string): CheckerDef | undefined {
   return CHECKERS.find((c) => c.name === name);

@@ -5,6 +5,7 @@
  * or a #PF with reason PAGE_READY on old guests).
  */
 import type { TraceRecord } from '../../sim/trace';
+import { HYPERVISOR_CALLBACK_VECTOR } from '../../shared-abi/vectors';
 import { Time } from '../scenario/scalars';
 import { ABRUPT_OUTCOMES, at, defineChecker, eventSet, hex, KERNEL_GONE, num } from './types';
 
@@ -40,10 +41,26 @@ export const interrupts = defineChecker({
     const held = new Map<string, number[]>();
     /** CPUs the guest took offline (cli; hlt until INIT): what is pending there waits, it is not lost. */
     const offline = new Set<number>();
+    /** cpu -> vector -> injection time of interrupts in service (ISR bit set, no EOI yet). */
+    const inService = new Map<number, Map<number, number>>();
+    /**
+     * Why nothing more is delivered on `cpu` at `vec`'s priority: an in-service vector of the same
+     * or a higher priority class whose handler never wrote EOI. Empty when none.
+     */
+    const noEoi = (cpu: number, vec: number): string => {
+      const isr = inService.get(cpu);
+      if (isr === undefined) return '';
+      let worst: [number, number] | undefined;
+      for (const [v, t] of isr) if ((v & 0xf0) >= (vec & 0xf0) && (worst === undefined || v > worst[0])) worst = [v, t];
+      if (worst === undefined) return '';
+      return `: the ISR bit for vector ${hex(worst[0])} (injected at ${at(worst[1])}) is still set: its handler returned without an EOI, so the LAPIC holds back every interrupt of priority class ${hex(vec & 0xf0)} and below`;
+    };
 
     const resetCpu = (cpu: number): void => {
       for (const k of [...irqs.keys()]) if (cpu < 0 || k.startsWith(`${cpu}:`)) irqs.delete(k);
       for (const k of [...held.keys()]) if (cpu < 0 || k.startsWith(`${cpu}:`)) held.delete(k);
+      if (cpu < 0) inService.clear();
+      else inService.delete(cpu);
       if (cpu < 0) {
         ready.clear();
         late.clear();
@@ -67,7 +84,7 @@ export const interrupts = defineChecker({
     };
 
     return {
-      events: eventSet(['kvm_apic_accept_irq', 'kvm_inj_virq', 'kvm_async_pf_ready', 'sysvec_kvm_asyncpf_interrupt', 'kvm_read_and_reset_apf_flags', 'bare_interrupt', 'bare_exception', 'kvm_lapic_disable', 'kvm_vcpu_reset', 'kvm_vcpu_init', 'kvm_vcpu_destroy', 'kvm_async_pf_disable', 'kvm_vm_destroy', 'cpu_offline', 'cpu_online'], KERNEL_GONE),
+      events: eventSet(['kvm_apic_accept_irq', 'kvm_inj_virq', 'kvm_async_pf_ready', 'sysvec_kvm_asyncpf_interrupt', 'kvm_read_and_reset_apf_flags', 'bare_interrupt', 'bare_exception', 'kvm_lapic_disable', 'kvm_apic_eoi', 'kvm_vcpu_reset', 'kvm_vcpu_init', 'kvm_vcpu_destroy', 'kvm_async_pf_disable', 'kvm_vm_destroy', 'cpu_offline', 'cpu_online'], KERNEL_GONE),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_apic_accept_irq': {
@@ -83,6 +100,9 @@ export const interrupts = defineChecker({
           case 'kvm_inj_virq': {
             const vec = num(rec, 'irq');
             if (vec === undefined) return;
+            let isr = inService.get(rec.cpu);
+            if (isr === undefined) inService.set(rec.cpu, (isr = new Map()));
+            isr.set(vec, rec.t);
             const key = `${rec.cpu}:${vec}`;
             const q = irqs.get(key);
             if (q !== undefined && q.length > 0) {
@@ -116,6 +136,11 @@ export const interrupts = defineChecker({
           case 'bare_exception':
             if (rec.result === 'page_ready' || rec.result === 'wake_all') handled(rec, `bare guest ${rec.result}`);
             return;
+          case 'kvm_apic_eoi': {
+            const vec = num(rec, 'vector');
+            if (vec !== undefined) inService.get(rec.cpu)?.delete(vec);
+            return;
+          }
           case 'kvm_lapic_disable':
             for (const [k, q] of [...irqs]) {
               if (!k.startsWith(`${rec.cpu}:`)) continue;
@@ -155,12 +180,14 @@ export const interrupts = defineChecker({
           if (first === undefined || end.t - first < grace) continue;
           const [cpu, vec] = key.split(':').map(Number);
           if (offline.has(cpu ?? -1)) continue;
-          report(end.t, cpu ?? -1, `vector ${hex(vec ?? 0)} accepted on cpu${cpu} at ${at(first)} was never injected: a lost interrupt`);
+          const why = noEoi(cpu ?? -1, vec ?? 0);
+          report(end.t, cpu ?? -1, `vector ${hex(vec ?? 0)} accepted on cpu${cpu} at ${at(first)} was never injected${why === '' ? ': a lost interrupt' : why}`);
         }
         for (const [cpu, q] of ready) {
           const first = q[0];
           if (first === undefined || end.t - first < grace || offline.has(cpu)) continue;
-          report(end.t, cpu, `page-ready sent to cpu${cpu} at ${at(first)} was never handled by the guest: a lost page-ready`);
+          const why = noEoi(cpu, HYPERVISOR_CALLBACK_VECTOR);
+          report(end.t, cpu, `page-ready sent to cpu${cpu} at ${at(first)} was never handled by the guest${why === '' ? ': a lost page-ready' : why}`);
         }
       },
     };

@@ -101,6 +101,7 @@ export const TRACE_EVENTS: readonly EventInfo[] = [
   ev('guest', 'sysvec_kvm_asyncpf_interrupt', 'token'),
   ev('guest', 'apf_token_clear', 'token'),
   ev('guest', 'apf_ack'),
+  ev('guest', 'apf_handler_rule', 'handler', 'rule', 'message'),
   ev('guest', 'sched_switch', 'prev', 'next', 'prev_state'),
   ev('guest', 'sched_wakeup', 'task', 'target_cpu'),
   ev('guest', 'task_new', 'task', 'kind'),

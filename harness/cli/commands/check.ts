@@ -83,13 +83,21 @@ export function handlersApply(s: Scenario): boolean {
   return s.bare === undefined && s.machine.guest.profile === CHECK_PROFILE;
 }
 
+/** Checkers by how directly they name a guest-side rule (the rest follow, in time order). */
+const DIAGNOSIS_ORDER = ['guest-rules', 'sleep-context', 'interrupts', 'slot-busy', 'guest-warn', 'hung-task'];
+
 /** The one-line reason a scenario run failed: the checker that fired (it names the rule), else the first unmet expectation. */
 export function diagnosis(r: RunReport): string {
   const bad = r.expectations.filter((e) => !e.ok);
-  // A checker that the scenario expected quiet names the broken rule better than any count.
-  for (const v of r.violations) {
-    if (bad.some((e) => e.what.includes(v.checker))) return `${v.checker}: ${v.message}`;
-  }
+  // A checker that the scenario expected quiet names the broken rule better than any count; the
+  // checkers that name guest-side rules come first, the ones that see consequences (hangs, lost events) last.
+  const rank = (c: string): number => {
+    const i = DIAGNOSIS_ORDER.indexOf(c);
+    return i < 0 ? DIAGNOSIS_ORDER.length : i;
+  };
+  const named = r.violations.filter((v) => bad.some((e) => e.what.includes(v.checker)));
+  const best = [...named].sort((a, b) => rank(a.checker) - rank(b.checker) || a.t - b.t)[0];
+  if (best !== undefined) return `${best.checker}: ${best.message}`;
   const first = bad[0];
   if (first === undefined) return `outcome ${r.outcome}`;
   const v = r.violations[0];

@@ -1,0 +1,37 @@
+/** the wait enables IRQs before its node is in the sleeper table */
+import type { ApfHandlers } from '../../../guest/handlers';
+
+export const description = 'the wait enables IRQs before its node is in the sleeper table';
+/** What a diagnosis of this mistake must name. */
+export const rule = /lost|wake.*before|before.*table/;
+
+export const handlers: Partial<ApfHandlers> = {
+  *wait(api, token) {
+    yield* api.sti();
+    const b = api.bucket(token);
+    yield* api.lockBucket(b);
+    const e = api.sleepers.find(token);
+    if (e !== undefined) {
+      api.sleepers.unlink(e);
+      yield* api.unlockBucket(b);
+      api.freeDummy(e, 'consumed');
+      api.trace('kvm_async_pf_dummy_consumed', { token, task: api.task().name });
+      yield* api.cli();
+      return;
+    }
+    const n = api.newWaiterNode(token, false);
+    api.sleepers.add(n);
+    yield* api.unlockBucket(b);
+    yield* api.cli();
+    api.trace('kvm_async_pf_task_wait_schedule', { token, task: api.task().name });
+    for (;;) {
+      api.prepareToWait(n);
+      if (!n.linked) break;
+      yield* api.sti();
+      yield* api.schedule();
+      yield* api.cli();
+    }
+    api.finishWait(n);
+    api.trace('kvm_async_pf_task_woken', { token, task: api.task().name, waited_ns: 0 });
+  },
+};
