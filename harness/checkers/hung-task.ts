@@ -3,6 +3,7 @@
  * hung-task detector (`hung_task` records) and, at the end of the run, for every task still
  * waiting on a token for longer than `timeout`.
  */
+import { sleeperBucket } from '../../shared-abi/apf';
 import { Time } from '../scenario/scalars';
 import { ABRUPT_OUTCOMES, at, defineChecker, dur, eventSet, hex, KERNEL_GONE, num, str } from './types';
 
@@ -19,8 +20,39 @@ export const hungTask = defineChecker({
     const timeout = opts.timeout ?? HUNG_TASK_DEFAULT_TIMEOUT;
     const waiting = new Map<string, { token: number | undefined; t: number; cpu: number }>();
     const reported = new Set<string>();
+    /** token -> the guest's wakes for it and the host's page-readies, in order. */
+    const wakes = new Map<number, { t: number; found: boolean; dummy: boolean }[]>();
+    const readies = new Map<number, number[]>();
+    /** Why a task waiting on `token` since `since` is still asleep, from what happened to the token. */
+    const why = (task: string, token: number | undefined, since: number): string => {
+      if (token === undefined) return 'its page-ready never came';
+      const tok = hex(token);
+      const b = sleeperBucket(token >>> 0);
+      const w = wakes.get(token >>> 0) ?? [];
+      const after = w.filter((x) => x.t >= since);
+      const before = w.filter((x) => x.t < since);
+      const foundAfter = after.find((x) => x.found);
+      if (foundAfter !== undefined) {
+        return `the wake for ${tok} at ${at(foundAfter.t)} found its node but ${task} was not woken: the wake must unlink the node and wake its sleeper (the waiter sleeps until its node is unhashed)`;
+      }
+      const missAfter = after[0];
+      if (missAfter !== undefined) {
+        return `task ${task} slept on token ${tok} in bucket ${b}; the wake for ${tok} at ${at(missAfter.t)} looked in bucket ${b} and found no waiter${missAfter.dummy ? ' (it left a dummy node instead)' : ''}: the waiter's node was not in the table where the wake looks, or was taken out before the wake`;
+      }
+      const dummyBefore = before.find((x) => x.dummy);
+      if (dummyBefore !== undefined) {
+        return `the wake for ${tok} came first (at ${at(dummyBefore.t)}) and left a dummy node; the wait that followed did not consume it and slept anyway`;
+      }
+      const lostBefore = before[0];
+      if (lostBefore !== undefined) {
+        return `the wake for ${tok} came first (at ${at(lostBefore.t)}) and left no dummy node: the wait that followed could not know the page was ready (a wake that finds no waiter must leave a dummy)`;
+      }
+      const r = (readies.get(token >>> 0) ?? [])[0];
+      if (r !== undefined) return `the host posted the page-ready for ${tok} at ${at(r)}, but the guest never ran the wake for it (the interrupt was lost on the way, or the page-ready handler skipped the wake)`;
+      return 'its page-ready never came';
+    };
     return {
-      events: eventSet(['kvm_async_pf_task_wait_schedule', 'kvm_async_pf_task_wait_halt', 'kvm_async_pf_task_woken', 'kvm_async_pf_dummy_consumed', 'task_exit', 'hung_task'], KERNEL_GONE),
+      events: eventSet(['kvm_async_pf_task_wait_schedule', 'kvm_async_pf_task_wait_halt', 'kvm_async_pf_task_woken', 'kvm_async_pf_dummy_consumed', 'task_exit', 'hung_task', 'kvm_async_pf_task_wake', 'kvm_async_pf_ready'], KERNEL_GONE),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_async_pf_task_wait_schedule':
@@ -36,11 +68,29 @@ export const hungTask = defineChecker({
             if (task !== undefined) waiting.delete(task);
             return;
           }
+          case 'kvm_async_pf_task_wake': {
+            const tok = num(rec, 'token');
+            if (tok === undefined) return;
+            const list = wakes.get(tok >>> 0) ?? [];
+            list.push({ t: rec.t, found: rec.found === true, dummy: rec.dummy === true });
+            wakes.set(tok >>> 0, list);
+            return;
+          }
+          case 'kvm_async_pf_ready': {
+            const tok = num(rec, 'token');
+            if (tok === undefined) return;
+            const list = readies.get(tok >>> 0) ?? [];
+            list.push(rec.t);
+            readies.set(tok >>> 0, list);
+            return;
+          }
           case 'hung_task': {
             const task = str(rec, 'task') ?? '?';
             const blocked = num(rec, 'blocked_ns');
             reported.add(task);
-            report(rec.t, rec.cpu, `INFO: task ${task} blocked${blocked === undefined ? '' : ` for more than ${dur(blocked)}`} (guest hung-task detector)`);
+            const w = waiting.get(task);
+            const reason = w === undefined ? '' : ` waiting for token ${w.token === undefined ? '?' : hex(w.token)}: ${why(task, w.token, w.t)}`;
+            report(rec.t, rec.cpu, `INFO: task ${task} blocked${blocked === undefined ? '' : ` for more than ${dur(blocked)}`} (guest hung-task detector)${reason}`);
             return;
           }
           default:
@@ -54,7 +104,7 @@ export const hungTask = defineChecker({
           report(
             end.t,
             w.cpu,
-            `task ${task} still waits for ${w.token === undefined ? 'an async page fault' : `token ${hex(w.token)}`} since ${at(w.t)} (${dur(end.t - w.t)}): its page-ready never came`,
+            `task ${task} still waits for ${w.token === undefined ? 'an async page fault' : `token ${hex(w.token)}`} since ${at(w.t)} (${dur(end.t - w.t)}): ${why(task, w.token, w.t)}`,
           );
         }
       },
