@@ -3,7 +3,7 @@
  * hung-task detector (`hung_task` records) and, at the end of the run, for every task still
  * waiting on a token for longer than `timeout`.
  */
-import { sleeperBucket } from '../../shared-abi/apf';
+import { KVM_APF_WAKE_ALL_TOKEN as WAKE_ALL, sleeperBucket } from '../../shared-abi/apf';
 import { Time } from '../scenario/scalars';
 import { ABRUPT_OUTCOMES, at, defineChecker, dur, eventSet, hex, KERNEL_GONE, num, str } from './types';
 
@@ -23,8 +23,10 @@ export const hungTask = defineChecker({
     /** token -> the guest's wakes for it and the host's page-readies, in order. */
     const wakes = new Map<number, { t: number; found: boolean; dummy: boolean }[]>();
     const readies = new Map<number, number[]>();
+    /** cpu -> times of the guest's apf_task_wake_all there. */
+    const wakeAlls = new Map<number, number[]>();
     /** Why a task waiting on `token` since `since` is still asleep, from what happened to the token. */
-    const why = (task: string, token: number | undefined, since: number): string => {
+    const why = (task: string, token: number | undefined, since: number, cpu: number): string => {
       if (token === undefined) return 'its page-ready never came';
       const tok = hex(token);
       const b = sleeperBucket(token >>> 0);
@@ -39,6 +41,14 @@ export const hungTask = defineChecker({
       if (missAfter !== undefined) {
         return `task ${task} slept on token ${tok} in bucket ${b}; the wake for ${tok} at ${at(missAfter.t)} looked in bucket ${b} and found no waiter${missAfter.dummy ? ' (it left a dummy node instead)' : ''}: the waiter's node was not in the table where the wake looks, or was taken out before the wake`;
       }
+      const asToken = (wakes.get(WAKE_ALL) ?? []).find((x) => x.t >= since);
+      if (asToken !== undefined) {
+        return `the host's wake-all (token 0xffffffff) at ${at(asToken.t)} was handled like an ordinary token (the wake looked for a waiter on 0xffffffff) instead of waking every waiter of the CPU`;
+      }
+      const all = (wakeAlls.get(cpu) ?? []).find((t) => t >= since);
+      if (all !== undefined) {
+        return `a wake-all ran on cpu${cpu} at ${at(all)}, after ${task} went to sleep, and did not wake it: the wake-all must unlink each of the CPU's nodes and wake its sleeper`;
+      }
       const dummyBefore = before.find((x) => x.dummy);
       if (dummyBefore !== undefined) {
         return `the wake for ${tok} came first (at ${at(dummyBefore.t)}) and left a dummy node; the wait that followed did not consume it and slept anyway`;
@@ -52,7 +62,7 @@ export const hungTask = defineChecker({
       return 'its page-ready never came';
     };
     return {
-      events: eventSet(['kvm_async_pf_task_wait_schedule', 'kvm_async_pf_task_wait_halt', 'kvm_async_pf_task_woken', 'kvm_async_pf_dummy_consumed', 'task_exit', 'hung_task', 'kvm_async_pf_task_wake', 'kvm_async_pf_ready'], KERNEL_GONE),
+      events: eventSet(['kvm_async_pf_task_wait_schedule', 'kvm_async_pf_task_wait_halt', 'kvm_async_pf_task_woken', 'kvm_async_pf_dummy_consumed', 'task_exit', 'hung_task', 'kvm_async_pf_task_wake', 'kvm_async_pf_ready', 'apf_task_wake_all'], KERNEL_GONE),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_async_pf_task_wait_schedule':
@@ -76,6 +86,12 @@ export const hungTask = defineChecker({
             wakes.set(tok >>> 0, list);
             return;
           }
+          case 'apf_task_wake_all': {
+            const list = wakeAlls.get(rec.cpu) ?? [];
+            list.push(rec.t);
+            wakeAlls.set(rec.cpu, list);
+            return;
+          }
           case 'kvm_async_pf_ready': {
             const tok = num(rec, 'token');
             if (tok === undefined) return;
@@ -89,7 +105,7 @@ export const hungTask = defineChecker({
             const blocked = num(rec, 'blocked_ns');
             reported.add(task);
             const w = waiting.get(task);
-            const reason = w === undefined ? '' : ` waiting for token ${w.token === undefined ? '?' : hex(w.token)}: ${why(task, w.token, w.t)}`;
+            const reason = w === undefined ? '' : ` waiting for token ${w.token === undefined ? '?' : hex(w.token)}: ${why(task, w.token, w.t, w.cpu)}`;
             report(rec.t, rec.cpu, `INFO: task ${task} blocked${blocked === undefined ? '' : ` for more than ${dur(blocked)}`} (guest hung-task detector)${reason}`);
             return;
           }
@@ -104,7 +120,7 @@ export const hungTask = defineChecker({
           report(
             end.t,
             w.cpu,
-            `task ${task} still waits for ${w.token === undefined ? 'an async page fault' : `token ${hex(w.token)}`} since ${at(w.t)} (${dur(end.t - w.t)}): ${why(task, w.token, w.t)}`,
+            `task ${task} still waits for ${w.token === undefined ? 'an async page fault' : `token ${hex(w.token)}`} since ${at(w.t)} (${dur(end.t - w.t)}): ${why(task, w.token, w.t, w.cpu)}`,
           );
         }
       },

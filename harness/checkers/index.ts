@@ -4,6 +4,7 @@ import { guestRules } from './guest-rules';
 import { guestWarn } from './guest-warn';
 import { hostWrites } from './host-writes';
 import { hungTask } from './hung-task';
+import { lostWakeup } from './lost-wakeup';
 import { interrupts } from './interrupts';
 import { nestedState } from './nested-state';
 import { pageIntegrity } from './page-integrity';
@@ -16,7 +17,7 @@ import type { TraceRecord } from '../../sim/trace';
 
 export * from './types';
 
-export const CHECKERS: readonly CheckerDef[] = [apfAnswered, tokenUnique, hostWrites, slotBusy, sleepContext, hungTask, pageIntegrity, interrupts, nestedState, staleTranslation, guestRules, guestWarn];
+export const CHECKERS: readonly CheckerDef[] = [apfAnswered, tokenUnique, hostWrites, slotBusy, sleepContext, hungTask, pageIntegrity, interrupts, nestedState, staleTranslation, guestRules, guestWarn, lostWakeup];
 
 export function checkerDef(name: string): CheckerDef | undefined {
   return CHECKERS.find((c) => c.name === name);

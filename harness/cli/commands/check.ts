@@ -36,6 +36,7 @@ const OPTIONS: OptionSpecs = {
   seed: { type: 'string', value: 'S', help: `fuzz campaign seed (default ${CHECK_SEED})` },
   jobs: { type: 'string', value: 'J', help: 'fuzz worker threads (default: number of cores; 0 = this process)' },
   'no-fuzz': { type: 'boolean', help: 'run only the scenarios' },
+  'fail-fast': { type: 'boolean', help: 'stop at the first failing case (scenarios written for handler changes run first)' },
   scenarios: { type: 'string', value: 'DIR', help: 'scenario directory (default: the shipped scenarios/)' },
   out: { type: 'string', value: 'DIR', help: 'where shrunk fuzz failures go (default ./runs/check, or $APF_RUNS_DIR/check)' },
   json: { type: 'boolean', help: 'print the verdicts as JSON' },
@@ -84,7 +85,7 @@ export function handlersApply(s: Scenario): boolean {
 }
 
 /** Checkers by how directly they name a guest-side rule (the rest follow, in time order). */
-const DIAGNOSIS_ORDER = ['guest-rules', 'sleep-context', 'interrupts', 'slot-busy', 'guest-warn', 'hung-task'];
+const DIAGNOSIS_ORDER = ['guest-rules', 'sleep-context', 'interrupts', 'slot-busy', 'guest-warn', 'lost-wakeup', 'hung-task'];
 
 /** The one-line reason a scenario run failed: the checker that fired (it names the rule), else the first unmet expectation. */
 export function diagnosis(r: RunReport): string {
@@ -110,11 +111,19 @@ function oneLine(s: string, max = 400): string {
   return l.length > max ? l.slice(0, max - 1) + '…' : l;
 }
 
+/** The scenario files, those written for handler changes (a `handlers` folder) first. */
+export function checkOrder(dir: string): string[] {
+  const files = scenarioFiles(dir);
+  const first = (f: string): number => (f.split(path.sep).includes('handlers') ? 0 : 1);
+  return [...files].sort((a, b) => first(a) - first(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
 /** Runs the shipped scenarios the handlers apply to, in this process. */
-export function checkScenarios(loaded: LoadedHandlers, dir: string, cwd: string): CheckRow[] {
+export function checkScenarios(loaded: LoadedHandlers, dir: string, cwd: string, failFast = false): CheckRow[] {
   const machine = handlersMachine(loaded.handlers);
   const rows: CheckRow[] = [];
-  for (const abs of scenarioFiles(dir)) {
+  for (const abs of checkOrder(dir)) {
+    if (failFast && rows.some((r) => !r.ok)) break;
     const shown = shownPath(cwd, abs);
     const s = loadScenarioFile(abs, shown);
     if (!handlersApply(s)) continue;
@@ -178,11 +187,11 @@ function nonNegativeInt(p: Parsed, name: string): number | undefined {
 }
 
 /** Runs `apf check` and returns the result (the command prints it). */
-export function runCheck(loaded: LoadedHandlers, o: { dir: string; cwd: string; fuzz: boolean; runs: number; seed: number | string; jobs: number; out: string }): CheckResult {
-  const rows = checkScenarios(loaded, o.dir, o.cwd);
+export function runCheck(loaded: LoadedHandlers, o: { dir: string; cwd: string; fuzz: boolean; runs: number; seed: number | string; jobs: number; out: string; failFast?: boolean }): CheckResult {
+  const rows = checkScenarios(loaded, o.dir, o.cwd, o.failFast === true);
   const scenarios = rows.length;
   let fuzzSeed: string | null = null;
-  if (o.fuzz) {
+  if (o.fuzz && !(o.failFast === true && rows.some((r) => !r.ok))) {
     const f = checkFuzz(loaded, o);
     rows.push(...f.rows);
     fuzzSeed = f.result.seed;
@@ -226,6 +235,7 @@ export function checkCommand(argv: readonly string[], io: CliIo, _deps: CliDeps)
     runs: positiveIntArg('check', p, 'runs') ?? CHECK_RUNS,
     seed: seedArg('check', p) ?? CHECK_SEED,
     jobs: nonNegativeInt(p, 'jobs') ?? defaultJobs(),
+    failFast: flag(p, 'fail-fast'),
     out: path.resolve(io.cwd, str(p, 'out') ?? (io.env.APF_RUNS_DIR === undefined ? path.join('runs', 'check') : path.join(io.env.APF_RUNS_DIR, 'check'))),
   });
   if (flag(p, 'json')) io.out(JSON.stringify({ format: 'apf-check-result/1', ...result, handlersSpec: spec, description: loaded.description ?? null }, null, 2) + '\n');

@@ -1,6 +1,5 @@
 /** the page-ready handler never writes MSR_KVM_ASYNC_PF_ACK */
 import type { ApfHandlers } from '../../../guest/handlers';
-import { MSR_KVM_ASYNC_PF_ACK } from '../../../shared-abi/msr';
 export const description = 'the page-ready handler never writes MSR_KVM_ASYNC_PF_ACK';
 /** What a diagnosis of this mistake must name. */
 export const rule = /ACK/;
