@@ -13,9 +13,7 @@ import type { MachineFactory } from '../machine-api';
 import { ScenarioError } from '../scenario/load';
 import { UsageError } from '../scenario/overrides';
 import { closest } from '../util/names';
-import { checkCommand } from './commands/check';
 import { compareCommand } from './commands/compare';
-import { fuzzCommand } from './commands/fuzz';
 import { listCommand } from './commands/list';
 import { runCommand } from './commands/run';
 import { schemaCommand } from './commands/schema';
@@ -32,9 +30,10 @@ const COMMANDS: Readonly<Record<string, { run: Command; about: string }>> = {
   run: { run: runCommand, about: 'run a scenario and print its timeline, summary and verdict (default: scenarios/default.json)' },
   list: { run: (a, io) => listCommand(a, io), about: 'list scenarios, profiles, toggles, checkers (--json)' },
   compare: { run: compareCommand, about: 'run one scenario over guest × host profiles and print a table of outcomes' },
-  fuzz: { run: (a, io) => fuzzCommand(a, io), about: 'seeded search for failing interleavings: random scenarios on worker threads, shrunk failures with replay lines' },
+  // fuzz and check load fast-check and the worker pool: only when they run (start-up time).
+  fuzz: { run: (a, io) => (require('./commands/fuzz') as typeof import('./commands/fuzz')).fuzzCommand(a, io), about: 'seeded search for failing interleavings: random scenarios on worker threads, shrunk failures with replay lines' },
   schema: { run: (a, io) => schemaCommand(a, io), about: 'print the JSON Schema of scenario files' },
-  check: { run: checkCommand, about: 'check guest handlers (--handlers FILE): every applicable scenario plus a fuzz campaign, one verdict table' },
+  check: { run: (a, io, d) => (require('./commands/check') as typeof import('./commands/check')).checkCommand(a, io, d), about: 'check guest handlers (--handlers FILE): every applicable scenario plus a fuzz campaign, one verdict table' },
 };
 
 export const MAIN_HELP =

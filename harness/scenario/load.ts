@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import YAML from 'yaml';
+import type YamlModule from 'yaml';
 import type { z } from 'zod';
 import { ScenarioSchema } from './schema';
 import { formatPath } from './scalars';
@@ -45,6 +45,16 @@ const HEX_AS_STRING = {
   resolve: (s: string): string => s,
 };
 
+/** The yaml package, loaded on first use (most runs read JSON; this keeps `apf` start-up short). */
+let yamlModule: typeof YamlModule | undefined;
+function yaml(): typeof YamlModule {
+  if (yamlModule === undefined) {
+    const m = require('yaml') as typeof YamlModule & { default?: typeof YamlModule };
+    yamlModule = m.default ?? m;
+  }
+  return yamlModule;
+}
+
 export type ScenarioFormat = 'json' | 'yaml';
 
 /** Format from the file extension (.yaml/.yml: YAML, anything else: JSON). */
@@ -55,7 +65,7 @@ export function formatOf(file: string): ScenarioFormat {
 /** Parses JSON or YAML text into a plain value; syntax errors become `ScenarioError`s with line and column. */
 export function parseText(text: string, format: ScenarioFormat, file: string | undefined): unknown {
   if (format === 'yaml') {
-    const doc = YAML.parseDocument(text, { customTags: (tags) => [HEX_AS_STRING, ...tags], uniqueKeys: true });
+    const doc = yaml().parseDocument(text, { customTags: (tags) => [HEX_AS_STRING, ...tags], uniqueKeys: true });
     const err = doc.errors[0];
     if (err !== undefined) {
       const pos = err.linePos?.[0];
@@ -80,7 +90,7 @@ function jsonErrorPosition(text: string, msg: string): string {
     const before = text.slice(0, pos);
     return ` (line ${before.split('\n').length}, column ${pos - before.lastIndexOf('\n')})`;
   }
-  const pos = YAML.parseDocument(text).errors[0]?.linePos?.[0];
+  const pos = yaml().parseDocument(text).errors[0]?.linePos?.[0];
   return pos === undefined ? '' : ` (line ${pos.line}, column ${pos.col})`;
 }
 
