@@ -10,6 +10,7 @@ import { measureRoundTrips, type Median } from './roundtrip';
 import { measureBaseline } from './baseline';
 import { measureScaling, type ScaleResult } from './scaling';
 import { measureThroughput } from '../harness/fuzz/campaign';
+import { measureStartup, type StartupReport } from './startup';
 
 interface RoundTripRow extends Median {
   readonly vcpus: number;
@@ -34,6 +35,7 @@ interface BenchReport {
   scaling: ScaleResult[];
   fuzz: { jobs: number; runs: number; runsPerSec: number }[];
   targets: TargetRow[];
+  startup: StartupReport;
 }
 
 const USAGE = 'usage: npm run bench [-- --json] [-- --quick] [-- --out FILE]';
@@ -130,6 +132,14 @@ function main(argv: readonly string[]): void {
     log(`  ${`${jobs} worker${jobs === 1 ? '' : 's'}`.padEnd(10)} ${f.runsPerSec.toFixed(0).padStart(6)} runs/s  (${f.runs} runs)`);
   }
 
+  log('\napf start-up (CPU of the whole process, user + system; median; bench/startup.ts):');
+  const startup = measureStartup(quick);
+  const ms = (c: { cpuMs: number }): string => `${(c.cpuMs / 1000).toFixed(2)} s CPU`;
+  log(`  node -e ''                                   ${ms(startup.bareNode)}`);
+  log(`  apf run scenarios/default.json --quiet       ${ms(startup.apfRun)}  (bin/apf: swc, cached)`);
+  log(`  the same through ts-node --transpile-only    ${ms(startup.apfRunTsNode)}`);
+  if (startup.check !== undefined) log(`  apf check --handlers stock --jobs 2          ${(startup.check.wallMs / 1000).toFixed(1)} s wall, ${ms(startup.check)}`);
+
   const runLength = scaling.filter((r) => r.axis === 'events');
   const rss = runLength.map((r) => r.peakRssMiB);
   const rssGrowth = rss.length > 0 ? Math.max(...rss) / Math.min(...rss) : 0;
@@ -139,10 +149,12 @@ function main(argv: readonly string[]): void {
     { target: 'harness overhead vs minimal baseline (x)', want: '<= 10', measured: baseline.harnessOverhead, met: baseline.harnessOverhead <= 10 },
     { target: 'peak RSS, longest / shortest run length', want: '<= 1.25', measured: rssGrowth, met: rss.length > 0 && rssGrowth <= 1.25 },
   ];
-  log('\nissue-8 targets (whole model, trace hash on, checkers off):');
+  targets.push({ target: 'apf run default --quiet, CPU s (bare node excluded)', want: '<= 0.5', measured: (startup.apfRun.cpuMs - startup.bareNode.cpuMs) / 1000, met: startup.apfRun.cpuMs - startup.bareNode.cpuMs <= 500 });
+  if (startup.check !== undefined) targets.push({ target: 'apf check --handlers stock, wall s (2 jobs)', want: '<= 20', measured: startup.check.wallMs / 1000, met: startup.check.wallMs <= 20_000 });
+  log('\ntargets (whole model, trace hash on, checkers off; start-up and apf check in child processes):');
   for (const t of targets) log(`  ${t.target.padEnd(44)} want ${t.want.padEnd(9)} measured ${t.measured.toFixed(t.measured < 100 ? 2 : 0).padStart(8)}  ${t.met ? 'met' : 'NOT met'}`);
 
-  const report: BenchReport = { machine, simMicro, roundTrips, baseline, scaling, fuzz, targets };
+  const report: BenchReport = { machine, simMicro, roundTrips, baseline, scaling, fuzz, targets, startup };
   const text = JSON.stringify(report, null, 2) + '\n';
   if (out !== undefined) fs.writeFileSync(out, text);
   if (json) process.stdout.write(text);
