@@ -11,7 +11,7 @@ import type { GuestCode, Insn, InsnResult, NestedVmexit, ResetKind, TrapFrame } 
 import { KVM_FEATURE, type KvmFeatureName } from '../shared-abi/cpuid';
 import type { GuestMemory } from '../sim/memory';
 import type { Simulation } from '../sim/engine';
-import type { TraceValue } from '../sim/trace';
+import { forwardEmit, type FieldlessEventName, type TraceEventFrom, type TraceFields, type TraceFieldsOf } from '../sim/trace';
 import type { Vcpu } from '../sim/cpu/vcpu';
 import { Frame, FrameRunner, GuestCodeError, type Code } from './code';
 import { idtHandler } from './entry';
@@ -498,13 +498,17 @@ export class GuestKernel {
     return t;
   }
 
-  emit(cpu: number, event: string, fields?: Readonly<Record<string, TraceValue>>): void {
-    this.sim.trace.emit('guest', cpu, event, fields);
+  emit<E extends TraceEventFrom<'guest'>>(cpu: number, event: E, fields: TraceFieldsOf<E>): void;
+  emit<E extends TraceEventFrom<'guest'> & FieldlessEventName>(cpu: number, event: E): void;
+  emit(cpu: number, event: TraceEventFrom<'guest'>, fields?: TraceFields): void {
+    forwardEmit(this.sim.trace, 'guest', cpu, event, fields);
   }
 
   /** Emit on the executing CPU (or -1 outside resolution). */
-  emitHere(event: string, fields?: Readonly<Record<string, TraceValue>>): void {
-    this.emit(this.executing?.id ?? -1, event, fields);
+  emitHere<E extends TraceEventFrom<'guest'>>(event: E, fields: TraceFieldsOf<E>): void;
+  emitHere<E extends TraceEventFrom<'guest'> & FieldlessEventName>(event: E): void;
+  emitHere(event: TraceEventFrom<'guest'>, fields?: TraceFields): void {
+    forwardEmit(this.sim.trace, 'guest', this.executing?.id ?? -1, event, fields);
   }
 
   count(what: string, n = 1): void {

@@ -37,6 +37,7 @@ import {
   tryToWakeUp,
 } from './sched';
 import { SleepNode, type SleeperBucket } from './sleepers';
+import { sourceTrace } from '../sim/trace';
 
 /** Cost of kzalloc(GFP_ATOMIC) of a dummy node, ns. */
 export const DUMMY_ALLOC_NS = 100;
@@ -376,7 +377,7 @@ export function makeApfApi(k: GuestKernel): ApfApi {
     warn: (message) => k.warn(message),
     warnOnce: (message) => k.warnOnce(message),
     bug: (kind, message) => k.bug(kind, message),
-    trace: (event, fields) => k.emit(k.cpu().id, event, fields),
+    trace: sourceTrace(k.sim.trace, 'guest', () => k.cpu().id),
   };
   return api;
 }

@@ -53,9 +53,19 @@ export interface AddressSpace {
 /** The minimal memory the loader needs (sim/memory.ts's GuestMemory fits it). */
 export interface LoaderMemory {
   readonly size: number;
-  writeU64(gpa: number, v: bigint): void;
-  readU64(gpa: number): bigint;
+  writeU32(gpa: number, v: number): void;
+  readU32(gpa: number): number;
+  /** Sets every byte of page `gfn` to `byte`. */
+  fillPage(gfn: number, byte: number): void;
 }
+
+/** Bits 12..31 of a page-table entry's address field, as a 32-bit word (the low word of the entry). */
+const ADDR_LO = 0xffff_f000;
+/** Bits 32..51 of the address field, in the entry's high word. */
+const ADDR_HI = 0x000f_ffff;
+const TWO32 = 0x1_0000_0000;
+/** Bytes one leaf page table maps (512 pages). */
+const LEAF_SPAN = 512 * PAGE_SIZE;
 
 export class GuestLayout {
   readonly memorySize: number;
@@ -93,15 +103,19 @@ export class GuestLayout {
     this.next = PAGE_TABLE_BASE;
     this.userNext = this.userPoolStart;
     this.kernelPml4 = this.allocTable();
-    for (let pa = 0; pa < mem.size; pa += PAGE_SIZE) this.map(this.kernelPml4, PAGE_OFFSET + pa, pa, false);
+    this.mapDirect(mem.size);
     for (const u of userPages) {
       let mm = this.mms.get(u.mm);
       if (mm === undefined) {
         const pml4 = this.allocTable();
         // Share the kernel half: copy the kernel PML4's upper entries.
         for (let i = 256; i < 512; i++) {
-          const e = mem.readU64(this.kernelPml4 + i * 8);
-          if (e !== 0n) mem.writeU64(pml4 + i * 8, e);
+          const lo = mem.readU32(this.kernelPml4 + i * 8);
+          const hi = mem.readU32(this.kernelPml4 + i * 8 + 4);
+          if (lo !== 0 || hi !== 0) {
+            mem.writeU32(pml4 + i * 8, lo);
+            mem.writeU32(pml4 + i * 8 + 4, hi);
+          }
         }
         mm = { pml4, pages: new Map() };
         this.mms.set(u.mm, mm);
@@ -170,28 +184,56 @@ export class GuestLayout {
     const pa = this.next;
     if (pa + PAGE_SIZE > this.userPoolStart) throw new Error('guest layout: page-table budget exhausted');
     this.next += PAGE_SIZE;
-    for (let i = 0; i < PAGE_SIZE; i += 8) this.mem.writeU64(pa + i, 0n);
+    this.mem.fillPage(pa / PAGE_SIZE, 0);
     return pa as Gpa;
   }
 
+  /** Writes the 64-bit entry at `at`: address `pa` (page aligned, below 2^52) with `flags` (below 4096). */
+  private putEntry(at: number, pa: number, flags: number): void {
+    this.mem.writeU32(at, ((pa & ADDR_LO) | flags) >>> 0);
+    this.mem.writeU32(at + 4, Math.floor(pa / TWO32) & ADDR_HI);
+  }
+
+  /**
+   * The direct map: every physical page at PAGE_OFFSET + pa. The same entries, written in the same
+   * order, as calling `map` page by page; the upper levels are walked once per 2 MiB (one leaf
+   * table), since every page of that range has the same upper entries.
+   */
+  private mapDirect(size: number): void {
+    for (let pa = 0; pa < size; ) {
+      this.map(this.kernelPml4, PAGE_OFFSET + pa, pa, false);
+      const table = this.lastLeafTable;
+      pa += PAGE_SIZE;
+      for (; pa < size && (PAGE_OFFSET + pa) % LEAF_SPAN !== 0; pa += PAGE_SIZE) {
+        const idx = Math.floor((PAGE_OFFSET + pa) / PAGE_SIZE) % 512;
+        this.putEntry(table + idx * 8, pa, PTE_P | PTE_RW);
+      }
+    }
+  }
+
+  /** The leaf table the last `map` wrote into. */
+  private lastLeafTable = 0;
+
+  // Entries are read and written as two 32-bit words (plain numbers, no bigint per entry: the
+  // direct map alone writes one leaf per page of guest memory, for every machine built).
   private map(pml4: number, va: number, pa: number, user: boolean): void {
     gva(va); // validates the 48-bit range
     let table = pml4;
-    const upper = BigInt(PTE_P | PTE_RW | PTE_US);
-    for (const shift of [39, 30, 21]) {
+    for (let shift = 39; shift >= 21; shift -= 9) {
       const idx = Math.floor(va / 2 ** shift) % 512;
       const at = table + idx * 8;
-      const e = this.mem.readU64(at);
-      if (e === 0n) {
+      const lo = this.mem.readU32(at);
+      const hi = this.mem.readU32(at + 4);
+      if (lo === 0 && hi === 0) {
         const t = this.allocTable();
-        this.mem.writeU64(at, BigInt(t) | upper);
+        this.putEntry(at, t, PTE_P | PTE_RW | PTE_US);
         table = t;
       } else {
-        table = Number(e & 0x000f_ffff_ffff_f000n);
+        table = (hi & ADDR_HI) * TWO32 + ((lo & ADDR_LO) >>> 0);
       }
     }
     const idx = Math.floor(va / PAGE_SIZE) % 512;
-    const leaf = BigInt(pa) | BigInt(PTE_P | PTE_RW | (user ? PTE_US : 0));
-    this.mem.writeU64(table + idx * 8, leaf);
+    this.lastLeafTable = table;
+    this.putEntry(table + idx * 8, pa, PTE_P | PTE_RW | (user ? PTE_US : 0));
   }
 }

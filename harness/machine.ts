@@ -13,7 +13,7 @@
  */
 import { PAGE_SIZE, type Gva } from '../shared-abi/addr';
 import { kvmFeatureEax } from '../shared-abi/cpuid';
-import { MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT } from '../shared-abi/msr';
+import { ASYNC_PF_EN_GPA_MASK, MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT } from '../shared-abi/msr';
 import { APF_TOKEN_OFFSET } from '../shared-abi/layout';
 import type { Simulation } from '../sim/engine';
 import { GuestMemory } from '../sim/memory';
@@ -46,15 +46,25 @@ export class MachineBuildError extends Error {
   override name = 'MachineBuildError';
 }
 
-/** Scratch memory for planning the guest layout (only page-table words are written). */
+/** Scratch memory for planning the guest layout (only page-table words are written): pages allocated as they are written. */
 class ScratchMemory implements LoaderMemory {
-  private readonly words = new Map<number, bigint>();
+  private readonly pages = new Map<number, Uint32Array>();
   constructor(readonly size: number) {}
-  writeU64(gpa: number, v: bigint): void {
-    this.words.set(gpa, v);
+  writeU32(gpa: number, v: number): void {
+    const pfn = Math.floor(gpa / PAGE_SIZE);
+    let p = this.pages.get(pfn);
+    if (p === undefined) {
+      p = new Uint32Array(PAGE_SIZE / 4);
+      this.pages.set(pfn, p);
+    }
+    p[(gpa % PAGE_SIZE) >>> 2] = v;
   }
-  readU64(gpa: number): bigint {
-    return this.words.get(gpa) ?? 0n;
+  readU32(gpa: number): number {
+    return this.pages.get(Math.floor(gpa / PAGE_SIZE))?.[(gpa % PAGE_SIZE) >>> 2] ?? 0;
+  }
+  fillPage(gfn: number, byte: number): void {
+    if (byte === 0) this.pages.delete(gfn);
+    else this.pages.set(gfn, new Uint32Array(PAGE_SIZE / 4).fill(byte * 0x0101_0101));
   }
 }
 
@@ -184,7 +194,7 @@ function hostAction(kvm: Kvm, memory: GuestMemory, a: Action, gfns: (refs: reado
     case 'page_ready': {
       // What kvm_arch_async_page_present does, for a token of the scenario's choosing on any vCPU.
       const v = kvm.vcpu(a.cpu);
-      const area = v.apf.area?.gpa ?? Number(v.apf.msrEnVal & ~0x3fn);
+      const area = v.apf.area?.gpa ?? Number(v.apf.msrEnVal & ASYNC_PF_EN_GPA_MASK);
       if (area + APF_TOKEN_OFFSET + 4 > memory.size) throw new ActionError(`page_ready on cpu${a.cpu}: no APF area registered`);
       memory.writeU32(area + APF_TOKEN_OFFSET, a.token);
       v.lapic?.accept('fixed', v.apf.vec);

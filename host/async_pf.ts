@@ -6,6 +6,7 @@
  *
  * Spec §3.6 (setup), §3.7 (completion), §3.9 (wake-all), §3.10 (cleanup).
  */
+import { hex } from '../shared-abi/addr';
 import { ASYNC_PF_PER_VCPU, KVM_APF_WAKE_ALL_TOKEN } from '../shared-abi/apf';
 import type { Simulation } from '../sim/engine';
 import { GUEST_RAM_HOST_PFN, type HostMemory, type PageInTicket } from './hostmem';
@@ -144,10 +145,10 @@ export class AsyncPf {
     work.state = 'done';
     this.counters.completions++;
     if (this.host.arch.hasPresentQueued && first) this.host.arch.presentQueued();
-    const fields: Record<string, number | boolean> = { address: work.addr };
-    if (this.host.completedHasPfn) fields.pfn = ok ? GUEST_RAM_HOST_PFN + work.arch.gfn : 0;
-    fields.gva = work.cr2OrGpa;
-    fields.ok = ok;
+    // Old profiles' tracepoint has `pfn` between `address` and `gva` (the order is hashed).
+    const fields = this.host.completedHasPfn
+      ? { address: work.addr, pfn: ok ? GUEST_RAM_HOST_PFN + work.arch.gfn : 0, gva: work.cr2OrGpa, ok }
+      : { address: work.addr, gva: work.cr2OrGpa, ok };
     this.host.sim.trace.emit('worker', this.host.vcpuId, 'kvm_async_pf_completed', fields);
     this.host.wakeUp();
   }
@@ -191,7 +192,7 @@ export class AsyncPf {
     this.host.sim.trace.emit('host', this.host.vcpuId, 'kvm_async_pf_clear_queue', {
       reason,
       dropped: dropped.length,
-      tokens: dropped.map((w) => '0x' + w.arch.token.toString(16)).join(','),
+      tokens: dropped.map((w) => hex(w.arch.token)).join(','),
     });
     return dropped.length;
   }
@@ -205,7 +206,7 @@ export class AsyncPf {
 
   /** kvm_async_pf_wakeup_all (spec §3.9). Returns whether a wake-all item was queued. */
   wakeupAll(): boolean {
-    const emit = (queued: boolean, why?: string): void =>
+    const emit = (queued: boolean, why?: 'done_not_empty' | 'alloc_fail'): void =>
       this.host.sim.trace.emit('host', this.host.vcpuId, 'kvm_async_pf_wakeup_all', why === undefined ? { queued } : { queued, why });
     if (this.done.length > 0) {
       emit(false, 'done_not_empty');

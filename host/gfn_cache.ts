@@ -24,7 +24,7 @@
  * was in this model). The area never crosses a page (64-byte aligned, at most 8 bytes).
  */
 import { PAGE_SIZE } from '../shared-abi/addr';
-import type { TraceFields } from '../sim/trace';
+import type { SourceTrace } from '../sim/trace';
 import type { HostToggles } from './config';
 import type { HostMemory } from './hostmem';
 import type { AddressSpace, GfnCacheLike, InvalidateWhy } from './memslots';
@@ -34,7 +34,7 @@ export interface GfnCacheHost {
   readonly hostMem: HostMemory;
   readonly toggles: HostToggles;
   /** A host trace record for the vCPU the cache belongs to. */
-  trace(event: string, fields: TraceFields): void;
+  readonly trace: SourceTrace<'host'>;
 }
 
 export class GfnCache implements GfnCacheLike {

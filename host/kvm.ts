@@ -11,7 +11,7 @@ import type { Simulation } from '../sim/engine';
 import type { Prng } from '../sim/prng';
 import type { GuestMemory } from '../sim/memory';
 import type { EventHandle } from '../sim/queue';
-import type { TraceFields } from '../sim/trace';
+import { forwardEmit, sourceTrace, type FieldlessEventName, type TraceEventFrom, type TraceFields, type TraceFieldsOf } from '../sim/trace';
 import { AsyncPf } from './async_pf';
 import type { HostToggles, VmConfig } from './config';
 import { GfnCache } from './gfn_cache';
@@ -145,7 +145,7 @@ export class KvmVcpu {
     this.apf = {
       ...newApfState(),
       hash: new ApfGfnHash(kvm.profile.hashPre47 ? gfnHomeSlotPre47 : gfnHomeSlot),
-      data: new GfnCache({ hostMem: kvm.hostMem, toggles: kvm.toggles, trace: (event, fields) => this.trace(event, fields) }),
+      data: new GfnCache({ hostMem: kvm.hostMem, toggles: kvm.toggles, trace: sourceTrace(kvm.sim.trace, 'host', () => this.id) }),
     };
     this.asyncPf = new AsyncPf({
       sim: kvm.sim,
@@ -175,8 +175,10 @@ export class KvmVcpu {
   }
 
   /** Emit a host trace record for this vCPU. */
-  trace(event: string, fields: TraceFields): void {
-    this.kvm.sim.trace.emit('host', this.id, event, fields);
+  trace<E extends TraceEventFrom<'host'>>(event: E, fields: TraceFieldsOf<E>): void;
+  trace<E extends TraceEventFrom<'host'> & FieldlessEventName>(event: E): void;
+  trace(event: TraceEventFrom<'host'>, fields?: TraceFields): void {
+    forwardEmit(this.kvm.sim.trace, 'host', this.id, event, fields);
   }
 
   /** kvm_is_exception_pending. */
@@ -225,7 +227,7 @@ export class KvmVcpu {
   }
 
   /** kvm_vcpu_wake_up: only acts on a blocked vCPU. */
-  wakeUp(why: string): void {
+  wakeUp(why: 'kick' | 'async_pf_completed'): void {
     if (this.life !== 'alive' || this.thread !== 'blocked') return;
     this.trace('kvm_vcpu_wakeup', { why });
     this.entryNeeded = true;

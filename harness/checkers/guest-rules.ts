@@ -9,7 +9,7 @@
  * - guest WARNs (unless the scenario expects them: turn the checker off or expect it to fire).
  */
 import { KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED } from '../../shared-abi/msr';
-import { defineChecker, eventSet, hex, KERNEL_GONE, num, str } from './types';
+import { defineChecker, eventSet, hex } from './types';
 
 export const guestRules = defineChecker({
   name: 'guest-rules',
@@ -18,6 +18,7 @@ export const guestRules = defineChecker({
     'No apf_handler_rule record; no MSR_KVM_ASYNC_PF_EN write with the enable bit whose missing DELIVERY_AS_INT made the host disable async PF; ' +
     'no guest wait on a token the host did not inject.',
   options: {},
+  events: eventSet(['apf_handler_rule', 'kvm_async_pf_disable', 'kvm_async_pf_not_present', 'kvm_nested_apf_vmexit', 'kvm_async_pf_task_wait_schedule', 'kvm_async_pf_task_wait_halt']),
   create(_opts, report) {
     /** Tokens the host injected as async #PF (not present), ever. */
     const injected = new Set<number>();
@@ -28,15 +29,13 @@ export const guestRules = defineChecker({
       report(t, cpu, message);
     };
     return {
-      events: eventSet(['apf_handler_rule', 'kvm_async_pf_disable', 'kvm_async_pf_not_present', 'kvm_nested_apf_vmexit', 'kvm_async_pf_task_wait_schedule', 'kvm_async_pf_task_wait_halt'], KERNEL_GONE),
       onRecord(rec) {
         switch (rec.event) {
           case 'apf_handler_rule':
-            once(`rule:${str(rec, 'rule') ?? '?'}`, rec.t, rec.cpu, str(rec, 'message') ?? `handler rule ${str(rec, 'rule') ?? '?'} broken`);
+            once(`rule:${rec.rule}`, rec.t, rec.cpu, rec.message);
             return;
           case 'kvm_async_pf_disable': {
-            const v = rec.msr_en_val;
-            const en = typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(v) : 0n;
+            const en = rec.msr_en_val;
             if ((en & KVM_ASYNC_PF_ENABLED) !== 0n && (en & KVM_ASYNC_PF_DELIVERY_AS_INT) === 0n) {
               once(
                 `no-int:${rec.cpu}`,
@@ -49,19 +48,18 @@ export const guestRules = defineChecker({
           }
           case 'kvm_async_pf_not_present':
           case 'kvm_nested_apf_vmexit': {
-            const tok = num(rec, 'token');
-            if (tok !== undefined) injected.add(tok >>> 0);
+            injected.add(rec.token >>> 0);
             return;
           }
           case 'kvm_async_pf_task_wait_schedule':
           case 'kvm_async_pf_task_wait_halt': {
-            const tok = num(rec, 'token');
-            if (tok === undefined || injected.has(tok >>> 0)) return;
+            const tok = rec.token;
+            if (injected.has(tok >>> 0)) return;
             once(
               `bogus:${tok}`,
               rec.t,
               rec.cpu,
-              `task ${str(rec, 'task') ?? '?'} waits on token ${hex(tok)}, which the host never injected as an async #PF: an ordinary #PF was taken for an async one (stale flags, a late CR2 read or a changed token), and no page-ready will ever carry it`,
+              `task ${rec.task} waits on token ${hex(tok)}, which the host never injected as an async #PF: an ordinary #PF was taken for an async one (stale flags, a late CR2 read or a changed token), and no page-ready will ever carry it`,
             );
             return;
           }

@@ -5,7 +5,7 @@
  */
 import { KVM_APF_WAKE_ALL_TOKEN as WAKE_ALL, sleeperBucket } from '../../shared-abi/apf';
 import { Time } from '../scenario/scalars';
-import { ABRUPT_OUTCOMES, at, defineChecker, dur, eventSet, hex, KERNEL_GONE, num, str } from './types';
+import { ABRUPT_OUTCOMES, at, defineChecker, dur, eventSet, hex, isKernelGone, KERNEL_GONE } from './types';
 
 /** Default for the end-of-run check. */
 export const HUNG_TASK_DEFAULT_TIMEOUT = 1_000_000_000;
@@ -16,9 +16,10 @@ export const hungTask = defineChecker({
   invariant:
     'No hung_task record; and at the end of a run that was not cut short, no task has been waiting on an APF token for longer than `timeout` (default 1s).',
   options: { timeout: Time.optional().meta({ description: 'How long a task may still be waiting at the end of the run (default 1s).' }) },
+  events: eventSet(['kvm_async_pf_task_wait_schedule', 'kvm_async_pf_task_wait_halt', 'kvm_async_pf_task_woken', 'kvm_async_pf_dummy_consumed', 'task_exit', 'hung_task', 'kvm_async_pf_task_wake', 'kvm_async_pf_ready', 'apf_task_wake_all'], KERNEL_GONE),
   create(opts, report) {
     const timeout = opts.timeout ?? HUNG_TASK_DEFAULT_TIMEOUT;
-    const waiting = new Map<string, { token: number | undefined; t: number; cpu: number }>();
+    const waiting = new Map<string, { token: number; t: number; cpu: number }>();
     const reported = new Set<string>();
     /** token -> the guest's wakes for it and the host's page-readies, in order. */
     const wakes = new Map<number, { t: number; found: boolean; dummy: boolean }[]>();
@@ -26,8 +27,7 @@ export const hungTask = defineChecker({
     /** cpu -> times of the guest's apf_task_wake_all there. */
     const wakeAlls = new Map<number, number[]>();
     /** Why a task waiting on `token` since `since` is still asleep, from what happened to the token. */
-    const why = (task: string, token: number | undefined, since: number, cpu: number): string => {
-      if (token === undefined) return 'its page-ready never came';
+    const why = (task: string, token: number, since: number, cpu: number): string => {
       const tok = hex(token);
       const b = sleeperBucket(token >>> 0);
       const w = wakes.get(token >>> 0) ?? [];
@@ -62,28 +62,24 @@ export const hungTask = defineChecker({
       return 'its page-ready never came';
     };
     return {
-      events: eventSet(['kvm_async_pf_task_wait_schedule', 'kvm_async_pf_task_wait_halt', 'kvm_async_pf_task_woken', 'kvm_async_pf_dummy_consumed', 'task_exit', 'hung_task', 'kvm_async_pf_task_wake', 'kvm_async_pf_ready', 'apf_task_wake_all'], KERNEL_GONE),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_async_pf_task_wait_schedule':
           case 'kvm_async_pf_task_wait_halt': {
-            const task = str(rec, 'task');
-            if (task !== undefined) waiting.set(task, { token: num(rec, 'token'), t: rec.t, cpu: rec.cpu });
+            waiting.set(rec.task, { token: rec.token, t: rec.t, cpu: rec.cpu });
             return;
           }
           case 'kvm_async_pf_task_woken':
           case 'kvm_async_pf_dummy_consumed':
           case 'task_exit': {
-            const task = str(rec, 'task');
-            if (task !== undefined) waiting.delete(task);
+            waiting.delete(rec.task);
             return;
           }
           case 'kvm_async_pf_task_wake': {
-            const tok = num(rec, 'token');
-            if (tok === undefined) return;
-            const list = wakes.get(tok >>> 0) ?? [];
-            list.push({ t: rec.t, found: rec.found === true, dummy: rec.dummy === true });
-            wakes.set(tok >>> 0, list);
+            const tok = rec.token >>> 0;
+            const list = wakes.get(tok) ?? [];
+            list.push({ t: rec.t, found: rec.found, dummy: rec.dummy });
+            wakes.set(tok, list);
             return;
           }
           case 'apf_task_wake_all': {
@@ -93,24 +89,21 @@ export const hungTask = defineChecker({
             return;
           }
           case 'kvm_async_pf_ready': {
-            const tok = num(rec, 'token');
-            if (tok === undefined) return;
-            const list = readies.get(tok >>> 0) ?? [];
+            const tok = rec.token >>> 0;
+            const list = readies.get(tok) ?? [];
             list.push(rec.t);
-            readies.set(tok >>> 0, list);
+            readies.set(tok, list);
             return;
           }
           case 'hung_task': {
-            const task = str(rec, 'task') ?? '?';
-            const blocked = num(rec, 'blocked_ns');
-            reported.add(task);
-            const w = waiting.get(task);
-            const reason = w === undefined ? '' : ` waiting for token ${w.token === undefined ? '?' : hex(w.token)}: ${why(task, w.token, w.t, w.cpu)}`;
-            report(rec.t, rec.cpu, `INFO: task ${task} blocked${blocked === undefined ? '' : ` for more than ${dur(blocked)}`} (guest hung-task detector)${reason}`);
+            reported.add(rec.task);
+            const w = waiting.get(rec.task);
+            const reason = w === undefined ? '' : ` waiting for token ${hex(w.token)}: ${why(rec.task, w.token, w.t, w.cpu)}`;
+            report(rec.t, rec.cpu, `INFO: task ${rec.task} blocked for more than ${dur(rec.blocked_ns)} (guest hung-task detector)${reason}`);
             return;
           }
           default:
-            if (rec.src === 'guest' && KERNEL_GONE.has(rec.event)) waiting.clear();
+            if (rec.src === 'guest' && isKernelGone(rec.event)) waiting.clear();
         }
       },
       finish(end) {
@@ -120,7 +113,7 @@ export const hungTask = defineChecker({
           report(
             end.t,
             w.cpu,
-            `task ${task} still waits for ${w.token === undefined ? 'an async page fault' : `token ${hex(w.token)}`} since ${at(w.t)} (${dur(end.t - w.t)}): ${why(task, w.token, w.t, w.cpu)}`,
+            `task ${task} still waits for token ${hex(w.token)} since ${at(w.t)} (${dur(end.t - w.t)}): ${why(task, w.token, w.t, w.cpu)}`,
           );
         }
       },

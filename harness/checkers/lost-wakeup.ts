@@ -8,7 +8,7 @@
  *   set its state before it checks its node, and enable IRQs only after both.
  */
 import { lostWakeupObserver } from '../fuzz/properties';
-import { at, defineChecker, hex, num, str } from './types';
+import { at, defineChecker, eventSet, hex } from './types';
 
 export const lostWakeup = defineChecker({
   name: 'lost-wakeup',
@@ -16,6 +16,17 @@ export const lostWakeup = defineChecker({
   invariant:
     'No task sleeps on a token whose wake already came and left no dummy it consumed; no task switches out asleep (prev_state D) on a token after a wake found its node.',
   options: {},
+  events: eventSet([
+    'kvm_async_pf_task_wake',
+    'kvm_async_pf_dummy_consumed',
+    'kvm_async_pf_task_wait_schedule',
+    'kvm_async_pf_task_wait_halt',
+    'kvm_async_pf_task_woken',
+    'apf_task_wake_all',
+    'task_exit',
+    'sched_switch',
+    'sched_wakeup',
+  ]),
   create(_opts, report) {
     const early = lostWakeupObserver();
     /** task -> the token it waits on and when its node was found by a wake (if it was). */
@@ -25,22 +36,18 @@ export const lostWakeup = defineChecker({
     const suspects = new Map<string, { t: number; cpu: number; message: string }>();
     return {
       onRecord(rec) {
-        early.onRecord(rec);
         if (rec.src !== 'guest') return;
+        if (early.events.has(rec.event as never)) early.onRecord(rec as never);
         switch (rec.event) {
           case 'kvm_async_pf_task_wait_schedule': {
-            const task = str(rec, 'task');
-            const tok = num(rec, 'token');
-            if (task === undefined || tok === undefined) return;
-            waiting.set(task, { token: tok >>> 0 });
-            byToken.set(tok >>> 0, task);
+            waiting.set(rec.task, { token: rec.token >>> 0 });
+            byToken.set(rec.token >>> 0, rec.task);
             return;
           }
           case 'kvm_async_pf_task_woken':
           case 'kvm_async_pf_dummy_consumed':
           case 'task_exit': {
-            const task = str(rec, 'task');
-            if (task === undefined) return;
+            const task = rec.task;
             suspects.delete(task);
             const w = waiting.get(task);
             if (w !== undefined) byToken.delete(w.token);
@@ -48,16 +55,15 @@ export const lostWakeup = defineChecker({
             return;
           }
           case 'kvm_async_pf_task_wake': {
-            const tok = num(rec, 'token');
-            if (tok === undefined || rec.found !== true) return;
-            const task = byToken.get(tok >>> 0);
+            if (!rec.found) return;
+            const task = byToken.get(rec.token >>> 0);
             const w = task === undefined ? undefined : waiting.get(task);
             if (w !== undefined && w.found === undefined) w.found = { t: rec.t, cpu: rec.cpu };
             return;
           }
           case 'sched_switch': {
-            const task = str(rec, 'prev');
-            if (task === undefined || rec.prev_state !== 'uninterruptible') return;
+            const task = rec.prev;
+            if (rec.prev_state !== 'uninterruptible') return;
             const w = waiting.get(task);
             if (w === undefined || w.found === undefined || suspects.has(task)) return;
             suspects.set(task, {
@@ -67,11 +73,9 @@ export const lostWakeup = defineChecker({
             });
             return;
           }
-          case 'sched_wakeup': {
-            const task = str(rec, 'task');
-            if (task !== undefined) suspects.delete(task);
+          case 'sched_wakeup':
+            suspects.delete(rec.task);
             return;
-          }
           default:
             return;
         }

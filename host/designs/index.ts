@@ -9,17 +9,12 @@
  */
 import { ASYNC_PF_IMPOSSIBLE_ERROR_CODE, KVM_PV_REASON_PAGE_ERROR, VE_VECTOR, type DesignName } from '../../shared-abi/designs';
 import { KVM_PV_REASON_PAGE_NOT_PRESENT } from '../../shared-abi/apf';
-import { VEC_MC } from '../../sim/cpu/exceptions';
+import { PFEC_PRESENT, PFEC_USER, PFEC_WRITE } from '../../shared-abi/arch';
+import { APF_FLAGS_OFFSET, APF_TOKEN_OFFSET } from '../../shared-abi/layout';
+import { PF_VECTOR, X86_EXCEPTION } from '../../shared-abi/vectors';
 import type { KvmVcpu } from '../kvm';
 import { recordSrao } from './mce';
 
-/** Architectural #PF error code bits (not KVM's synthesised EPT ones). */
-const PF_PRESENT = 1;
-const PF_WRITE = 2;
-const PF_USER = 4;
-const PF_VECTOR = 14;
-const APF_FLAGS_OFFSET = 0;
-const APF_TOKEN_OFFSET = 4;
 
 /** Writes into the APF area go through the caller's checked accessor. */
 export type ApfWriter = (offset: number, value: number, field: 'flags' | 'token') => boolean;
@@ -63,7 +58,7 @@ export function failedPresent(v: KvmVcpu, design: DesignName, token: number, gpa
     v.apf.pageReadyPending = true;
     v.trace('kvm_async_pf_design', { design, token, what: 'mce_for_token' });
     recordSrao(v, gpa);
-    v.queueException({ vector: VEC_MC });
+    v.queueException({ vector: X86_EXCEPTION.MC });
     return true;
   }
   return false;
@@ -76,7 +71,8 @@ export function failedPresent(v: KvmVcpu, design: DesignName, token: number, gpa
  */
 export function retryError(v: KvmVcpu, gva: number | null, write: boolean): boolean {
   if (gva === null) return false;
-  const ec = PF_PRESENT | (write ? PF_WRITE : 0) | (v.cpu.cpl === 3 ? PF_USER : 0);
+  // Architectural #PF error code bits (not KVM's synthesised EPT ones).
+  const ec = PFEC_PRESENT | (write ? PFEC_WRITE : 0) | (v.cpu.cpl === 3 ? PFEC_USER : 0);
   v.trace('kvm_async_pf_design', { design: 'retry_pf', token: 0, what: 'real_pf' });
   v.queueException({ vector: PF_VECTOR, errorCode: ec, cr2: gva });
   return true;
