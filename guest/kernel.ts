@@ -18,7 +18,7 @@ import { idtHandler } from './entry';
 import type { ApfHandlers, BugKind } from './handlers';
 import { withRuleChecks, type ApfStep } from './handler-rules';
 import { makeApfApi, profileDefaultHandlers } from './kvm';
-import { GuestLayout, directMap } from './layout';
+import { GuestLayout, GuestLayoutPlan, directMap } from './layout';
 import { apStartup, bootCpu0, cpuResetPath } from './lifecycle';
 import { isAdminAction, MGMT_VECTOR, type AdminAction } from './admin';
 import { resolveGuestProfile, type GuestProfileName, type GuestToggle, type ResolvedGuestConfig } from './profiles';
@@ -26,9 +26,9 @@ import type { KernelOp, TaskSpec, UserOp } from './program';
 import { SleeperTable } from './sleepers';
 import { Task, SpinLock, type KTimer, type TaskState } from './task';
 import { kthreadProgram, userTaskStack } from './workload';
-import { idleProgram } from './sched';
+import { idleProgram } from './idle';
 import type { DesignName } from '../shared-abi/designs';
-import { designHandlers } from './designs';
+import { guestDesign, type GuestDesign } from './designs';
 
 export interface GuestKernelOptions {
   readonly sim: Simulation;
@@ -40,7 +40,7 @@ export interface GuestKernelOptions {
   readonly tasks: readonly TaskSpec[];
   /** Replacement async-PF handlers (docs/handlers.md); the profile's defaults fill the rest. */
   readonly handlers?: Partial<ApfHandlers>;
-  /** Async-PF design (issue 10, guest/designs; default `current`). */
+  /** Async-PF design (guest/designs; default `current`). */
   readonly design?: DesignName;
   /** Timer tick frequency (default 250). */
   readonly hz?: number;
@@ -69,6 +69,21 @@ export interface GuestKernelOptions {
   readonly stopOnPanic?: boolean;
   /** An in-kernel hypervisor running nested guests (guest/nested): this kernel is an L1. */
   readonly hypervisor?: GuestHypervisor;
+  /**
+   * The physical layout, when the caller planned it already (`planGuestLayout` with this memory
+   * size, these CPUs and these tasks) because it needed the task pages' frames first; planned here
+   * otherwise.
+   */
+  readonly layout?: GuestLayoutPlan;
+}
+
+/** Plan the physical layout a kernel with these tasks uses (which frame backs each task page). */
+export function planGuestLayout(memorySize: number, cpus: number, tasks: readonly TaskSpec[]): GuestLayoutPlan {
+  return new GuestLayoutPlan(
+    memorySize,
+    cpus,
+    tasks.filter((t) => (t.kind ?? 'user') === 'user').map((t) => ({ mm: mmName(t), pages: t.pages ?? [] })),
+  );
 }
 
 /**
@@ -236,8 +251,8 @@ export class GuestKernel {
   readonly sleepers: SleeperTable;
   readonly handlers: ApfHandlers;
   readonly defaults: ApfHandlers;
-  /** Async-PF design (issue 10, guest/designs). */
-  readonly design: DesignName;
+  /** The async-PF design's guest half (guest/designs), chosen once here. */
+  readonly design: GuestDesign;
   readonly hz: number;
   readonly tickNs: number;
   readonly hungTaskTimeoutNs: number;
@@ -300,16 +315,14 @@ export class GuestKernel {
     this.specs = opts.tasks;
     if (opts.cpus.length < 1) throw new RangeError('guest kernel needs at least one vCPU');
     validateSpecs(opts.tasks, opts.cpus.length);
-    this.layout = new GuestLayout(
-      opts.memory,
-      opts.cpus.length,
-      opts.tasks.filter((t) => (t.kind ?? 'user') === 'user').map((t) => ({ mm: mmName(t), pages: t.pages ?? [] })),
-    );
+    const plan = opts.layout ?? planGuestLayout(opts.memory.size, opts.cpus.length, opts.tasks);
+    if (plan.cpus !== opts.cpus.length) throw new RangeError(`guest layout: planned for ${plan.cpus} CPUs, the kernel has ${opts.cpus.length}`);
+    this.layout = new GuestLayout(opts.memory, plan);
     this.sleepers = new SleeperTable((i) => this.lock(`apf_sleepers[${i}]`, true));
     this.cpus = opts.cpus.map((v, i) => new PerCpu(this, i, v));
     this.defaults = profileDefaultHandlers(this.config);
-    this.design = opts.design ?? 'current';
-    this.handlers = withRuleChecks(this, { ...this.defaults, ...designHandlers(this, this.design), ...(opts.handlers ?? {}) });
+    this.design = guestDesign(opts.design ?? 'current');
+    this.handlers = withRuleChecks(this, { ...this.defaults, ...this.design.handlers(this), ...(opts.handlers ?? {}) });
   }
 
   // ------------------------------------------------------------------------------------------

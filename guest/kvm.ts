@@ -24,18 +24,12 @@ import { compute, insn, load32, readCr2, store32, type Code } from './code';
 import type { ApfApi, ApfField, ApfHandlers } from './handlers';
 import type { GuestKernel } from './kernel';
 import type { ResolvedGuestConfig } from './profiles';
-import {
-  eoi,
-  irqsDisabled,
-  kernelPanic,
-  krdmsr,
-  kwrmsr,
-  schedule,
-  sendReschedule,
-  spinLock,
-  spinUnlock,
-  tryToWakeUp,
-} from './sched';
+import { irqsDisabled } from './irqflags';
+import { eoi, sendReschedule } from './lapic';
+import { krdmsr, kwrmsr } from './msr';
+import { kernelPanic } from './panic';
+import { schedule, tryToWakeUp } from './sched';
+import { spinLock, spinUnlock } from './spinlock';
 import { SleepNode, type SleeperBucket } from './sleepers';
 import { sourceTrace } from '../sim/trace';
 

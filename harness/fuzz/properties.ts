@@ -174,23 +174,21 @@ export function hostOracle(getKvm: () => Kvm | undefined): Observer<EventsIn<typ
       const kvm = getKvm();
       if (kvm === undefined) return [];
       const out: PropertyFailure[] = [];
-      for (const v of kvm.vcpus) {
-        if (v.life !== 'alive') continue;
-        const pf = v.asyncPf;
-        const wakeAlls = pf.done.filter((w) => w.wakeupAll).length;
+      const snaps = kvm.asyncPfSnapshot();
+      for (const pf of snaps) {
         const bad: string[] = [];
-        if (pf.queued !== pf.queue.length + wakeAlls) bad.push(`queued = ${pf.queued}, but ${pf.queue.length} items are queued and ${wakeAlls} wake-alls are done`);
+        if (pf.queued !== pf.queueLength + pf.doneWakeAlls) bad.push(`queued = ${pf.queued}, but ${pf.queueLength} items are queued and ${pf.doneWakeAlls} wake-alls are done`);
         if (pf.queued > ASYNC_PF_PER_VCPU) bad.push(`queued = ${pf.queued} > ${ASYNC_PF_PER_VCPU}`);
-        if (v.apf.hash.size !== pf.queue.length) bad.push(`the gfn hash holds ${v.apf.hash.size} gfns for ${pf.queue.length} queued items`);
-        if (bad.length > 0) out.push({ property: 'host-invariants', cpu: v.id, message: `cpu${v.id} at the end of the run: ${bad.join('; ')}` });
+        if (pf.hashSize !== pf.queueLength) bad.push(`the gfn hash holds ${pf.hashSize} gfns for ${pf.queueLength} queued items`);
+        if (bad.length > 0) out.push({ property: 'host-invariants', cpu: pf.cpu, message: `cpu${pf.cpu} at the end of the run: ${bad.join('; ')}` });
       }
       for (const [k, times] of open) {
         const [cpuText, tokText] = k.split(':');
         const cpu = Number(cpuText);
         const token = Number(tokText);
-        const v = kvm.vcpus.find((x) => x.id === cpu);
-        if (v === undefined || v.life !== 'alive') continue;
-        const held = [...v.asyncPf.queue, ...v.asyncPf.done].filter((w) => !w.wakeupAll && w.arch.token >>> 0 === token).length;
+        const pf = snaps.find((x) => x.cpu === cpu);
+        if (pf === undefined) continue;
+        const held = pf.heldTokens.filter((t) => t === token).length;
         if (held < times.length) {
           out.push({
             property: 'no-lost-completion',
