@@ -13,7 +13,7 @@ describe('apf run --handlers', () => {
     const replay = /^replay: (.*)$/m.exec(r.out)?.[1];
     expect(replay).toContain(`--handlers ${NO_ACK}`);
     // Pasted, the replay line fails the same way.
-    const again = cli([...(replay ?? '').split(' ').slice(1), '--quiet', '--runs-dir', dir], { cwd: REPO });
+    const again = cli([...(replay ?? '').split(' ').slice(2), '--quiet', '--runs-dir', dir], { cwd: REPO });
     expect(again.code).toBe(1);
     expect(cli(['run', 'scenarios/default.json', '--quiet', '--handlers', 'stock', '--runs-dir', dir], { cwd: REPO }).code).toBe(0);
   });
@@ -81,15 +81,15 @@ describe('apf fuzz --handlers', () => {
     const out = tmpDir();
     const r = cli(['fuzz', '--runs', '4', '--seed', '1', '--jobs', '0', '--handlers', NO_ACK, '--shrink-budget', '5', '--out', out, '--quiet'], { cwd: REPO });
     expect(r.code).toBe(1);
-    expect(r.out).toMatch(/replay: apf run .* --handlers test\/handlers\/mistakes\/no-ack\.ts/);
-    expect(r.out).toMatch(/judge: {2}apf fuzz --replay .* --handlers test\/handlers\/mistakes\/no-ack\.ts/);
-    expect(r.out).toMatch(/reproduce the campaign: apf fuzz --runs 4 --seed 1 --handlers test\/handlers\/mistakes\/no-ack\.ts/);
+    expect(r.out).toMatch(/replay: npx apf run .* --handlers test\/handlers\/mistakes\/no-ack\.ts/);
+    expect(r.out).toMatch(/judge: {2}npx apf fuzz --replay .* --handlers test\/handlers\/mistakes\/no-ack\.ts/);
+    expect(r.out).toMatch(/reproduce the campaign: npx apf fuzz --runs 4 --seed 1 --handlers test\/handlers\/mistakes\/no-ack\.ts/);
   });
 
   it('a canary\'s replay line runs the canary', () => {
     const out = tmpDir();
     const r = cli(['fuzz', '--runs', '4', '--seed', '1', '--jobs', '0', '--canary', 'no-ack', '--shrink-budget', '5', '--out', out, '--quiet'], { cwd: REPO });
-    const replay = /replay: (apf run .*)$/m.exec(r.out)?.[1];
+    const replay = /replay: npx (apf run .*)$/m.exec(r.out)?.[1];
     expect(replay).toContain('--handlers canary:no-ack');
     const again = cli([...(replay ?? '').split(' ').slice(1), '--quiet', '--runs-dir', out], { cwd: REPO });
     expect(again.code).toBe(1);
@@ -101,7 +101,7 @@ describe('apf check', () => {
     const r = cli(['check', '--handlers', NO_ACK, '--no-fuzz', '--fail-fast'], { cwd: REPO });
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/FAIL {3} {2}guest-rules: the page-ready handler .* without writing MSR_KVM_ASYNC_PF_ACK/);
-    expect(r.out).toMatch(/^ {2}apf run scenarios\/\S+ .*--handlers test\/handlers\/mistakes\/no-ack\.ts$/m);
+    expect(r.out).toMatch(/^ {2}npx apf run scenarios\/\S+ .*--handlers test\/handlers\/mistakes\/no-ack\.ts$/m);
   });
 
   it('needs --handlers', () => {
