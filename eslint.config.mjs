@@ -11,7 +11,7 @@ const root = path.dirname(fileURLToPath(import.meta.url));
 const NONDETERMINISM = 'Nondeterminism: sim/, host/ and guest/ take time and randomness from the simulation (sim/clock, sim/prng).';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'coverage/**', 'test/lint-fixtures/**', 'out/**', 'runs/**'] },
+  { ignores: ['node_modules/**', '.apf/**', 'dist/**', 'coverage/**', 'test/lint-fixtures/**', 'out/**', 'runs/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

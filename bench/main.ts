@@ -11,6 +11,7 @@ import { measureBaseline } from './baseline';
 import { measureScaling, type ScaleResult } from './scaling';
 import { measureThroughput } from '../harness/fuzz/campaign';
 import { measureFuzzMemory, measureStartup, type FuzzMemoryPoint } from './fuzz-memory';
+import { measureStartup as measureApfStartup, type StartupReport } from './startup';
 
 interface RoundTripRow extends Median {
   readonly vcpus: number;
@@ -37,6 +38,7 @@ interface BenchReport {
   fuzzMemory: FuzzMemoryPoint[];
   startupMs: number;
   targets: TargetRow[];
+  startup: StartupReport;
 }
 
 const USAGE = 'usage: npm run bench [-- --json] [-- --quick] [-- --out FILE]';
@@ -149,7 +151,14 @@ function main(argv: readonly string[]): void {
   const fuzzMemory = measureFuzzMemory(quick);
   for (const f of fuzzMemory) log(`  ${String(f.runs).padStart(6)} runs  ${f.peakRssMiB.toFixed(0).padStart(6)} MiB peak RSS  ${f.heapUsedMiB.toFixed(0).padStart(5)} MiB heap at the end  ${f.runsPerSec.toFixed(0).padStart(6)} runs/s`);
   const startupMs = measureStartup(quick ? 3 : 5);
-  log(`\nstart-up: \`apf list\` as a fresh process (node + ts-node + CLI), median: ${startupMs.toFixed(0)} ms`);
+  log(`\nstart-up: \`apf list\` as a fresh process (bin/apf), median: ${startupMs.toFixed(0)} ms`);
+  log('\napf start-up (CPU of the whole process, user + system; median; bench/startup.ts):');
+  const startup = measureApfStartup(quick);
+  const ms = (c: { cpuMs: number }): string => `${(c.cpuMs / 1000).toFixed(2)} s CPU`;
+  log(`  node -e ''                                   ${ms(startup.bareNode)}`);
+  log(`  apf run scenarios/default.json --quiet       ${ms(startup.apfRun)}  (bin/apf: swc, cached)`);
+  log(`  the same through ts-node --transpile-only    ${ms(startup.apfRunTsNode)}`);
+  if (startup.check !== undefined) log(`  apf check --handlers stock --jobs 2          ${(startup.check.wallMs / 1000).toFixed(1)} s wall, ${ms(startup.check)}`);
 
   const runLength = scaling.filter((r) => r.axis === 'events');
   const rss = runLength.map((r) => r.peakRssMiB);
@@ -164,10 +173,12 @@ function main(argv: readonly string[]): void {
     { target: 'fuzz runs/s, small, 2 workers', want: '>= 1000', measured: fuzz2, met: fuzz2 >= 1000 },
     { target: 'fuzz peak RSS, longest / shortest campaign', want: '<= 1.25', measured: fuzzGrowth, met: fuzzRss.length > 0 && fuzzGrowth <= 1.25 },
   ];
-  log('\ntargets (round trips: whole model, trace hash on, checkers off):');
+  targets.push({ target: 'apf run default --quiet, CPU s (bare node excluded)', want: '<= 0.5', measured: (startup.apfRun.cpuMs - startup.bareNode.cpuMs) / 1000, met: startup.apfRun.cpuMs - startup.bareNode.cpuMs <= 500 });
+  if (startup.check !== undefined) targets.push({ target: 'apf check --handlers stock, wall s (2 jobs)', want: '<= 20', measured: startup.check.wallMs / 1000, met: startup.check.wallMs <= 20_000 });
+  log('\ntargets (round trips: whole model, trace hash on, checkers off; start-up and apf check in child processes):');
   for (const t of targets) log(`  ${t.target.padEnd(44)} want ${t.want.padEnd(9)} measured ${t.measured.toFixed(t.measured < 100 ? 2 : 0).padStart(8)}  ${t.met ? 'met' : 'NOT met'}`);
 
-  const report: BenchReport = { machine, simMicro, roundTrips, baseline, scaling, fuzz, fuzzMemory, startupMs, targets };
+  const report: BenchReport = { machine, simMicro, roundTrips, baseline, scaling, fuzz, fuzzMemory, startupMs, targets, startup };
   const text = JSON.stringify(report, null, 2) + '\n';
   if (out !== undefined) fs.writeFileSync(out, text);
   if (json) process.stdout.write(text);

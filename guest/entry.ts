@@ -13,7 +13,7 @@
  * reschedules on the way back to user mode.
  */
 import { formatGva, type Gva } from '../shared-abi/addr';
-import type { TrapFrame } from '../shared-abi/arch';
+import { eventVector, type TrapFrame } from '../shared-abi/arch';
 import { X86_EXCEPTION } from '../shared-abi/vectors';
 import { insn, readCr2, type Code, type Frame } from './code';
 import type { GuestKernel, PerCpu } from './kernel';
@@ -95,11 +95,28 @@ function countSub(t: Task, n: number): void {
 /** An interrupt handler: irq_enter, body, irq_exit, exit path, iret. */
 function* irqHandler(k: GuestKernel, tf: TrapFrame, body: Code): Code {
   const t = k.current();
+  const countAtEntry = t.preemptCount;
+  const locksAtEntry = t.spinlocks.length;
   t.preemptCount += HARDIRQ_OFFSET;
   yield* body;
+  irqExitBalance(k, t, tf, countAtEntry, locksAtEntry);
   countSub(t, HARDIRQ_OFFSET);
   yield* exitPath(k, tf);
   yield insn.iret(tf);
+}
+
+/**
+ * At irq exit the handler must leave what it found: the interrupted context's preempt_count and
+ * no spinlock taken inside the handler still held. A leak here is reported where it happens (a
+ * `preempt_count_leak` bug) instead of as a hang or "scheduling while atomic" somewhere later.
+ */
+function irqExitBalance(k: GuestKernel, t: Task, tf: TrapFrame, countAtEntry: number, locksAtEntry: number): void {
+  const leaked = t.spinlocks.slice(locksAtEntry);
+  const count = t.preemptCount - HARDIRQ_OFFSET;
+  if (leaked.length === 0 && count === countAtEntry) return;
+  const vector = `0x${eventVector(tf.event).toString(16)}`;
+  const locks = leaked.length === 0 ? '' : `; still holding ${leaked.map((l) => l.name).join(', ')}`;
+  k.bug('preempt_count_leak', `BUG: the handler of vector ${vector} returned to irq exit with preempt_count 0x${count.toString(16)} (0x${countAtEntry.toString(16)} at irq entry, over ${t.name})${locks}: every lock taken in an interrupt handler must be released before it returns`);
 }
 
 function* timerInterrupt(k: GuestKernel): Code {

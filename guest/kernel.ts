@@ -16,6 +16,7 @@ import type { Vcpu } from '../sim/cpu/vcpu';
 import { Frame, FrameRunner, GuestCodeError, type Code } from './code';
 import { idtHandler } from './entry';
 import type { ApfHandlers, BugKind } from './handlers';
+import { withRuleChecks, type ApfStep } from './handler-rules';
 import { makeApfApi, profileDefaultHandlers } from './kvm';
 import { GuestLayout, GuestLayoutPlan, directMap } from './layout';
 import { apStartup, bootCpu0, cpuResetPath } from './lifecycle';
@@ -149,6 +150,8 @@ export class PerCpu implements GuestCode {
   readonly calls: Array<() => Code> = [];
   /** APF enabled on this CPU (kernel bookkeeping mirror for stats; the real flag is in memory). */
   apfOn = false;
+  /** APF-area accesses and MSR writes of the handler running now, for its rule checks (guest/handler-rules.ts); null outside. */
+  apfSteps: ApfStep[] | null = null;
   /** Page-table root loaded in CR3 (what the kernel last wrote). */
   cr3 = 0;
   /** LAPIC software-enabled (as the kernel last programmed it). */
@@ -319,7 +322,7 @@ export class GuestKernel {
     this.cpus = opts.cpus.map((v, i) => new PerCpu(this, i, v));
     this.defaults = profileDefaultHandlers(this.config);
     this.design = guestDesign(opts.design ?? 'current');
-    this.handlers = { ...this.defaults, ...this.design.handlers(this), ...(opts.handlers ?? {}) };
+    this.handlers = withRuleChecks(this, { ...this.defaults, ...this.design.handlers(this), ...(opts.handlers ?? {}) });
   }
 
   // ------------------------------------------------------------------------------------------

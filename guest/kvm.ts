@@ -321,11 +321,20 @@ export function makeApfApi(k: GuestKernel): ApfApi {
     apfAreaGpa: () => k.layout.apfAreaGpa(k.cpu().id, k.cpu().apfGeneration),
     apfAreaGva: () => k.cpu().apfAreaGva(),
     readCr2: () => readCr2(),
-    apfLoad: (field) => load32((k.cpu().apfAreaGva() + fieldOffset(k, field)) as Gva),
-    apfStore: (field, value) => store32((k.cpu().apfAreaGva() + fieldOffset(k, field)) as Gva, value),
+    apfLoad: (field) => {
+      const code = load32((k.cpu().apfAreaGva() + fieldOffset(k, field)) as Gva);
+      return k.cpu().apfSteps === null ? code : loggedLoad(k, field, code);
+    },
+    apfStore: (field, value) => {
+      k.cpu().apfSteps?.push({ op: 'store', field, value });
+      return store32((k.cpu().apfAreaGva() + fieldOffset(k, field)) as Gva, value);
+    },
     enabled: () => enabledLoad(k),
     setEnabled: (on) => enabledStore(k, on),
-    wrmsr: (msr, value) => kwrmsr(k, msr, value),
+    wrmsr: (msr, value) => {
+      k.cpu().apfSteps?.push({ op: 'wrmsr', msr, value });
+      return kwrmsr(k, msr, value);
+    },
     rdmsr: (msr) => krdmsr(k, msr),
     eoi: () => eoi(k),
     sti: () => one(insn.sti()),
@@ -365,6 +374,14 @@ export function makeApfApi(k: GuestKernel): ApfApi {
     trace: sourceTrace(k.sim.trace, 'guest', () => k.cpu().id),
   };
   return api;
+}
+
+/** A load whose value goes to the handler-rule log (guest/handler-rules.ts). */
+function* loggedLoad(k: GuestKernel, field: ApfField, code: Code<number>): Code<number> {
+  const steps = k.cpu().apfSteps;
+  const value = yield* code;
+  steps?.push({ op: 'load', field, value });
+  return value;
 }
 
 function* one(i: ReturnType<typeof insn.sti>): Code {

@@ -38,12 +38,16 @@ export function* preemptScheduleIrq(k: GuestKernel): Code {
 }
 
 function scheduleDebug(k: GuestKernel, prev: Task): void {
-  if (prev.isIdle) return;
+  // Like Linux's schedule_debug(), the atomic check holds for the idle task too: a schedule()
+  // from a hardirq handler that interrupted idle is as wrong as one over any other task. (The
+  // idle loop itself calls schedule() with a zero count here.)
   if (prev.preemptCount !== 0) {
     k.bug('scheduling_while_atomic', `BUG: scheduling while atomic: ${prev.name}/${prev.id}/0x${prev.preemptCount.toString(16).padStart(8, '0')}`);
     // Linux resets the count after the report.
     prev.preemptCount = 0;
   }
+  // The idle task never blocks: the sleep-state checks below do not apply to it.
+  if (prev.isIdle) return;
   if (prev.state !== 'running' && prev.state !== 'dead') {
     if (prev.rcuDepth > 0) k.bug('rcu_sleep', `Voluntary context switch within RCU read-side critical section! (${prev.name})`);
     if (!k.cpu().vcpu.ifFlag) {

@@ -20,7 +20,10 @@ export function* spinLock(k: GuestKernel, l: SpinLock): Code {
     const me = k.cpu().id;
     const cur = k.current();
     if (l.owner === null) {
-      if (yield* tryTake(k, l)) return;
+      if (yield* tryTake(k, l)) {
+        k.current().spinlocks.push(l);
+        return;
+      }
       continue;
     }
     if ((!sleeping && l.owner === me) || (sleeping && l.holder === cur.name)) {
@@ -34,6 +37,9 @@ export function* spinLock(k: GuestKernel, l: SpinLock): Code {
 /** Release `l`; the preempt_enable may preempt. */
 export function* spinUnlock(k: GuestKernel, l: SpinLock): Code {
   if (l.owner === null) k.warnOnce(`unlock of unlocked spinlock ${l.name}`);
+  const held = k.current().spinlocks;
+  const i = held.lastIndexOf(l);
+  if (i >= 0) held.splice(i, 1);
   l.owner = null;
   l.holder = null;
   yield insn.store(l.gva, 0);

@@ -50,6 +50,8 @@ export class Task {
   accessSeq = 0;
   /** Named spinlocks it holds. */
   readonly locksHeld: string[] = [];
+  /** Kernel spinlocks (spin_lock/spin_unlock) it holds, innermost last: irq exit checks the balance. */
+  readonly spinlocks: SpinLock[] = [];
   /** Pending fatal signal (SIGKILL/SIGSEGV) to act on at the next return to user mode. */
   killed: number | null = null;
   /** The pi_lock of try_to_wake_up (JS-atomic owner, a CPU id). */

@@ -502,6 +502,13 @@ export const TRACE_CATALOGUE = {
   sysvec_kvm_asyncpf_interrupt: { src: 'guest', section: 'guest', fields: { token: num() }, when: 'page-ready interrupt handler read the token slot' },
   apf_token_clear: { src: 'guest', section: 'guest', fields: { token: num() }, when: 'guest writes 0 to the token slot (emitted with the store)' },
   apf_ack: { src: 'guest', section: 'guest', fields: {}, when: 'guest writes 1 to MSR_KVM_ASYNC_PF_ACK (emitted with the WRMSR)' },
+  apf_handler_rule: {
+    src: 'guest',
+    section: 'guest',
+    fields: { handler: str(), rule: str(), message: str() },
+    when:
+      'a kvm.c handler returned having broken an ABI rule (the kernel\'s debug check on its APF-area accesses and MSR writes; never emitted while the rules hold): token_read_after_ack, token_slot_not_cleared, no_ack, ack_before_token_clear, flags_cleared_before_read, flags_not_reset, enabled_flag_not_set, msr_not_disabled',
+  },
   sched_switch: { src: 'guest', section: 'guest', fields: { prev: str(), next: str(), prev_state: oneOf(TASK_STATE) }, when: 'context switch' },
   sched_wakeup: { src: 'guest', section: 'guest', fields: { task: str(), target_cpu: num() }, when: 'a task became runnable' },
   sched_migrate_task: {

@@ -40,7 +40,7 @@ describe('bench workloads', () => {
 
 describe('npm run bench flags', () => {
   const bench = (args: string[]): ReturnType<typeof spawnSync> =>
-    spawnSync(process.execPath, [require.resolve('ts-node/dist/bin.js'), '--transpile-only', path.join(REPO, 'bench/main.ts'), ...args], {
+    spawnSync(process.execPath, ['-r', path.join(REPO, 'tools/register.js'), path.join(REPO, 'bench/main.ts'), ...args], {
       cwd: REPO,
       encoding: 'utf8',
     });

@@ -1,7 +1,10 @@
 /** The checkers, in the order they are listed and run. */
 import { apfAnswered } from './apf-answered';
+import { guestRules } from './guest-rules';
+import { guestWarn } from './guest-warn';
 import { hostWrites } from './host-writes';
 import { hungTask } from './hung-task';
+import { lostWakeup } from './lost-wakeup';
 import { interrupts } from './interrupts';
 import { nestedState } from './nested-state';
 import { pageIntegrity } from './page-integrity';
@@ -15,7 +18,7 @@ import { TraceRouter } from '../trace/consumer';
 
 export * from './types';
 
-export const CHECKERS: readonly CheckerDef[] = [apfAnswered, tokenUnique, hostWrites, slotBusy, sleepContext, hungTask, pageIntegrity, interrupts, nestedState, staleTranslation];
+export const CHECKERS: readonly CheckerDef[] = [apfAnswered, tokenUnique, hostWrites, slotBusy, sleepContext, hungTask, pageIntegrity, interrupts, nestedState, staleTranslation, guestRules, guestWarn, lostWakeup];
 
 export function checkerDef(name: string): CheckerDef | undefined {
   return CHECKERS.find((c) => c.name === name);

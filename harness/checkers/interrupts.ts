@@ -5,6 +5,7 @@
  * or a #PF with reason PAGE_READY on old guests).
  */
 import type { TraceRecordHead } from '../../shared-abi/trace-catalogue';
+import { HYPERVISOR_CALLBACK_VECTOR } from '../../shared-abi/vectors';
 import { Time } from '../scenario/scalars';
 import { ABRUPT_OUTCOMES, at, defineChecker, eventSet, hex, isKernelGone, KERNEL_GONE } from './types';
 
@@ -20,7 +21,7 @@ export const interrupts = defineChecker({
     'Per vCPU and vector, injections never outnumber accepted interrupts, and none accepted more than `grace` (default 1ms) before the end ' +
     'of the run is still pending; likewise page-ready events sent by the host and handled by the guest.',
   options: { grace: Time.optional().meta({ description: 'How long an interrupt may still be pending at the end (default 1ms).' }) },
-  events: eventSet(['kvm_apic_accept_irq', 'kvm_inj_virq', 'kvm_async_pf_ready', 'sysvec_kvm_asyncpf_interrupt', 'kvm_read_and_reset_apf_flags', 'bare_interrupt', 'bare_exception', 'kvm_lapic_disable', 'kvm_vcpu_reset', 'kvm_vcpu_init', 'kvm_vcpu_destroy', 'kvm_async_pf_disable', 'kvm_vm_destroy', 'cpu_offline', 'cpu_online'], KERNEL_GONE),
+  events: eventSet(['kvm_apic_accept_irq', 'kvm_inj_virq', 'kvm_async_pf_ready', 'sysvec_kvm_asyncpf_interrupt', 'kvm_read_and_reset_apf_flags', 'bare_interrupt', 'bare_exception', 'kvm_lapic_disable', 'kvm_apic_eoi', 'kvm_vcpu_reset', 'kvm_vcpu_init', 'kvm_vcpu_destroy', 'kvm_async_pf_disable', 'kvm_vm_destroy', 'cpu_offline', 'cpu_online'], KERNEL_GONE),
   create(opts, report) {
     const grace = opts.grace ?? INTERRUPT_DEFAULT_GRACE;
     /** `${cpu}:${vector}` -> accept times of pending interrupts. */
@@ -41,10 +42,26 @@ export const interrupts = defineChecker({
     const held = new Map<string, number[]>();
     /** CPUs the guest took offline (cli; hlt until INIT): what is pending there waits, it is not lost. */
     const offline = new Set<number>();
+    /** cpu -> vector -> injection time of interrupts in service (ISR bit set, no EOI yet). */
+    const inService = new Map<number, Map<number, number>>();
+    /**
+     * Why nothing more is delivered on `cpu` at `vec`'s priority: an in-service vector of the same
+     * or a higher priority class whose handler never wrote EOI. Empty when none.
+     */
+    const noEoi = (cpu: number, vec: number): string => {
+      const isr = inService.get(cpu);
+      if (isr === undefined) return '';
+      let worst: [number, number] | undefined;
+      for (const [v, t] of isr) if ((v & 0xf0) >= (vec & 0xf0) && (worst === undefined || v > worst[0])) worst = [v, t];
+      if (worst === undefined) return '';
+      return `: the ISR bit for vector ${hex(worst[0])} (injected at ${at(worst[1])}) is still set: its handler returned without an EOI, so the LAPIC holds back every interrupt of priority class ${hex(vec & 0xf0)} and below`;
+    };
 
     const resetCpu = (cpu: number): void => {
       for (const k of [...irqs.keys()]) if (cpu < 0 || k.startsWith(`${cpu}:`)) irqs.delete(k);
       for (const k of [...held.keys()]) if (cpu < 0 || k.startsWith(`${cpu}:`)) held.delete(k);
+      if (cpu < 0) inService.clear();
+      else inService.delete(cpu);
       if (cpu < 0) {
         ready.clear();
         late.clear();
@@ -82,6 +99,9 @@ export const interrupts = defineChecker({
           }
           case 'kvm_inj_virq': {
             const vec = rec.irq;
+            let isr = inService.get(rec.cpu);
+            if (isr === undefined) inService.set(rec.cpu, (isr = new Map()));
+            isr.set(vec, rec.t);
             const key = `${rec.cpu}:${vec}`;
             const q = irqs.get(key);
             if (q !== undefined && q.length > 0) {
@@ -113,6 +133,9 @@ export const interrupts = defineChecker({
           case 'bare_interrupt':
           case 'bare_exception':
             if (rec.result === 'page_ready' || rec.result === 'wake_all') handled(rec, `bare guest ${rec.result}`);
+            return;
+          case 'kvm_apic_eoi':
+            inService.get(rec.cpu)?.delete(rec.vector);
             return;
           case 'kvm_lapic_disable':
             for (const [k, q] of [...irqs]) {
@@ -153,12 +176,14 @@ export const interrupts = defineChecker({
           if (first === undefined || end.t - first < grace) continue;
           const [cpu, vec] = key.split(':').map(Number);
           if (offline.has(cpu ?? -1)) continue;
-          report(end.t, cpu ?? -1, `vector ${hex(vec ?? 0)} accepted on cpu${cpu} at ${at(first)} was never injected: a lost interrupt`);
+          const why = noEoi(cpu ?? -1, vec ?? 0);
+          report(end.t, cpu ?? -1, `vector ${hex(vec ?? 0)} accepted on cpu${cpu} at ${at(first)} was never injected${why === '' ? ': a lost interrupt' : why}`);
         }
         for (const [cpu, q] of ready) {
           const first = q[0];
           if (first === undefined || end.t - first < grace || offline.has(cpu)) continue;
-          report(end.t, cpu, `page-ready sent to cpu${cpu} at ${at(first)} was never handled by the guest: a lost page-ready`);
+          const why = noEoi(cpu, HYPERVISOR_CALLBACK_VECTOR);
+          report(end.t, cpu, `page-ready sent to cpu${cpu} at ${at(first)} was never handled by the guest${why === '' ? ': a lost page-ready' : why}`);
         }
       },
     };

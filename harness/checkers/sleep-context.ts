@@ -10,6 +10,7 @@ const KIND_TEXT: Readonly<Record<string, string>> = {
   sleeping_in_invalid_context: 'sleeping function called from invalid context (IRQs off)',
   rcu_sleep: 'sleeping inside an RCU read-side critical section',
   sleeping_alloc_in_atomic: 'sleeping allocation in atomic context',
+  preempt_count_leak: 'preempt_count or a lock leaked',
 };
 
 export const sleepContext = defineChecker({

@@ -8,6 +8,7 @@
  *   apf diff A B        two traces (or one scenario under two settings) aligned per vCPU
  *   apf fuzz            seeded search for failing interleavings, with shrinking and replay
  *   apf schema          JSON Schema of scenario files
+ *   apf check           guest handlers against every applicable scenario and a fuzz campaign
  */
 import type { MachineFactory } from '../machine-api';
 import { ScenarioError } from '../scenario/load';
@@ -15,7 +16,6 @@ import { UsageError } from '../scenario/overrides';
 import { closest, ownEntry } from '../util/names';
 import { compareCommand } from './commands/compare';
 import { diffCommand } from './commands/diff';
-import { fuzzCommand } from './commands/fuzz';
 import { listCommand } from './commands/list';
 import { runCommand } from './commands/run';
 import { schemaCommand } from './commands/schema';
@@ -33,8 +33,10 @@ const COMMANDS: Readonly<Record<string, { run: Command; about: string }>> = {
   list: { run: (a, io) => listCommand(a, io), about: 'list scenarios, profiles, toggles, checkers (--json)' },
   compare: { run: compareCommand, about: 'run one scenario over guest × host profiles and print a table of outcomes' },
   diff: { run: diffCommand, about: 'align two traces per vCPU (two jsonl files, or one scenario under two settings) and show the first divergence' },
-  fuzz: { run: (a, io) => fuzzCommand(a, io), about: 'seeded search for failing interleavings: random scenarios on worker threads, shrunk failures with replay lines' },
+  // fuzz and check load fast-check and the worker pool: only when they run (start-up time).
+  fuzz: { run: (a, io) => (require('./commands/fuzz') as typeof import('./commands/fuzz')).fuzzCommand(a, io), about: 'seeded search for failing interleavings: random scenarios on worker threads, shrunk failures with replay lines' },
   schema: { run: (a, io) => schemaCommand(a, io), about: 'print the JSON Schema of scenario files' },
+  check: { run: (a, io, d) => (require('./commands/check') as typeof import('./commands/check')).checkCommand(a, io, d), about: 'check guest handlers (--handlers FILE): every applicable scenario plus a fuzz campaign, one verdict table' },
 };
 
 export const MAIN_HELP =

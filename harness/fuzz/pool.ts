@@ -28,7 +28,7 @@ const REPO = path.resolve(__dirname, '..', '..');
 const BOOT = `
 'use strict';
 const { workerData } = require('node:worker_threads');
-const { port, signal, entry, loader, swcPath, tsNodePath, project } = workerData;
+const { port, signal, entry, loader, swcPath, tsNodePath, project, registerPath } = workerData;
 const counter = new Int32Array(signal);
 const notify = () => { Atomics.add(counter, 0, 1); Atomics.notify(counter, 0); };
 try {
@@ -37,7 +37,15 @@ try {
   const Module = require('node:module');
   const fs = require('node:fs');
   let installed = false;
-  if (loader === 'swc' && swcPath) {
+  if (loader === 'swc' && registerPath) {
+    try {
+      require(registerPath);
+      installed = true;
+    } catch (e) {
+      installed = false;
+    }
+  }
+  if (!installed && loader === 'swc' && swcPath) {
     try {
       const swc = require(swcPath);
       const options = { swcrc: false, sourceMaps: 'inline', jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } };
@@ -112,7 +120,7 @@ export class WorkerPool<Req = WorkerRequest, Reply extends { readonly type: stri
       const { port1, port2 } = new MessageChannel();
       const worker = new Worker(BOOT, {
         eval: true,
-        workerData: { port: port2, signal, entry, loader: opts.loader ?? 'swc', swcPath, tsNodePath, project: path.join(REPO, 'tsconfig.json') },
+        workerData: { port: port2, signal, entry, loader: opts.loader ?? 'swc', swcPath, tsNodePath, project: path.join(REPO, 'tsconfig.json'), registerPath: path.join(REPO, 'tools', 'register.js') },
         transferList: [port2],
       });
       worker.unref();

@@ -14,6 +14,8 @@ export interface FailureContext {
   readonly seed: string;
   readonly mode: FuzzMode;
   readonly canary?: string;
+  /** `--handlers SPEC` as given (replay lines repeat it). */
+  readonly handlers?: string;
   /** The command line that reproduces the campaign. */
   readonly command: string;
 }
@@ -34,21 +36,27 @@ const oneLine = (s: string, max = 240): string => {
   return l.length > max ? l.slice(0, max - 1) + '…' : l;
 };
 
-/** `npx apf run FILE --seed N --guest G --host H` for a document. */
-export function replayCommand(file: string, doc: JsonObject): string {
+/**
+ * `npx apf run FILE --seed N --guest G --host H [--handlers H]` for a document. A canary's handlers are
+ * `--handlers canary:NAME`, so the replay runs the same broken guest.
+ */
+export function replayCommand(file: string, doc: JsonObject, ctx: Pick<FailureContext, 'canary' | 'handlers'> = {}): string {
   const machine = (doc.machine ?? {}) as JsonObject;
   const guest = ((machine.guest ?? {}) as JsonObject).profile;
   const host = ((machine.host ?? {}) as JsonObject).profile;
   const words = [...APF_COMMAND, 'run', file, '--seed', String(doc.seed ?? 1)];
   if (typeof guest === 'string' && doc.bare === undefined) words.push('--guest', guest);
   if (typeof host === 'string') words.push('--host', host);
+  const handlers = ctx.handlers ?? (ctx.canary === undefined ? undefined : `canary:${ctx.canary}`);
+  if (handlers !== undefined) words.push('--handlers', handlers);
   return words.map(shellWord).join(' ');
 }
 
-/** `npx apf fuzz --replay FILE [--canary C]`. */
-export function judgeCommand(file: string, ctx: Pick<FailureContext, 'canary'>): string {
+/** `npx apf fuzz --replay FILE [--canary C] [--handlers H]`. */
+export function judgeCommand(file: string, ctx: Pick<FailureContext, 'canary' | 'handlers'>): string {
   const words = [...APF_COMMAND, 'fuzz', '--replay', file];
   if (ctx.canary !== undefined) words.push('--canary', ctx.canary);
+  if (ctx.handlers !== undefined) words.push('--handlers', ctx.handlers);
   return words.map(shellWord).join(' ');
 }
 
@@ -62,7 +70,7 @@ export function annotate(doc: JsonObject, s: ShrinkOutcome, ctx: FailureContext,
     name,
     description: oneLine(`apf fuzz found this (seed ${ctx.seed}, run ${s.index}${which === 'shrunk' ? `, shrunk from ${s.original.size} to ${s.shrunk.size} nodes` : ''}): ${first === undefined ? 'no failure' : `${first.property}: ${first.message}`}`),
     notes: [
-      `Found by: ${ctx.command}${ctx.canary === undefined ? '' : ` (guest variant: canary ${ctx.canary})`}`,
+      `Found by: ${ctx.command}${ctx.canary === undefined ? '' : ` (guest variant: canary ${ctx.canary})`}${ctx.handlers === undefined ? '' : ` (guest handlers: ${ctx.handlers})`}`,
       ...f.map((x) => oneLine(`Fails ${x.property}: ${x.message}`, 400)),
       'The run is deterministic: the same file and seed give the same trace. `apf fuzz --replay FILE` judges it with the fuzz properties (docs/fuzzing.md).',
     ],
@@ -89,7 +97,7 @@ export function writeFailures(shrunk: readonly ShrinkOutcome[], dir: string, cwd
     const doc = annotate(s.shrunk.doc, s, ctx, 'shrunk');
     fs.writeFileSync(file, formatDoc(doc));
     fs.writeFileSync(originalFile, formatDoc(annotate(s.original.doc, s, ctx, 'original')));
-    return { index: s.index, file: shown(file), originalFile: shown(originalFile), replay: replayCommand(shown(file), doc), judge: judgeCommand(shown(file), ctx) };
+    return { index: s.index, file: shown(file), originalFile: shown(originalFile), replay: replayCommand(shown(file), doc, ctx), judge: judgeCommand(shown(file), ctx) };
   });
 }
 

@@ -6,7 +6,7 @@
  *   scenarios/x.json: tasks[2].program[5].page: expected a GVA like "0x7f0000001000" (got "0x7f00zz")
  */
 import * as path from 'node:path';
-import YAML from 'yaml';
+import type YamlModule from 'yaml';
 import type { z } from 'zod';
 import { ScenarioSchema } from './schema';
 import { formatPath } from './scalars';
@@ -87,6 +87,16 @@ const HEX_AS_STRING = {
   resolve: (s: string): string => s,
 };
 
+/** The yaml package, loaded on first use (most runs read JSON; this keeps `apf` start-up short). */
+let yamlModule: typeof YamlModule | undefined;
+function yaml(): typeof YamlModule {
+  if (yamlModule === undefined) {
+    const m = require('yaml') as typeof YamlModule & { default?: typeof YamlModule };
+    yamlModule = m.default ?? m;
+  }
+  return yamlModule;
+}
+
 export type ScenarioFormat = 'json' | 'yaml';
 
 /** Format from the file extension (.yaml/.yml: YAML, anything else: JSON). */
@@ -97,9 +107,9 @@ export function formatOf(file: string): ScenarioFormat {
 /** Parses JSON or YAML text into a plain value; syntax errors become `ScenarioError`s with line and column. */
 export function parseText(text: string, format: ScenarioFormat, file: string | undefined): unknown {
   if (format === 'yaml') {
-    let doc: ReturnType<typeof YAML.parseDocument>;
+    let doc: ReturnType<typeof YamlModule.parseDocument>;
     try {
-      doc = YAML.parseDocument(stripBom(text), { customTags: (tags) => [HEX_AS_STRING, ...tags], uniqueKeys: true });
+      doc = yaml().parseDocument(stripBom(text), { customTags: (tags) => [HEX_AS_STRING, ...tags], uniqueKeys: true });
     } catch (e) {
       throw new ScenarioError(file, '', `not valid YAML: ${e instanceof RangeError ? `nested too deeply (more than ${MAX_NESTING} levels)` : e instanceof Error ? e.message : String(e)}`);
     }
@@ -145,7 +155,7 @@ function jsonErrorPosition(text: string, msg: string): string {
     const before = text.slice(0, pos);
     return ` (line ${before.split('\n').length}, column ${pos - before.lastIndexOf('\n')})`;
   }
-  const pos = YAML.parseDocument(text).errors[0]?.linePos?.[0];
+  const pos = yaml().parseDocument(text).errors[0]?.linePos?.[0];
   return pos === undefined ? '' : ` (line ${pos.line}, column ${pos.col})`;
 }
 

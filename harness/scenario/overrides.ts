@@ -30,6 +30,8 @@ export interface Overrides {
   readonly toggles?: readonly ToggleSetting[];
   readonly maxEvents?: number;
   readonly maxTime?: number;
+  /** `--handlers SPEC` as given (harness/handlers-file.ts); only repeated in replay lines here. */
+  readonly handlers?: string;
 }
 
 const ON = new Set(['on', 'true', '1', 'yes']);
@@ -150,5 +152,6 @@ export function replayLine(file: string | undefined, s: Scenario, o: Overrides):
   for (const t of o.toggles ?? []) words.push('--toggle', t.text);
   if (o.maxEvents !== undefined) words.push('--max-events', String(o.maxEvents));
   if (o.maxTime !== undefined) words.push('--max-time', `${o.maxTime}ns`);
+  if (o.handlers !== undefined) words.push('--handlers', o.handlers);
   return words.map(shellWord).join(' ');
 }

@@ -1,4 +1,5 @@
 /** Runs the CLI entry function in-process and captures its output. */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -23,3 +24,13 @@ export function tmpDir(prefix = 'apf-test-'): string {
 }
 
 export const REPO = path.resolve(__dirname, '..', '..');
+
+/** Runs the real `apf` executable (bin/apf: the cached swc start-up path) in a child process. */
+export function spawnApf(argv: readonly string[], opts: { cwd?: string; env?: Record<string, string> } = {}): CliRun {
+  const r = spawnSync(process.execPath, [path.join(REPO, 'bin', 'apf'), ...argv], {
+    cwd: opts.cwd ?? REPO,
+    env: { ...process.env, ...(opts.env ?? {}) },
+    encoding: 'utf8',
+  });
+  return { code: r.status ?? 1, out: r.stdout, err: r.stderr };
+}

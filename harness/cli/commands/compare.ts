@@ -22,13 +22,15 @@ import type { Scenario } from '../../scenario/types';
 import { flag, helpText, list, parse, str, type OptionSpecs } from '../args';
 import type { CliDeps } from '../cli';
 import { shownPath, type CliIo } from '../io';
-import { COMMON_OPTIONS, HELP_OPTION, overridesFrom } from './run';
+import { loadHandlers, type LoadedHandlers } from '../../handlers-file';
+import { checkHandlersApply, COMMON_OPTIONS, handlersMachine, HELP_OPTION, overridesFrom } from './run';
 
 const OPTIONS: OptionSpecs = {
   ...COMMON_OPTIONS,
   guest: { type: 'string', value: 'P1,P2|all', help: 'guest profiles to compare (default: the scenario\'s); P+TOGGLE=on|off adds guest toggles to one' },
   host: { type: 'string', value: 'P1,P2|all', help: 'host profiles to compare (default: the scenario\'s); P+TOGGLE=on|off adds host toggles to one' },
   vary: { type: 'string', multiple: true, value: 'TOGGLE', help: 'also run each combination with this toggle on and off (repeatable)' },
+  handlers: { type: 'string', value: 'H1,H2', help: 'guest handler sets to compare side by side: "stock" (the profile\'s own), a .ts/.js module exporting `handlers`, or "canary:NAME" (docs/handlers.md)' },
   markdown: { type: 'boolean', help: 'print the matrix and the runs as Markdown tables (for docs)' },
   ...HELP_OPTION,
 };
@@ -43,7 +45,11 @@ export const COMPARE_HELP = helpText(
     '--host linux-4.19,linux-4.19+honour_send_always=off.',
   ],
   OPTIONS,
-  ['example:', '  apf compare scenarios/send-always-kernel-fault.json --guest linux-5.2,linux-5.2-user-only,current --host linux-4.19,current'],
+  [
+    'examples:',
+    '  apf compare scenarios/send-always-kernel-fault.json --guest linux-5.2,linux-5.2-user-only,current --host linux-4.19,current',
+    '  apf compare scenarios/default.json --handlers stock,canary:no-ack',
+  ],
 );
 
 /** One entry of --guest or --host: a profile and the toggles it carries. */
@@ -244,22 +250,31 @@ export function compareCommand(argv: readonly string[], io: CliIo, deps: CliDeps
   let combos: ToggleSetting[][] = [[]];
   for (const v of vary) combos = combos.flatMap((c) => [[...c, { ...v, value: true, text: v.text }], [...c, { ...v, value: false, text: v.text.replace(/=on$/, '=off') }]]);
   const multi = contexts.length > 1;
+  // Handler sets are a row axis, shown with the guest: "current", "current+handlers=my.ts".
+  const handlerSets = (str(p, 'handlers') ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '').map((spec) => loadHandlers('compare', spec, io.cwd));
+  if (str(p, 'handlers') !== undefined && handlerSets.length === 0) throw new UsageError('apf compare: --handlers needs at least one handler set (stock, a module file, canary:NAME)');
+  const handlerAxis: (LoadedHandlers | undefined)[] = handlerSets.length === 0 ? [undefined] : handlerSets;
 
   const cells: CompareCell[] = [];
   for (const ctx of contexts) {
     for (const guest of guests) {
-      for (const combo of combos) {
-        for (const host of hosts) {
-          const o: Overrides = { ...base, guest: guest.profile, host: host.profile, toggles: [...(base.toggles ?? []), ...guest.toggles, ...host.toggles, ...combo] };
-          const s = applyOverrides({ ...ctx.scenario, file: ctx.given }, o);
-          const meter = new StallMeter();
-          const r = runScenario(s, { ...(deps.machine === undefined ? {} : { machine: deps.machine }), onRecord: new TraceRouter([meter]).onRecord });
-          // A machine that cannot be built is the file's mistake, whichever the profiles: bad input.
-          if (r.outcome === 'bad_machine') throw new ScenarioError(ctx.given, '', r.endDetail ?? 'the machine cannot be built from this scenario');
-          meter.finish(r.endT);
-          const varied: Record<string, boolean> = {};
-          for (const t of combo) varied[t.name] = t.value;
-          cells.push(cellOf(ctx.scenario.name, guest.label, host.label, varied, r, meter, replayLine(shownPath(io.cwd, ctx.given), s, o)));
+      for (const hs of handlerAxis) {
+        const guestLabel = hs === undefined ? guest.label : `${guest.label}+handlers=${hs.spec}`;
+        const machine = deps.machine ?? (hs === undefined ? undefined : handlersMachine(hs.handlers));
+        for (const combo of combos) {
+          for (const host of hosts) {
+            const o: Overrides = { ...base, guest: guest.profile, host: host.profile, toggles: [...(base.toggles ?? []), ...guest.toggles, ...host.toggles, ...combo], ...(hs === undefined ? {} : { handlers: hs.spec }) };
+            const s = applyOverrides({ ...ctx.scenario, file: ctx.given }, o);
+            checkHandlersApply('compare', hs, s, ctx.given);
+            const meter = new StallMeter();
+            const r = runScenario(s, { ...(machine === undefined ? {} : { machine }), onRecord: new TraceRouter([meter]).onRecord });
+            // A machine that cannot be built is the file's mistake, whichever the profiles: bad input.
+            if (r.outcome === 'bad_machine') throw new ScenarioError(ctx.given, '', r.endDetail ?? 'the machine cannot be built from this scenario');
+            meter.finish(r.endT);
+            const varied: Record<string, boolean> = {};
+            for (const t of combo) varied[t.name] = t.value;
+            cells.push(cellOf(ctx.scenario.name, guestLabel, host.label, varied, r, meter, replayLine(shownPath(io.cwd, ctx.given), s, o)));
+          }
         }
       }
     }
@@ -313,7 +328,7 @@ export function compareCommand(argv: readonly string[], io: CliIo, deps: CliDeps
   }
   const fixed = (base.toggles ?? []).map((t) => ` --toggle ${t.text}`).join('');
   const file = multi ? 'FILE' : first.given;
-  lines.push('', `replay a line: npx apf run ${file} --seed ${String(base.seed ?? first.scenario.seed)} --guest GUEST --host HOST${fixed}${varyNames.map((n) => ` --toggle ${n}=on|off`).join('')} (--json lists each run's replay line)`);
+  lines.push('', `replay a line: npx apf run ${file} --seed ${String(base.seed ?? first.scenario.seed)} --guest GUEST --host HOST${fixed}${varyNames.map((n) => ` --toggle ${n}=on|off`).join('')}${handlerSets.length === 0 ? '' : ' --handlers H'} (--json lists each run's replay line)`);
   io.out(lines.join('\n') + '\n');
   return 0;
 }

@@ -24,6 +24,7 @@ import { progressReporter } from '../../fuzz/progress';
 import { writeFailures, writeHazards, type WrittenFailure, type WrittenHazard } from '../../fuzz/report';
 import { caseDoc, type SearchSpec, type ShrinkOutcome } from '../../fuzz/search';
 import { freshSeed } from '../../fuzz/seeds';
+import { loadHandlers } from '../../handlers-file';
 import { canonicalSeed } from '../../../sim/prng';
 import { loadScenarioFile, ScenarioError } from '../../scenario/load';
 import { APF_COMMAND, checkProfile, parseToggle, shellWord, UsageError, type ToggleSetting } from '../../scenario/overrides';
@@ -43,6 +44,7 @@ const OPTIONS: OptionSpecs = {
   size: { type: 'string', value: 'SIZE', help: 'small (default), medium or large scenarios' },
   untrusted: { type: 'boolean', help: 'untrusted-guest mode: a hostile bare-metal guest, the host is the target' },
   canary: { type: 'string', value: 'NAME', help: `fuzz a deliberately broken guest (${CANARY_NAMES.join(', ')}): the campaign must fail` },
+  handlers: { type: 'string', value: 'FILE', help: 'guest handlers from a .ts/.js module exporting `handlers` (docs/handlers.md), in every run; each worker loads it' },
   shard: { type: 'string', value: 'I/N', help: 'run only runs i with i % N == I-1 (a CI job of N); `apf fuzz merge` combines the --json results' },
   'fail-fast': { type: 'boolean', help: 'stop at the first failure (still the lowest failing run, for any --jobs)' },
   'shrink-budget': { type: 'string', value: 'N', help: 'runs a shrink may spend (default 300)' },
@@ -71,6 +73,7 @@ export const FUZZ_HELP = helpText(
     '  apf fuzz --runs 500 --seed 7 --host linux-5.8 --size medium',
     '  apf fuzz --untrusted --runs 1000 --seed 3',
     '  apf fuzz --canary no-ack --runs 300 --seed 1      # must find the broken ACK',
+    '  apf fuzz --handlers my-handlers.ts --runs 500 --seed 1',
     '  apf fuzz --replay runs/fuzz/fuzz-1-14.json --canary no-ack',
     '  apf fuzz --runs 9000 --seed 1 --shard 2/3 --json > shard-2.json   # one of three CI jobs',
     '  apf fuzz merge shard-1.json shard-2.json shard-3.json         # the same report as one campaign',
@@ -88,6 +91,8 @@ interface FuzzSettings {
   readonly failFast: boolean;
   readonly shard: Shard | undefined;
   readonly out: string;
+  /** `--handlers` as given. */
+  readonly handlers?: string;
 }
 
 function nonNegativeInt(p: Parsed, name: string): number | undefined {
@@ -114,9 +119,23 @@ function canaryArg(p: Parsed): string | undefined {
   throw new UsageError(`apf fuzz: --canary ${v}: unknown canary${h === undefined ? '' : ` (did you mean "${h}"?)`}; canaries: ${CANARY_NAMES.join(', ')}`);
 }
 
+/** `--handlers FILE` (or canary:NAME / stock): checked here, loaded again by each worker. */
+function handlersArg(p: Parsed, io: CliIo, canary: string | undefined, untrusted: boolean): { spec?: string; file?: string; canary?: string } {
+  const spec = str(p, 'handlers');
+  if (spec === undefined) return {};
+  if (canary !== undefined) throw new UsageError('apf fuzz: --canary and --handlers both replace the guest handlers: use one (--handlers canary:NAME is --canary NAME)');
+  if (untrusted) throw new UsageError('apf fuzz: --handlers has no effect with --untrusted (the guest is the hostile bare-metal script)');
+  const loaded = loadHandlers('fuzz', spec, io.cwd);
+  if (loaded.file !== undefined) return { spec, file: loaded.file };
+  if (spec.startsWith('canary:')) return { spec, canary: spec.slice('canary:'.length) };
+  return { spec };
+}
+
 function settings(p: Parsed, io: CliIo): FuzzSettings {
   const untrusted = flag(p, 'untrusted');
-  const canary = canaryArg(p);
+  const canary0 = canaryArg(p);
+  const hs = handlersArg(p, io, canary0, untrusted);
+  const canary = canary0 ?? hs.canary;
   const guest = str(p, 'guest');
   const host = str(p, 'host');
   if (guest !== undefined) checkProfile('guest', guest);
@@ -149,8 +168,9 @@ function settings(p: Parsed, io: CliIo): FuzzSettings {
     jobs,
     spec: {
       gen: { guest: (guest ?? 'current') as GuestProfileName, host: (host ?? 'current') as HostProfileName, hostToggles, guestToggles, size: sizeArg(p) },
-      case: { mode, ...(canary === undefined ? {} : { canary }) },
+      case: { mode, ...(canary === undefined ? {} : { canary }), ...(hs.file === undefined ? {} : { handlersFile: hs.file }) },
     },
+    ...(hs.spec === undefined ? {} : { handlers: hs.spec }),
     toggles,
     shrinkBudget: positiveIntArg('fuzz', p, 'shrink-budget') ?? 300,
     failFast: flag(p, 'fail-fast'),
@@ -185,7 +205,8 @@ function campaignCommand(s: FuzzSettings, whole = false): string {
   if (g.host !== 'current') words.push('--host', g.host);
   for (const t of s.toggles) words.push('--toggle', t.text);
   if (g.size !== 'small') words.push('--size', g.size);
-  if (s.spec.case.canary !== undefined) words.push('--canary', s.spec.case.canary);
+  if (s.handlers !== undefined) words.push('--handlers', s.handlers);
+  else if (s.spec.case.canary !== undefined) words.push('--canary', s.spec.case.canary);
   if (s.failFast) words.push('--fail-fast');
   if (s.shrinkBudget !== 300) words.push('--shrink-budget', String(s.shrinkBudget));
   if (s.shard !== undefined && !whole) words.push('--shard', `${s.shard.index}/${s.shard.count}`);
@@ -193,18 +214,21 @@ function campaignCommand(s: FuzzSettings, whole = false): string {
 }
 
 function replayOne(p: Parsed, io: CliIo, file: string): number {
-  const canary = canaryArg(p);
+  const canary0 = canaryArg(p);
+  const hs = handlersArg(p, io, canary0, false);
+  const canary = canary0 ?? hs.canary;
   const abs = path.resolve(io.cwd, file);
   const scenario = loadScenarioFile(abs, file);
   const mode: FuzzMode = scenario.bare !== undefined ? 'untrusted' : 'trusted';
   if (canary !== undefined && mode === 'untrusted') throw new UsageError(`apf fuzz: --canary needs a guest-kernel scenario; ${file} runs the bare-metal guest`);
-  const r = runScenarioCase(scenario, { mode, ...(canary === undefined ? {} : { canary }) });
+  if (hs.spec !== undefined && mode === 'untrusted') throw new UsageError(`apf fuzz: --handlers needs a guest-kernel scenario; ${file} runs the bare-metal guest`);
+  const r = runScenarioCase(scenario, { mode, ...(canary === undefined ? {} : { canary }), ...(hs.file === undefined ? {} : { handlersFile: hs.file }) });
   if (r.outcome === 'bad_machine') throw new ScenarioError(file, '', r.failures[0]?.message.replace(/^.*?outcome bad_machine[^:]*: /, '') ?? 'the machine cannot be built from this scenario');
   if (flag(p, 'json')) {
     io.out(JSON.stringify({ format: 'apf-fuzz-replay/1', file, mode, canary: canary ?? null, ok: r.ok, outcome: r.outcome, hazard: r.hazard ?? null, failures: r.failures, traceHash: r.traceHash, events: r.events }, null, 2) + '\n');
     return r.ok ? 0 : 1;
   }
-  const what = `${file} (${mode === 'untrusted' ? 'untrusted-guest properties' : 'fuzz properties'}${canary === undefined ? '' : `, canary ${canaryByName(canary).name}`})`;
+  const what = `${file} (${mode === 'untrusted' ? 'untrusted-guest properties' : 'fuzz properties'}${hs.file !== undefined ? `, handlers ${hs.spec ?? ''}` : canary === undefined ? '' : `, canary ${canaryByName(canary).name}`})`;
   if (r.ok) io.out(`PASS ${what}: outcome ${r.outcome}${r.hazard === undefined ? '' : ` (known hazard: ${r.hazard})`}, trace ${r.traceHash}\n`);
   else {
     io.out(`FAIL ${what}: outcome ${r.outcome}, trace ${r.traceHash}\n`);
@@ -222,6 +246,8 @@ interface ReportInput {
   /** The whole campaign's command, without --shard. */
   readonly campaign: string;
   readonly out: string;
+  /** `--handlers` as given (replay and judge lines repeat it). */
+  readonly handlers?: string;
 }
 
 function summaryLines(r: CampaignResult, command: string, written: readonly WrittenFailure[], hazardsWritten: readonly WrittenHazard[]): string[] {
@@ -294,7 +320,12 @@ interface MergeData {
 function report(io: CliIo, json: boolean, input: ReportInput, merge: MergeData | undefined): number {
   const { result, spec } = input;
   const g = spec.gen;
-  const ctx = { seed: result.seed, mode: spec.case.mode, command: input.campaign, ...(spec.case.canary === undefined ? {} : { canary: spec.case.canary }) };
+  const ctx = {
+    seed: result.seed,
+    mode: spec.case.mode,
+    command: input.campaign,
+    ...(input.handlers !== undefined ? { handlers: input.handlers } : spec.case.canary === undefined ? {} : { canary: spec.case.canary }),
+  };
   let written: WrittenFailure[] = [];
   let hazardsWritten: ReturnType<typeof writeHazards> = [];
   let writeProblem: string | undefined;
@@ -457,7 +488,7 @@ function mergeCommand(argv: readonly string[], io: CliIo): number {
     elapsedMs: Date.now() - start,
     runsPerSec: 0,
   };
-  return report(io, flag(p, 'json'), { result, spec: d.spec, command: d.campaign, campaign: d.campaign, out }, undefined);
+  return report(io, flag(p, 'json'), { result, spec: d.spec, command: d.campaign, campaign: d.campaign, out, ...(d.spec.case.handlersFile === undefined ? {} : { handlers: d.spec.case.handlersFile }) }, undefined);
 }
 
 export function fuzzCommand(argv: readonly string[], io: CliIo): number {
@@ -476,7 +507,7 @@ export function fuzzCommand(argv: readonly string[], io: CliIo): number {
   const what =
     s.spec.case.mode === 'untrusted'
       ? `untrusted bare-metal guest, host ${g.host}`
-      : `guest ${g.guest}${s.spec.case.canary === undefined ? '' : ` (canary ${s.spec.case.canary})`}, host ${g.host}`;
+      : `guest ${g.guest}${s.handlers !== undefined ? ` (handlers ${s.handlers})` : s.spec.case.canary === undefined ? '' : ` (canary ${s.spec.case.canary})`}, host ${g.host}`;
   if (!quiet) {
     const shard = s.shard === undefined ? '' : ` (shard ${s.shard.index}/${s.shard.count})`;
     io.err(`apf fuzz: ${s.runs} runs${shard}, seed ${String(s.seed)}${s.seedGiven ? '' : ' (fresh)'}, ${s.jobs === 0 ? 'in this process' : `${s.jobs} worker${s.jobs === 1 ? '' : 's'}`}, ${what}, size ${g.size}\n`);
@@ -500,5 +531,5 @@ export function fuzzCommand(argv: readonly string[], io: CliIo): number {
   const campaign = campaignCommand(s, true);
   const merge: MergeData | undefined =
     s.shard === undefined ? undefined : { campaign, total: s.runs, shard: s.shard, seedInput: s.seed, spec: s.spec, shrinkBudget: s.shrinkBudget, tally: result.tally, shrunk: result.shrunk };
-  return report(io, json, { result, spec: s.spec, command: campaignCommand(s), campaign, out: s.out }, merge);
+  return report(io, json, { result, spec: s.spec, command: campaignCommand(s), campaign, out: s.out, ...(s.handlers === undefined ? {} : { handlers: s.handlers }) }, merge);
 }

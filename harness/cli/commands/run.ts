@@ -23,6 +23,9 @@ import { flag, helpText, list, parse, positiveIntArg, seedArg, str, timeArg, typ
 import { ALL_ERRORS_OPTION, DEFAULT_SCENARIO, shownPath, type CliIo } from '../io';
 import { errnoText, makeDir, outputDirProblem, outputFileProblem } from '../../util/files';
 import type { CliDeps } from '../cli';
+import { loadHandlers, STOCK, type LoadedHandlers } from '../../handlers-file';
+import { buildMachine } from '../../machine';
+import type { MachineFactory } from '../../machine-api';
 
 /** Options shared by run and compare. */
 export const COMMON_OPTIONS: OptionSpecs = {
@@ -36,6 +39,7 @@ export const COMMON_OPTIONS: OptionSpecs = {
   'max-events': { type: 'string', value: 'N', help: 'event budget (default: the scenario\'s, else 5000000)' },
   'max-time': { type: 'string', value: 'TIME', help: 'virtual-time budget, e.g. 10s (default: the scenario\'s, else 10s)' },
   ...ALL_ERRORS_OPTION,
+  handlers: { type: 'string', value: 'FILE', help: 'replace guest async-PF handlers with those a .ts/.js module exports as `handlers` (docs/handlers.md); also "stock" or "canary:NAME"' },
 };
 
 export const HELP_OPTION: OptionSpecs = { help: { type: 'boolean', short: 'h', help: 'show this help' } };
@@ -93,6 +97,26 @@ export function overridesFrom(cmd: string, p: Parsed): Overrides {
   };
 }
 
+/** `--handlers SPEC` of run/compare: the loaded handlers and the machine factory that uses them. */
+export function handlersFrom(cmd: string, p: Parsed, io: CliIo, deps: CliDeps): { loaded?: LoadedHandlers; machine?: MachineFactory } {
+  const spec = str(p, 'handlers');
+  if (spec === undefined) return deps.machine === undefined ? {} : { machine: deps.machine };
+  const loaded = loadHandlers(cmd, spec, io.cwd);
+  return { loaded, machine: deps.machine ?? handlersMachine(loaded.handlers) };
+}
+
+/** The real machine with replacement guest handlers. */
+export function handlersMachine(handlers: LoadedHandlers['handlers']): MachineFactory {
+  return (s, sim) => buildMachine(s, sim, { handlers });
+}
+
+/** Refuses handlers on a scenario that does not run the guest kernel. */
+export function checkHandlersApply(cmd: string, loaded: LoadedHandlers | undefined, s: Scenario, fileShown: string): void {
+  if (loaded !== undefined && loaded.spec !== STOCK && s.bare !== undefined) {
+    throw new UsageError(`apf ${cmd}: --handlers ${loaded.spec}: ${fileShown} runs the bare-metal guest script, which has no kvm.c handlers to replace`);
+  }
+}
+
 function traceFormatArg(p: Parsed, file: string | undefined): TraceFormat {
   const f = str(p, 'trace-format');
   if (f === undefined) return file === undefined ? 'jsonl' : formatForFile(file);
@@ -145,6 +169,8 @@ export interface RunRequest {
   readonly header: boolean;
   /** Keep up to this many records (as jsonl objects with their text line) for the HTML report. */
   readonly collect?: number;
+  /** `--handlers`: replacement guest handlers (the spec is also in `overrides.handlers`). */
+  readonly handlers?: LoadedHandlers;
 }
 
 /** What a run printed and produced. */
@@ -164,6 +190,8 @@ export function executeRun(req: RunRequest, deps: CliDeps = {}): RunDone {
   let err = '';
   const loaded = loadScenarioFile(req.file, req.fileShown);
   const scenario = applyOverrides({ ...loaded, file: req.fileShown }, req.overrides);
+  checkHandlersApply('run', req.handlers, scenario, req.fileShown);
+  const machine = deps.machine ?? (req.handlers === undefined ? undefined : handlersMachine(req.handlers.handlers));
   const replay = replayLine(req.fileShown, scenario, req.overrides);
   const runId = nanoid(12);
   const { runsDir, json, quiet } = req;
@@ -210,7 +238,7 @@ export function executeRun(req: RunRequest, deps: CliDeps = {}): RunDone {
       onBuilt: () => {
         if (req.header && !json && !quiet) out += headerLines({ scenario }, { fileShown: req.fileShown, warnings: scenario.warnings }).join('\n') + '\n';
       },
-      ...(deps.machine === undefined ? {} : { machine: deps.machine }),
+      ...(machine === undefined ? {} : { machine }),
     });
   } catch (e) {
     crash = e;
@@ -278,7 +306,8 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
     io.out(RUN_HELP);
     return 0;
   }
-  const overrides = overridesFrom('run', p);
+  const hs = handlersFrom('run', p, io, deps);
+  const overrides: Overrides = { ...overridesFrom('run', p), ...(hs.loaded === undefined ? {} : { handlers: hs.loaded.spec }) };
   const runsGiven = str(p, 'runs-dir');
   const runsDir = path.resolve(io.cwd, runsGiven ?? io.env.APF_RUNS_DIR ?? 'runs');
   const runsWhat = runsGiven !== undefined ? `--runs-dir ${runsGiven}` : io.env.APF_RUNS_DIR !== undefined ? `APF_RUNS_DIR ${io.env.APF_RUNS_DIR}` : `runs directory ${shownPath(io.cwd, runsDir)}`;
@@ -291,6 +320,7 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
   const single = given.length <= 1 && (given[0] === undefined || !isDirectory(path.resolve(io.cwd, given[0]))) && str(p, 'junit') === undefined && str(p, 'shard') === undefined;
   if (!single) {
     if (str(p, 'trace') !== undefined) throw new UsageError('apf run: --trace names one file; with several scenarios use --report FILE (or run them one by one)');
+    if (hs.loaded !== undefined) throw new UsageError('apf run: --handlers with a suite: use apf check --handlers FILE (every applicable scenario plus a fuzz campaign)');
     return suiteCommand({ given, overrides, runsDir, junit: str(p, 'junit'), shard: str(p, 'shard'), report: reportFile, jobs: nonNegativeIntArg(p, 'jobs'), json: flag(p, 'json'), quiet: flag(p, 'quiet') }, io, deps);
   }
   const first = given[0];
@@ -313,6 +343,7 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
       verbose: flag(p, 'verbose'),
       header: true,
       ...(reportFile === undefined ? {} : { collect: REPORT_RECORDS }),
+      ...(hs.loaded === undefined ? {} : { handlers: hs.loaded }),
     },
     deps,
   );

@@ -1,0 +1,34 @@
+/** the wait schedules with the bucket lock still held */
+import type { ApfHandlers } from '../../../guest/handlers';
+
+export const description = 'the wait schedules with the bucket lock still held';
+/** What a diagnosis of this mistake must name. */
+export const rule = /scheduling while atomic|lock/;
+
+export const handlers: Partial<ApfHandlers> = {
+  *wait(api, token) {
+    const b = api.bucket(token);
+    yield* api.lockBucket(b);
+    const e = api.sleepers.find(token);
+    if (e !== undefined) {
+      api.sleepers.unlink(e);
+      yield* api.unlockBucket(b);
+      api.freeDummy(e, 'consumed');
+      api.trace('kvm_async_pf_dummy_consumed', { token, task: api.task().name });
+      return;
+    }
+    const n = api.newWaiterNode(token, false);
+    api.sleepers.add(n);
+    api.trace('kvm_async_pf_task_wait_schedule', { token, task: api.task().name });
+    for (;;) {
+      api.prepareToWait(n);
+      if (!n.linked) break;
+      yield* api.sti();
+      yield* api.schedule();
+      yield* api.cli();
+    }
+    yield* api.unlockBucket(b);
+    api.finishWait(n);
+    api.trace('kvm_async_pf_task_woken', { token, task: api.task().name, waited_ns: 0 });
+  },
+};
