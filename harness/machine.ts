@@ -116,6 +116,7 @@ function vmConfig(s: Scenario, memory: HostMemoryConfig): VmConfig {
     ...(m.host.exitCostNs === undefined ? {} : { exitCostNs: m.host.exitCostNs }),
     ...(m.host.allocFailure === undefined ? {} : { asyncAllocFailure: m.host.allocFailure }),
     ...(m.host.stepJitterNs === undefined ? {} : { stepJitterNs: m.host.stepJitterNs }),
+    ...(m.host.workerStartNs === undefined ? {} : { workerStartNs: m.host.workerStartNs }),
   };
 }
 

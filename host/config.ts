@@ -133,6 +133,12 @@ export interface VmConfig {
    * GFP_ATOMIC in kvm_async_pf_wakeup_all), drawn from the `host.alloc` PRNG stream. Default never.
    */
   readonly asyncAllocFailure?: { readonly numerator: number; readonly denominator: number };
+  /**
+   * Time from `schedule_work` to the async-PF worker starting its fault-in, ns (default 0: at
+   * once). While it has not started, a queue clear cancels the item and its page is never fetched;
+   * once it runs, the clear waits for the page-in (cancel_work_sync).
+   */
+  readonly workerStartNs?: number;
   /** Default time a vCPU spends in SMM per KVM_SMI before RSM, ns (default 20000). */
   readonly smmNs?: number;
   /**

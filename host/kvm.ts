@@ -153,6 +153,8 @@ export class KvmVcpu {
       vcpuId: id,
       arch: x86AsyncPfArch(this),
       completedHasPfn: kvm.profile.completedHasPfn,
+      workerStartNs: kvm.workerStartNs,
+      clearWait: (phase) => (phase === 'begin' ? this.beginWait() : this.endWait()),
       allocFails: (kind) => kvm.allocFails(kind),
       wakeUp: () => this.wakeUp('async_pf_completed'),
       lifecycle: () => this.life,
@@ -271,6 +273,24 @@ export class KvmVcpu {
     this.stallTickets.push(ticket);
   }
 
+  /**
+   * The vCPU thread is inside a host call that waits (a queue clear in cancel_work_sync): it runs
+   * no guest code until `endWait`. Whatever called it (the WRMSR, INIT/RESET, the CR0 write, RSM,
+   * a vCPU ioctl from userspace, which holds the vCPU mutex) returns only then.
+   */
+  private beginWait(): void {
+    this.stalls++;
+    if (this.thread === 'scheduled') this.thread = 'stalled';
+  }
+
+  private endWait(): void {
+    this.stalls--;
+    if (this.stalls === 0 && this.thread === 'stalled' && this.life === 'alive') {
+      this.entryNeeded = true;
+      scheduleRun(this, 0);
+    }
+  }
+
   /** ACK handling opened the window in which the Oct 2025 race can hit (until the vCPU re-enters). */
   openAckWindow(wasPending: boolean): void {
     this.ackWindowEnd = wasPending ? this.kvm.sim.now + this.kvm.exitCostNs : -1;
@@ -338,6 +358,8 @@ export class Kvm {
   readonly design: DesignName;
   readonly hostMem: HostMemory;
   readonly exitCostNs: number;
+  /** Workqueue delay before an async-PF worker starts its fault-in (`VmConfig.workerStartNs`). */
+  readonly workerStartNs: number;
   /** Schedule perturbation: the largest extra delay of a run-loop iteration (0: off), and its PRNG stream. */
   readonly stepJitterNs: number;
   readonly jitterRng: Prng | null;
@@ -361,6 +383,7 @@ export class Kvm {
     this.design = config.design ?? 'current';
     this.hostMem = new HostMemory(sim, memory, config.memory);
     this.exitCostNs = Math.max(0, Math.round(config.exitCostNs ?? DEFAULT_EXIT_COST_NS));
+    this.workerStartNs = Math.max(0, Math.round(config.workerStartNs ?? 0));
     this.stepJitterNs = Math.max(0, Math.round(config.stepJitterNs ?? 0));
     // The stream is only created when jitter is on, so runs without it draw exactly as before.
     this.jitterRng = this.stepJitterNs > 0 ? sim.prng.stream('host.jitter') : null;
@@ -473,8 +496,13 @@ export class Kvm {
     let inFlight = 0;
     for (const v of this.vcpuMap.values()) if (v.life === 'alive') inFlight += this.teardownVcpu(v);
     this.destroyed = true;
-    // With the fix the VM's mm is gone for the workers too (mmget_not_zero fails): nothing more runs.
-    if (this.toggles.flush_on_destroy) this.hostMem.cancelAll();
+    // With the fix the VM's mm is gone for the workers too (mmget_not_zero fails): nothing more runs,
+    // except the page-ins the teardown's queue clear is still waiting for (cancel_work_sync).
+    if (this.toggles.flush_on_destroy) {
+      const keep = new Set<number>();
+      for (const v of this.vcpuMap.values()) for (const g of v.asyncPf.flushingGfns()) keep.add(g);
+      this.hostMem.cancelAll(keep);
+    }
     this.sim.trace.emit('host', -1, 'kvm_vm_destroy', { in_flight: inFlight });
   }
 

@@ -48,6 +48,9 @@ const HostConfig = obj(
     enforcePvCpuid: bool('enforcePvCpuid').optional().meta({ description: 'KVM_CAP_ENFORCE_PV_FEATURE_CPUID.' }),
     exitCost: Time.optional().meta({ description: 'Cost of a VM exit round trip.' }),
     tokenCounter: U32.optional().meta({ description: 'Initial APF token counter of every vCPU (apf.id), e.g. 0xfffff to reach the wrap-around.' }),
+    workerStart: Time.optional().meta({
+      description: 'Delay from queueing an async page fault to its worker starting the page-in (default 0). A queue clear cancels work not yet started (its page is never fetched) and waits for work already paging in.',
+    }),
     stepJitter: Time.optional().meta({
       description: 'Schedule perturbation (default off): each vCPU run-loop iteration comes up to this much later, uniformly, from the PRNG stream host.jitter.',
     }),

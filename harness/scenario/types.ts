@@ -34,6 +34,8 @@ export interface HostSpec {
   readonly exitCostNs?: number;
   readonly allocFailure?: { readonly numerator: number; readonly denominator: number };
   readonly tokenCounter?: number;
+  /** Delay from queueing an async PF to its worker starting the page-in, ns. */
+  readonly workerStartNs?: number;
   /** Schedule perturbation: largest extra delay of a vCPU run-loop iteration, ns (host.jitter stream). */
   readonly stepJitterNs?: number;
 }

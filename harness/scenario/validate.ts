@@ -236,6 +236,7 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
         ...(m?.host?.allocFailure === undefined ? {} : { allocFailure: m.host.allocFailure }),
         ...(m?.host?.tokenCounter === undefined ? {} : { tokenCounter: m.host.tokenCounter }),
         ...(m?.host?.stepJitter === undefined ? {} : { stepJitterNs: m.host.stepJitter }),
+        ...(m?.host?.workerStart === undefined ? {} : { workerStartNs: m.host.workerStart }),
       },
       cpuid: (m?.cpuid ?? 'auto') as Scenario['machine']['cpuid'],
       ...(nested === undefined ? {} : { nested }),

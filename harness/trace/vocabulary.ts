@@ -29,6 +29,8 @@ export const TRACE_EVENTS: readonly EventInfo[] = [
   ev('host', 'kvm_async_pf_enable', 'msr_en_val', 'gpa', 'send_always', 'delivery_as_int', 'pf_vmexit'),
   ev('host', 'kvm_async_pf_disable', 'msr_en_val'),
   ev('host', 'kvm_async_pf_clear_queue', 'reason', 'dropped', 'tokens'),
+  ev('host', 'kvm_async_pf_cancel_work_sync', 'token', 'gfn', 'outcome'),
+  ev('host', 'kvm_async_pf_clear_queue_done', 'reason', 'waited_ns'),
   ev('host', 'kvm_async_pf_ack', 'was_pending'),
   ev('host', 'kvm_async_pf_df_cancel', 'token', 'pending_token'),
   ev('host', 'kvm_async_pf_halt', 'gfn', 'why'),

@@ -107,6 +107,11 @@ function iterationEnd(v: KvmVcpu): void {
 function runEvent(v: KvmVcpu): void {
   v.event = null;
   if (v.thread === 'stopped' || v.life !== 'alive') return;
+  if (v.stalls > 0) {
+    // Still inside a host call that waits (a queue clear): the wait's end reschedules the vCPU.
+    v.thread = 'stalled';
+    return;
+  }
   v.thread = 'scheduled';
   for (let i = 0; i < MAX_ITERATIONS; i++) {
     if (v.resetPending !== null) {
