@@ -25,8 +25,8 @@ export const HOST_TOGGLES = {
   can_deliver_cleanup: 'the June 2019 delivery-condition cleanup (guest mode needs opt-in; HLT pass-through goes sync)',
   /** v5.8: page ready as an interrupt with ACK (DELIVERY_AS_INT required for any PV delivery) (spec §7.7). */
   interrupt_page_ready: 'page ready delivered as an interrupt with a token slot and ACK (v5.8)',
-  /** June 2020: page ready only if not-present was injected, or wake-all (spec §7.8). */
-  page_ready_needs_not_present: 'page ready only for faults whose not-present was injected (June 2020)',
+  /** 2a18b7e7cd88 (June 2020, v5.8-rc1): page ready only if not-present was injected, or wake-all (spec §7.8). */
+  page_ready_needs_not_present: 'page ready only for faults whose not-present was injected (2a18b7e7cd88, v5.8-rc1)',
   /** Sept 2020: APF MSRs refused without an in-kernel LAPIC (spec §3.2 step 5). */
   reject_without_lapic: 'APF MSRs fail without an in-kernel LAPIC (Sept 2020)',
   /** 2f15d027c05f: dequeue only with the LAPIC software-enabled; enabling it re-raises APF_READY (spec §7.10). */

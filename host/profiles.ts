@@ -108,8 +108,9 @@ const V58_FACTS = {
 // Each era's fixes on top of the previous era's (spec §7), so that a profile reads as
 // "what changed" and a fix appears in exactly one place.
 const T_4_19: HostToggles = { ...OFF, pending_exception_gate: true, df_cancellation: true };
-const T_5_8: HostToggles = { ...T_4_19, df_cancellation: false, can_deliver_cleanup: true, interrupt_page_ready: true };
-const T_5_13: HostToggles = { ...T_5_8, page_ready_needs_not_present: true, reject_without_lapic: true, lapic_enabled_check: true };
+// 2a18b7e7cd88 (page ready only after not-present) went into the second KVM pull for v5.8-rc1.
+const T_5_8: HostToggles = { ...T_4_19, df_cancellation: false, can_deliver_cleanup: true, interrupt_page_ready: true, page_ready_needs_not_present: true };
+const T_5_13: HostToggles = { ...T_5_8, reject_without_lapic: true, lapic_enabled_check: true };
 const T_6_6: HostToggles = { ...T_5_13, nonzero_token: true, paging_check: true, nested_payload: true };
 const T_CURRENT: HostToggles = { ...T_6_6, flush_on_destroy: true, protected_state_cpl0: true, keep_queue_on_cr0_pg: true, ack_kick_barrier: true };
 
@@ -140,12 +141,12 @@ const PROFILES: Record<HostProfileName, ProfileDef> = {
     toggles: T_4_19,
   },
   'linux-5.8': {
-    description: 'v5.8 merge: page ready as an interrupt with token slot and ACK; before the June 2020 not-present rule and the Sept 2020 LAPIC check',
+    description: 'v5.8: page ready as an interrupt with token slot and ACK, only after an injected not-present (2a18b7e7cd88); before the Sept 2020 LAPIC check',
     facts: V58_FACTS,
     toggles: T_5_8,
   },
   'linux-5.13': {
-    description: 'v5.13: PV CPUID enforcement, LAPIC-less rejection, page ready only after not-present, no page ready into a disabled LAPIC',
+    description: 'v5.13: PV CPUID enforcement, LAPIC-less rejection, no page ready into a disabled LAPIC',
     facts: { ...V58_FACTS, version: 'v5.13', pvCpuidEnforcement: true },
     toggles: T_5_13,
   },
