@@ -244,12 +244,19 @@ export class AsyncPf {
    * until that page-in has ended (`clearWait`), the page arriving in host memory. The items leave
    * the lists at once, so nothing can dequeue them meanwhile.
    */
-  clear(reason: 'disable' | 'reset' | 'cr0_pg' | 'destroy'): number {
+  clear(reason: 'disable' | 'reset' | 'cr0_pg' | 'destroy' | 'migrate'): number {
     const dropped: AsyncPfWork[] = [];
     const running: AsyncPfWork[] = [];
     const notStarted: AsyncPfWork[] = [];
     for (const w of this.queue) {
-      if (w.state === 'queued' && w.pending !== null) {
+      if (reason === 'migrate') {
+        // The destination's vCPU starts with no queue: the source's work stays behind with the
+        // source (its page-ins run on there, nobody on this side waits for them).
+        w.pending?.cancel();
+        w.pending = null;
+        w.ticket?.cancel();
+        w.ticket = null;
+      } else if (w.state === 'queued' && w.pending !== null) {
         w.pending.cancel();
         w.pending = null;
         notStarted.push(w);

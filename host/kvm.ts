@@ -480,6 +480,28 @@ export class Kvm {
   }
 
   /**
+   * The destination side of a live migration: the vCPU's APF state as a newly created vCPU has it,
+   * before userspace restores the MSRs. Only MSR_KVM_ASYNC_PF_EN and _INT travel with the
+   * migration stream; the queue, the gfn hash, the token counter (`apf.id`) and
+   * `pageready_pending` start from zero. The source's outstanding work stays on the source.
+   */
+  freshVcpuForMigration(id: number): void {
+    const v = this.alive(id);
+    if (v === undefined) return;
+    v.asyncPf.clear('migrate');
+    v.apf.hash.reset();
+    v.apf.msrEnVal = 0n;
+    v.apf.msrIntVal = 0n;
+    v.apf.vec = 0;
+    v.apf.id = 0;
+    v.apf.pageReadyPending = false;
+    v.apf.halted = false;
+    v.apfHaltCause = null;
+    v.requests.delete('apf_halt');
+    v.requests.delete('apf_ready');
+  }
+
+  /**
    * Destroy a vCPU. With `flush_on_destroy` (Jan 2024) the async work is flushed: nothing of it
    * runs afterwards. Without it, a worker still faulting in completes later against freed state
    * (`kvm_async_pf_after_free`).
