@@ -43,8 +43,6 @@ export const HOST_TOGGLES = {
   protected_state_cpl0: 'protected guest state (SEV-ES/SNP/TDX) treated as CPL 0 (b9595d1ddef8)',
   /** ab4e41eb9fab: CR0.PG toggles (SMI) keep the queue; PG 0->1 re-raises APF_READY (spec §7.17). */
   keep_queue_on_cr0_pg: 'CR0.PG toggles keep the async PF queue (ab4e41eb9fab)',
-  /** 68c35f89d016: barrier between APF_READY and the pageready_pending check (spec §7.17). */
-  ack_kick_barrier: 'full barrier between raising APF_READY and reading pageready_pending (68c35f89d016)',
   /** Honour the guest's SEND_ALWAYS bit (false = Vitaly's unmerged "ignore SEND_ALWAYS" host). */
   honour_send_always: 'honour KVM_ASYNC_PF_SEND_ALWAYS (false: treat every guest as user-only)',
   /** A deliberately buggy host: inject not-present at CPL 0 regardless of SEND_ALWAYS. */

@@ -112,8 +112,6 @@ export class KvmVcpu {
   /** Why the vCPU stopped (`thread === 'stopped'`). */
   stoppedBy: string | null = null;
   readonly requests = new Set<KvmRequest>();
-  /** Requests raised in the ACK race window: visible only after the next entry (see asyncPagePresentQueued). */
-  readonly lateRequests = new Set<KvmRequest>();
   apfHaltCause: { gfn: number; why: 'undeliverable' | 'repeated' } | null = null;
   /** A kick/exit/wake-up happened: the next boundary is a full entry. */
   entryNeeded = true;
@@ -134,7 +132,6 @@ export class KvmVcpu {
   /** @internal synchronous fault-ins the vCPU thread is waiting for */
   stalls = 0;
   private readonly stallTickets: PageInTicket[] = [];
-  private ackWindowEnd = -1;
 
   constructor(
     readonly kvm: Kvm,
@@ -211,10 +208,9 @@ export class KvmVcpu {
     this.entryNeeded = true;
   }
 
-  /** kvm_make_request. `late`: raised in the ACK race window (seen only after the next entry). */
-  makeRequest(req: KvmRequest, late = false, cause?: { gfn: number; why: 'undeliverable' | 'repeated' }): void {
-    if (late) this.lateRequests.add(req);
-    else this.requests.add(req);
+  /** kvm_make_request. */
+  makeRequest(req: KvmRequest, cause?: { gfn: number; why: 'undeliverable' | 'repeated' }): void {
+    this.requests.add(req);
     if (req === 'apf_halt') this.apfHaltCause = cause ?? this.apfHaltCause;
   }
 
@@ -289,15 +285,6 @@ export class KvmVcpu {
       this.entryNeeded = true;
       scheduleRun(this, 0);
     }
-  }
-
-  /** ACK handling opened the window in which the Oct 2025 race can hit (until the vCPU re-enters). */
-  openAckWindow(wasPending: boolean): void {
-    this.ackWindowEnd = wasPending ? this.kvm.sim.now + this.kvm.exitCostNs : -1;
-  }
-
-  inAckWindow(): boolean {
-    return this.kvm.sim.now < this.ackWindowEnd;
   }
 
   /** A host bug the guest triggered (the model's oops): trace it and stop the vCPU. */

@@ -173,8 +173,6 @@ function enterGuest(v: KvmVcpu): Iter {
       return Iter.Again;
     }
     if (v.requests.delete('apf_ready')) v.asyncPf.checkCompletion();
-    for (const r of v.lateRequests) v.requests.add(r);
-    v.lateRequests.clear();
     if (v.stalls > 0 || v.thread !== 'scheduled') return Iter.Done;
     const inj = injectEvents(v);
     if (inj === 'waiting') return Iter.Done;
@@ -439,7 +437,6 @@ export function resetVcpu(v: KvmVcpu, kind: 'init' | 'reset'): void {
   v.nmiPending = 0;
   v.smiPending = null;
   v.requests.clear();
-  v.lateRequests.clear();
   if (v.lapic !== null) v.lapic.reset();
   v.mpState = 'runnable';
   if (v.event !== null && v.thread !== 'scheduled') v.event.cancel();

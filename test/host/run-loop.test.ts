@@ -110,7 +110,7 @@ describe('request order inside an entry', () => {
     faultinPfn(w.v, dataGpa(0), DATA_GFN, 0, false);
     w.v.pendingException = null;
     w.v.cpu.cpl = 0;
-    w.v.makeRequest('apf_halt', false, { gfn: DATA_GFN, why: 'undeliverable' });
+    w.v.makeRequest('apf_halt', { gfn: DATA_GFN, why: 'undeliverable' });
     expect(w.v.requests.has('apf_ready')).toBe(true);
     w.kvm.start();
     w.run(1);
