@@ -77,12 +77,8 @@ export interface AsyncPfHost {
   allocFails(kind: 'fault' | 'wakeup_all'): boolean;
   /** __kvm_vcpu_wake_up: wake the vCPU thread if it is blocked. */
   wakeUp(): void;
-  /**
-   * The vCPU (or VM) this work belongs to: 'alive'; 'flushed' (torn down after flushing the
-   * work: a completion is dropped silently); 'freed' (torn down without flushing: a completion
-   * now runs against freed memory).
-   */
-  lifecycle(): 'alive' | 'flushed' | 'freed';
+  /** The vCPU (or VM) this work belongs to: 'alive', or 'flushed' (torn down, its queue cleared). */
+  lifecycle(): 'alive' | 'flushed';
 }
 
 export type SetupResult = 'queued' | 'queue_full' | 'alloc_fail';
@@ -93,7 +89,6 @@ export interface AsyncPfCounters {
   dequeued: number;
   wakeAllsQueued: number;
   cleared: number;
-  afterFree: number;
   /** Work items a clear cancelled before their worker started (their page never fetched). */
   cancelledBeforeStart: number;
   /** Work items a clear had to wait for (their worker was paging in). */
@@ -108,7 +103,7 @@ export class AsyncPf {
   readonly done: AsyncPfWork[] = [];
   /** Items counted against ASYNC_PF_PER_VCPU (queue + wake-all items on done). */
   queued = 0;
-  readonly counters: AsyncPfCounters = { setups: 0, completions: 0, dequeued: 0, wakeAllsQueued: 0, cleared: 0, afterFree: 0, cancelledBeforeStart: 0, clearWaits: 0 };
+  readonly counters: AsyncPfCounters = { setups: 0, completions: 0, dequeued: 0, wakeAllsQueued: 0, cleared: 0, cancelledBeforeStart: 0, clearWaits: 0 };
   private seq = 0;
   /** The clear in progress that waits for running workers: how many are left, and since when. */
   private flushingWork: AsyncPfWork[] = [];
@@ -162,16 +157,6 @@ export class AsyncPf {
     }
     const life = this.host.lifecycle();
     if (life === 'flushed') return;
-    if (life === 'freed') {
-      // The pre-2024 hazard: the worker outlives the vCPU/VM it points to.
-      this.counters.afterFree++;
-      this.host.sim.trace.emit('worker', this.host.vcpuId, 'kvm_async_pf_after_free', {
-        token: work.arch.token,
-        gva: work.cr2OrGpa,
-        message: 'async_pf_execute ran after its vCPU was freed (work not flushed at teardown)',
-      });
-      return;
-    }
     if (work.state !== 'queued') return;
     work.ok = ok;
     const first = this.done.length === 0;

@@ -37,8 +37,6 @@ export const HOST_TOGGLES = {
   paging_check: 'no async #PF delivered while CR0.PG=0 (Feb 2022)',
   /** ~v6.1: nested async #PF as an exception VM-exit with payload (else nested_apf_token) (spec §5.1). */
   nested_payload: 'nested async #PF as exception-VM-exit payload (~v6.1) instead of nested_apf_token',
-  /** Jan 2024: flush the async PF work when a vCPU is destroyed (spec §7.15). */
-  flush_on_destroy: 'flush async PF work before freeing a vCPU (Jan 2024)',
   /** b9595d1ddef8: protected guest state counts as CPL 0 (spec §7.16). */
   protected_state_cpl0: 'protected guest state (SEV-ES/SNP/TDX) treated as CPL 0 (b9595d1ddef8)',
   /** ab4e41eb9fab: CR0.PG toggles (SMI) keep the queue; PG 0->1 re-raises APF_READY (spec §7.17). */

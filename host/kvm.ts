@@ -123,8 +123,8 @@ export class KvmVcpu {
   resetPending: 'init' | 'reset' | null = null;
   /** Other KVM PV MSRs (stored only). */
   readonly otherMsrs = new Map<number, bigint>();
-  /** Lifecycle: 'alive'; torn down with the work flushed; or freed with workers still running. */
-  life: 'alive' | 'flushed' | 'freed' = 'alive';
+  /** Lifecycle: 'alive', or torn down (its queue cleared, running page-ins waited for). */
+  life: 'alive' | 'flushed' = 'alive';
   /** @internal run-loop bookkeeping */
   event: EventHandle | null = null;
   /** @internal start of the compute instruction in flight */
@@ -294,7 +294,7 @@ export class KvmVcpu {
   }
 
   /** @internal teardown: stop the thread and the LAPIC timer, drop synchronous waits. */
-  teardown(life: 'flushed' | 'freed'): void {
+  teardown(life: 'flushed'): void {
     this.life = life;
     if (this.event !== null) this.event.cancel();
     this.event = null;
@@ -335,7 +335,7 @@ export function pageTableFrames(mem: GuestMemory, cr3: number): Set<number> {
 }
 
 /** Aggregated counters of a VM. */
-export type KvmStats = KvmVcpuStats & { wakeAlls: number; asyncPfCompleted: number; afterFree: number };
+export type KvmStats = KvmVcpuStats & { wakeAlls: number; asyncPfCompleted: number };
 
 /** A VM: configuration, profile, host memory, vCPUs. */
 export class Kvm {
@@ -489,9 +489,9 @@ export class Kvm {
   }
 
   /**
-   * Destroy a vCPU. With `flush_on_destroy` (Jan 2024) the async work is flushed: nothing of it
-   * runs afterwards. Without it, a worker still faulting in completes later against freed state
-   * (`kvm_async_pf_after_free`).
+   * Destroy a vCPU: its queue is cleared (kvm_clear_async_pf_completion_queue, which waits for
+   * running page-ins) and it stops. KVM itself destroys vCPUs only with their VM; this is the
+   * model's way to tear one down while the others go on.
    */
   destroyVcpu(id: number): void {
     const v = this.alive(id);
@@ -499,30 +499,25 @@ export class Kvm {
     this.teardownVcpu(v);
   }
 
-  /** Destroy the VM and all its vCPUs (see `destroyVcpu`). */
+  /**
+   * Destroy the VM and all its vCPUs. Every vCPU's queue clear waits for its running page-ins; the
+   * VM's other page-ins (its mm is gone) are dropped.
+   */
   destroyVm(): void {
     if (this.destroyed) return;
     let inFlight = 0;
     for (const v of this.vcpuMap.values()) if (v.life === 'alive') inFlight += this.teardownVcpu(v);
     this.destroyed = true;
-    // With the fix the VM's mm is gone for the workers too (mmget_not_zero fails): nothing more runs,
-    // except the page-ins the teardown's queue clear is still waiting for (cancel_work_sync).
-    if (this.toggles.flush_on_destroy) {
-      const keep = new Set<number>();
-      for (const v of this.vcpuMap.values()) for (const g of v.asyncPf.flushingGfns()) keep.add(g);
-      this.hostMem.cancelAll(keep);
-    }
+    const keep = new Set<number>();
+    for (const v of this.vcpuMap.values()) for (const g of v.asyncPf.flushingGfns()) keep.add(g);
+    this.hostMem.cancelAll(keep);
     this.sim.trace.emit('host', -1, 'kvm_vm_destroy', { in_flight: inFlight });
   }
 
   private teardownVcpu(v: KvmVcpu): number {
     const inFlight = v.asyncPf.workersInFlight();
-    if (this.toggles.flush_on_destroy) {
-      v.asyncPf.clear('destroy');
-      v.teardown('flushed');
-    } else {
-      v.teardown('freed');
-    }
+    v.asyncPf.clear('destroy');
+    v.teardown('flushed');
     v.trace('kvm_vcpu_destroy', { in_flight: inFlight });
     return inFlight;
   }
@@ -603,12 +598,11 @@ export class Kvm {
 
   /** Counters summed over vCPUs. */
   stats(): KvmStats {
-    const s: KvmStats = { ...newStats(), wakeAlls: 0, asyncPfCompleted: 0, afterFree: 0 };
+    const s: KvmStats = { ...newStats(), wakeAlls: 0, asyncPfCompleted: 0 };
     for (const v of this.vcpuMap.values()) {
       for (const k of Object.keys(v.stats) as (keyof KvmVcpuStats)[]) s[k] += v.stats[k];
       s.wakeAlls += v.asyncPf.counters.wakeAllsQueued;
       s.asyncPfCompleted += v.asyncPf.counters.completions;
-      s.afterFree += v.asyncPf.counters.afterFree;
     }
     return s;
   }

@@ -67,7 +67,6 @@ const OFF: HostToggles = {
   nonzero_token: false,
   paging_check: false,
   nested_payload: false,
-  flush_on_destroy: false,
   protected_state_cpl0: false,
   keep_queue_on_cr0_pg: false,
   honour_send_always: true,
@@ -111,7 +110,7 @@ const T_4_19: HostToggles = { ...OFF, pending_exception_gate: true, df_cancellat
 const T_5_8: HostToggles = { ...T_4_19, df_cancellation: false, can_deliver_cleanup: true, interrupt_page_ready: true, page_ready_needs_not_present: true };
 const T_5_13: HostToggles = { ...T_5_8, reject_without_lapic: true, lapic_enabled_check: true };
 const T_6_6: HostToggles = { ...T_5_13, nonzero_token: true, paging_check: true, nested_payload: true };
-const T_CURRENT: HostToggles = { ...T_6_6, flush_on_destroy: true, protected_state_cpl0: true, keep_queue_on_cr0_pg: true };
+const T_CURRENT: HostToggles = { ...T_6_6, protected_state_cpl0: true, keep_queue_on_cr0_pg: true };
 
 const PROFILES: Record<HostProfileName, ProfileDef> = {
   'linux-3.0': {
@@ -155,7 +154,7 @@ const PROFILES: Record<HostProfileName, ProfileDef> = {
     toggles: T_6_6,
   },
   current: {
-    description: 'current (~v6.19 with the 2024-2025 fixes): flush on destroy, protected state as CPL 0, queue kept over CR0.PG toggles',
+    description: 'current (~v6.19 with the 2024-2025 fixes): protected state as CPL 0, queue kept over CR0.PG toggles',
     facts: { ...V58_FACTS, version: 'v6.19', layout: 'v6.7', repeatedFaultTracepoint: 'kvm_async_pf_repeated_fault', pvCpuidEnforcement: true },
     toggles: T_CURRENT,
   },

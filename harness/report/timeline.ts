@@ -108,8 +108,6 @@ export function describe(rec: TraceRecord, ctx: TimelineContext = {}): string | 
       return verbose ? `guest EOI for ${vec(rec.vector)}` : undefined;
     case 'kvm_apic_irq_dropped':
       return `LAPIC drops ${vec(rec.vec)} (${s(rec.why)})${rec.vec === 0xf3 ? ': that page-ready is lost' : ''}`;
-    case 'kvm_async_pf_after_free':
-      return `worker ran after its vCPU was freed (token ${h(rec.token)}): use after free`;
     case 'kvm_async_pf_enable_failed':
       return `enable failed: cannot map the area at gpa ${h(rec.gpa)} (EN = ${h(rec.msr_en_val)} is stored anyway)`;
     case 'kvm_host_oops':

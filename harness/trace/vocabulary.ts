@@ -68,7 +68,6 @@ export const TRACE_EVENTS: readonly EventInfo[] = [
   ev('host', 'kvm_gfn_cache_refresh', 'gpa', 'gen', 'slot', 'hva', 'hfn', 'ok', 'why'),
   ev('host', 'kvm_gfn_cache_invalidate', 'gpa', 'hva', 'why'),
   // host events beyond docs/trace-events.md (emitted by host/)
-  ev('worker', 'kvm_async_pf_after_free', 'token', 'gva', 'message'),
   ev('host', 'kvm_async_pf_enable_failed', 'msr_en_val', 'gpa'),
   ev('host', 'kvm_apic_irq_dropped', 'apicid', 'vec', 'why'),
   ev('host', 'kvm_enter_smm', 'cr0'),

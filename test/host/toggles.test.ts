@@ -42,7 +42,7 @@ const legacyPf: Handler = function* (_frame, g) {
 test('every toggle has a scenario here', () => {
   const covered: HostToggle[] = [
     'pending_exception_gate', 'df_cancellation', 'can_deliver_cleanup', 'interrupt_page_ready', 'page_ready_needs_not_present',
-    'reject_without_lapic', 'lapic_enabled_check', 'nonzero_token', 'paging_check', 'nested_payload', 'flush_on_destroy',
+    'reject_without_lapic', 'lapic_enabled_check', 'nonzero_token', 'paging_check', 'nested_payload',
     'protected_state_cpl0', 'keep_queue_on_cr0_pg', 'honour_send_always', 'inject_at_cpl0_regardless',
     'gfn_cache_refresh', 'gfn_cache_pin',
   ];
@@ -275,16 +275,6 @@ describe('nested_payload (~v6.1)', () => {
     expect(w.guest.notes('vmexit')).toEqual([{ reason: 'exception', vector: PF_VECTOR, errorCode: 0, exitQualification: 0x9000 }]);
     expect(w.v.cpu.guestMode).toBe(false);
     expect(w.guest.vectors()).not.toContain(PF_VECTOR);
-  });
-});
-
-describe('flush_on_destroy (Jan 2024)', () => {
-  test.each([true, false])('%s', (on) => {
-    const w = unit('flush_on_destroy', on);
-    fault(w);
-    w.kvm.destroyVm();
-    w.sim.run();
-    expect(w.ev('kvm_async_pf_after_free')).toHaveLength(on ? 0 : 1);
   });
 });
 

@@ -113,10 +113,6 @@ const SYMPTOMS: Readonly<Record<string, { readonly what: string; readonly shows:
       !r.records.some((x) => x.event === 'kvm_async_pf_ready' && x.token !== WAKE_ALL) &&
       r.report.outcome === 'budget',
   },
-  'vcpu-destroy-without-flush': {
-    what: 'the worker completes after its vCPU was freed',
-    shows: (r) => has(r, 'kvm_async_pf_after_free'),
-  },
   'apf-without-in-kernel-lapic': {
     what: 'the host dereferences the missing LAPIC (host oops)',
     shows: (r) => has(r, 'kvm_host_oops') && has(r, 'kvm_async_pf_enable'),
