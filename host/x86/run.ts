@@ -395,7 +395,11 @@ export function postSetCr0(v: KvmVcpu, oldCr0: number, newCr0: number): void {
   }
 }
 
-/** SMI: enter SMM (CR0.PG 1→0 through kvm_post_set_cr0); RSM after `smmNs` (PG 0→1). */
+/**
+ * SMI: enter SMM, RSM after `smmNs`. enter_smm clears CR0.PG through the vendor `set_cr0` hook
+ * only, without kvm_post_set_cr0; RSM restores CR0 through kvm_set_cr0, so the PG 0→1 change at
+ * RSM is the one kvm_post_set_cr0 sees (the queue clear before ab4e41eb9fab, APF_READY since).
+ */
 function enterSmm(v: KvmVcpu, smmNs: number): void {
   const cpu = v.cpu;
   v.smiPending = null;
@@ -405,7 +409,6 @@ function enterSmm(v: KvmVcpu, smmNs: number): void {
   cpu.enterSmm();
   v.stats.smis++;
   v.trace('kvm_enter_smm', { cr0: old >>> 0 });
-  postSetCr0(v, old, cpu.cr0);
   v.thread = 'smm';
   v.event = v.kvm.sim.schedule(Math.max(0, Math.round(smmNs)), Priority.Guest, () => rsm(v), `vcpu${v.id}.rsm`, 'host');
 }

@@ -223,25 +223,28 @@ describe('SMI / RSM', () => {
     return w;
   };
 
-  test('fixed: SMM entry keeps the queue; RSM re-raises APF_READY; the page-ready is delivered', () => {
+  test('fixed: the queue survives SMM; RSM re-raises APF_READY; the page-ready is delivered', () => {
     const w = smi(true);
     expect(w.ev('kvm_smi')).toHaveLength(1);
     expect(w.ev('kvm_enter_smm')).toHaveLength(1);
     expect(w.ev('kvm_rsm')).toHaveLength(1);
+    // SMM entry changes CR0 through the vendor hook only: kvm_post_set_cr0 sees just RSM's PG 0→1.
     const pg = w.ev('kvm_post_set_cr0');
-    expect(pg.map((r) => [r.old, r.new, r.cleared])).toEqual([
-      [(CR0_PE | CR0_PG) >>> 0, 0, false],
-      [0, (CR0_PE | CR0_PG) >>> 0, false],
-    ]);
+    expect(pg.map((r) => [r.old, r.new, r.cleared])).toEqual([[0, (CR0_PE | CR0_PG) >>> 0, false]]);
     const token = w.ev('kvm_async_pf_not_present')[0]!.token;
     expect(w.guest.notes('page_ready').map((n) => n.token)).toContain(token);
     expect(w.guest.notes('touched')).toHaveLength(1);
   });
 
-  test('before ab4e41eb9fab: the SMI clears the queue and the token is never answered', () => {
+  test('before ab4e41eb9fab: RSM clears the queue (waiting for the page-in) and the token is never answered', () => {
     const w = smi(false);
     const token = w.ev('kvm_async_pf_not_present')[0]!.token;
-    expect(w.ev('kvm_async_pf_clear_queue', { reason: 'cr0_pg', tokens: `0x${(token as number).toString(16)}` })).toHaveLength(1);
+    const clear = w.ev('kvm_async_pf_clear_queue', { reason: 'cr0_pg', tokens: `0x${(token as number).toString(16)}` });
+    expect(clear).toHaveLength(1);
+    // The clear comes with RSM, not with SMM entry, and RSM then waits for the running page-in.
+    expect(clear[0]!.t).toBe(w.ev('kvm_rsm')[0]!.t);
+    expect(w.ev('kvm_async_pf_cancel_work_sync', { outcome: 'wait' })).toHaveLength(1);
+    expect(w.ev('kvm_async_pf_clear_queue_done', { reason: 'cr0_pg' })).toHaveLength(1);
     expect(w.guest.notes('page_ready').map((n) => n.token)).not.toContain(token);
   });
 
