@@ -24,8 +24,16 @@ export interface HostEraFacts {
   readonly layout: ApfLayoutName;
   /** Name of the repeated-fault tracepoint (spec §6; the rename is after v6.6, see docs/host.md). */
   readonly repeatedFaultTracepoint: 'kvm_async_pf_doublefault' | 'kvm_async_pf_repeated_fault';
-  /** `kvm_async_pf_completed` carries a `pfn` field (spec §6, older class). */
+  /**
+   * `kvm_async_pf_completed` carries a `pfn` field: only while the worker took a page reference,
+   * i.e. before f2e106692d51 ("KVM: Drop FOLL_GET in GUP when doing async page fault", v3.13).
+   */
   readonly completedHasPfn: boolean;
+  /**
+   * v2.6.38 traced `kvm_async_pf_ready` before turning a wake-all item's token into ~0, so a
+   * wake-all shows token 0 (the zeroed item's token) there; later kernels set ~0 first.
+   */
+  readonly readyTracedBeforeWakeAllToken: boolean;
   /** hash_32 multiplier: GOLDEN_RATIO_32 from v4.7, GOLDEN_RATIO_PRIME_32 before (spec §1.6, §8.4). */
   readonly hashPre47: boolean;
   /** KVM_CAP_ENFORCE_PV_FEATURE_CPUID exists (~v5.10, spec §1.4). Older hosts ignore `enforcePvCpuid`. */
@@ -84,7 +92,8 @@ interface ProfileDef {
 const OLD_FACTS = {
   layout: 'v2.6.38',
   repeatedFaultTracepoint: 'kvm_async_pf_doublefault',
-  completedHasPfn: true,
+  completedHasPfn: false,
+  readyTracedBeforeWakeAllToken: false,
   pvCpuidEnforcement: false,
   presentSetsRunnable: true,
 } as const;
@@ -96,6 +105,7 @@ const V58_FACTS = {
   layout: 'v5.8',
   repeatedFaultTracepoint: 'kvm_async_pf_doublefault',
   completedHasPfn: false,
+  readyTracedBeforeWakeAllToken: false,
   hashPre47: false,
   pvCpuidEnforcement: false,
   nestedOptIn: true,
@@ -119,6 +129,8 @@ const PROFILES: Record<HostProfileName, ProfileDef> = {
       ...OLD_FACTS,
       version: 'v3.0',
       hostEra: 'v2.6.38',
+      completedHasPfn: true,
+      readyTracedBeforeWakeAllToken: true,
       hashPre47: true,
       nestedOptIn: false,
       presentSetsRunnable: false,

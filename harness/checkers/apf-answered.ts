@@ -42,9 +42,21 @@ export const apfAnswered = defineChecker({
       for (const f of faults.values()) if (f.state.s === 'outstanding' && (cpu < 0 || f.cpu === cpu)) f.state = { s: 'dropped', t, why };
     };
 
+    // Wake-alls queued per vCPU and not yet seen as a page-ready. v3.0 traces a wake-all's
+    // page-ready with token 0 (the tracepoint ran before the token became ~0); such a record is a
+    // wake-all when one is queued and no fault with token 0 is outstanding on that vCPU.
+    const wakeAllsQueued = new Map<number, number>();
+    const isWakeAll = (rec: TraceRecord, token: number): boolean => {
+      if (token === WAKE_ALL) return true;
+      if (token !== 0 || (wakeAllsQueued.get(rec.cpu) ?? 0) === 0) return false;
+      const f = faults.get(0);
+      return f === undefined || f.cpu !== rec.cpu || f.state.s !== 'outstanding';
+    };
+
     const onReady = (rec: TraceRecord, token: number): void => {
       const notified = flag(rec, 'notified') !== false;
-      if (token === WAKE_ALL) {
+      if (isWakeAll(rec, token)) {
+        wakeAllsQueued.set(rec.cpu, Math.max(0, (wakeAllsQueued.get(rec.cpu) ?? 0) - 1));
         if (!notified) return;
         for (const f of faults.values()) if (f.state.s === 'outstanding' && f.cpu === rec.cpu) f.state = { s: 'wake-all', t: rec.t };
         return;
@@ -90,7 +102,7 @@ export const apfAnswered = defineChecker({
     };
 
     return {
-      events: eventSet(['kvm_async_pf_not_present', 'kvm_async_pf_ready', 'kvm_async_pf_df_cancel'], APF_DROP_EVENTS, KERNEL_GONE),
+      events: eventSet(['kvm_async_pf_not_present', 'kvm_async_pf_ready', 'kvm_async_pf_df_cancel', 'kvm_async_pf_wakeup_all'], APF_DROP_EVENTS, KERNEL_GONE),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_async_pf_not_present': {
@@ -105,6 +117,9 @@ export const apfAnswered = defineChecker({
             if (token !== undefined) onReady(rec, token);
             return;
           }
+          case 'kvm_async_pf_wakeup_all':
+            if (rec.queued === true) wakeAllsQueued.set(rec.cpu, (wakeAllsQueued.get(rec.cpu) ?? 0) + 1);
+            return;
           case 'kvm_async_pf_df_cancel': {
             const token = num(rec, 'token');
             const pending = num(rec, 'pending_token');

@@ -409,7 +409,9 @@ function asyncPagePresentOld(v: KvmVcpu, work: AsyncPfWork): void {
     cancel = readable && reason === KVM_PV_REASON_PAGE_NOT_PRESENT && pending !== null && pending.vector === PF_VECTOR && apfAccessible(v, APF_FLAGS_OFFSET);
   }
   const notified = wanted && readable && !cancel && apfAccessible(v, APF_FLAGS_OFFSET);
-  v.trace('kvm_async_pf_ready', { token, gva: work.cr2OrGpa, notified });
+  // v2.6.38 traced before setting the wake-all token: the zeroed item's token, 0.
+  const traced = work.wakeupAll && v.kvm.profile.readyTracedBeforeWakeAllToken ? 0 : token;
+  v.trace('kvm_async_pf_ready', { token: traced, gva: work.cr2OrGpa, notified });
   if (wanted && readable) {
     if (cancel && pending !== null && apfWrite(v, APF_FLAGS_OFFSET, 0, flagsField(v))) {
       // Drops the pending #PF (whatever token it carried) and this page-ready.
