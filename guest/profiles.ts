@@ -111,7 +111,7 @@ export const GUEST_TOGGLES = {
   config_preempt: 'CONFIG_PREEMPT: kernel code is preemptible (interrupt-return and preempt_enable preemption); ≤5.7 guests then set SEND_ALWAYS',
   preempt_count: 'CONFIG_PREEMPT_COUNT: preempt_disable/spin_lock count in preempt_count (implied by config_preempt)',
   preempt_rt: 'PREEMPT_RT: spinlock_t sleeps; allocation under a raw spinlock is a "sleeping function called from invalid context" bug',
-  dummy_alloc_outside_lock: 'ddd7ed842627 (May 2022): the wake path allocates its dummy node outside the raw bucket lock',
+  dummy_alloc_outside_lock: '0547758a6de3 (May 2022): the wake path allocates its dummy node outside the raw bucket lock',
   wake_all_frees_dummies: 'not in Linux: wake-all frees the dummy nodes it unlinks (the leak fix Sean Christopherson proposed)',
   page_ready_eoi: 'Sept 2020 "don\'t forget to ACK async PF IRQ": the page-ready handler EOIs the LAPIC first',
   teardown_boot_cpu: '8b79feffeca2 (Apr 2021): suspend tears APF down on the boot CPU too (syscore ops)',

@@ -280,6 +280,7 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
     ...(m.guest.hungTaskTimeoutNs === undefined ? {} : { hungTaskTimeoutNs: m.guest.hungTaskTimeoutNs }),
     ...(m.guest.nmiUserRead === undefined ? {} : { nmiUserRead: m.guest.nmiUserRead as Gva }),
     ...(m.guest.idleRead === undefined ? {} : { idleRead: m.guest.idleRead as Gva }),
+    ...(m.guest.dummyAllocFailures === undefined ? {} : { dummyAllocFailures: m.guest.dummyAllocFailures }),
   });
 
   if (nested !== null) {

@@ -33,6 +33,9 @@ const GuestConfig = obj(
     hz: int('a timer frequency in Hz', 1, 10_000).optional().meta({ description: 'Guest timer tick rate (CONFIG_HZ).' }),
     hungTaskTimeout: Time.optional().meta({ description: 'Hung-task detector timeout (virtual time).' }),
     nmiUserRead: GvaHex.optional().meta({ description: "Address the perf-style NMI handler reads in the interrupted task's address space (an NMI that can fault)." }),
+    dummyAllocFailures: int('a count', 0, 1_000_000).optional().meta({
+      description: 'The first n kzalloc(GFP_ATOMIC) calls for dummy nodes in kvm_async_pf_task_wake fail (default 0): the guest relaxes and looks again.',
+    }),
     idleRead: GvaHex.optional().meta({ description: 'Kernel address the idle task reads, interrupts on, on every pass of its idle loop (a kernel-mode fault in the idle task when the host swapped it out).' }),
   },
   'The guest kernel: profile and toggles.',

@@ -22,6 +22,7 @@ export interface GuestSpec {
   readonly hungTaskTimeoutNs?: number;
   readonly nmiUserRead?: number;
   readonly idleRead?: number;
+  readonly dummyAllocFailures?: number;
 }
 
 export interface HostSpec {

@@ -224,6 +224,7 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
         ...(m?.guest?.hungTaskTimeout === undefined ? {} : { hungTaskTimeoutNs: m.guest.hungTaskTimeout }),
         ...(m?.guest?.nmiUserRead === undefined ? {} : { nmiUserRead: m.guest.nmiUserRead }),
         ...(m?.guest?.idleRead === undefined ? {} : { idleRead: m.guest.idleRead }),
+        ...(m?.guest?.dummyAllocFailures === undefined ? {} : { dummyAllocFailures: m.guest.dummyAllocFailures }),
       },
       host: {
         profile: (m?.host?.profile ?? DEFAULTS.hostProfile) as Scenario['machine']['host']['profile'],

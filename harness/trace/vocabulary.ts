@@ -96,6 +96,7 @@ export const TRACE_EVENTS: readonly EventInfo[] = [
   ev('guest', 'kvm_async_pf_task_wait_schedule', 'token', 'task'),
   ev('guest', 'kvm_async_pf_task_wait_halt', 'token', 'task'),
   ev('guest', 'kvm_async_pf_dummy_consumed', 'token', 'task'),
+  ev('guest', 'kvm_async_pf_dummy_alloc_failed', 'token', 'locked'),
   ev('guest', 'kvm_async_pf_task_wake', 'token', 'found', 'dummy'),
   ev('guest', 'apf_task_wake_all', 'woken', 'dummies_leaked'),
   ev('guest', 'kvm_async_pf_task_woken', 'token', 'task', 'waited_ns'),

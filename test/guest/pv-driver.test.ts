@@ -188,7 +188,7 @@ describe('wake, dummy nodes, wake-all', () => {
     expect(m.kernel.stats().sleepers).toMatchObject({ dummiesAllocated: 1, dummiesConsumed: 1, dummiesFreed: 1 });
   });
 
-  test('PREEMPT_RT: allocating the dummy under the raw bucket lock is a bug; ddd7ed842627 moves it out', () => {
+  test('PREEMPT_RT: allocating the dummy under the raw bucket lock is a bug; 0547758a6de3 moves it out', () => {
     const inside = buildMini({ profile: 'linux-5.9', toggles: { preempt_rt: true }, tasks: [spinner('a')] });
     const outside = buildMini({ profile: 'linux-6.6', toggles: { preempt_rt: true }, tasks: [spinner('a')] });
     for (const m of [inside, outside]) {
