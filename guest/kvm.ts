@@ -118,6 +118,8 @@ export function* doAsyncPageFault(api: ApfApi, tf: TrapFrame, cr2: number | null
 export function* kvmHandleAsyncPf(api: ApfApi, tf: TrapFrame, cr2: number | null): Code<boolean> {
   const flags = yield* api.handlers.readAndResetFlags(api);
   if (flags === 0) return false;
+  // v5.8: only the exact values 1 and 2 are async; anything else goes on as an ordinary #PF.
+  if (api.config.facts.exactFlags === true && flags !== KVM_PV_REASON_PAGE_NOT_PRESENT && flags !== KVM_PV_REASON_PAGE_READY) return false;
   if (api.toggles.apf_panics && !api.interruptsWereEnabled(tf)) yield* api.panic('Host injected async #PF in interrupt disabled region');
   if ((flags & KVM_PV_REASON_PAGE_NOT_PRESENT) !== 0) {
     if (api.toggles.apf_panics && !api.userMode(tf)) yield* api.panic('Host injected async #PF in kernel mode');

@@ -35,6 +35,11 @@ export interface GuestProfileFacts {
   readonly wait: WaitKind;
   /** spec §4.2: the CPUID bit the per-CPU init requires. */
   readonly requiredFeature: 'ASYNC_PF' | 'ASYNC_PF_INT';
+  /**
+   * The v5.8 __kvm_handle_async_pf switched on the exact flag values: 1 waits, 2 wakes, anything
+   * else is an ordinary #PF. From v5.9 any non-zero value is async and bit 0 decides.
+   */
+  readonly exactFlags?: boolean;
   /** True where the spec marks the profile's behaviour [unverified]. */
   readonly unverified?: string;
 }
@@ -71,6 +76,7 @@ export const GUEST_PROFILES: Readonly<Record<GuestProfileName, GuestProfileFacts
     pageReady: 'pf_reason',
     wait: 'schedule',
     requiredFeature: 'ASYNC_PF',
+    exactFlags: true,
     unverified: 'spec §8 q.6: that the v5.8 guest still woke on PAGE_READY via #PF is from memory',
   },
   'linux-5.9': {
