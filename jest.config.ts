@@ -3,6 +3,9 @@ import type { Config } from 'jest';
 
 const config: Config = {
   testEnvironment: 'node',
+  // Every core runs test files (Jest's default leaves one core to itself: on a 2-core machine the
+  // whole suite ran on one worker). The fuzz tests' worker threads share the cores with them.
+  maxWorkers: '100%',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {

@@ -122,7 +122,7 @@ export function runSimMicro(opts: SimMicroOptions = {}): MicroResult[] {
     const bus = new TraceBus(clock, { hashEnabled });
     const ops = n(2e6);
     bench(`trace emit, no listener, hash ${hashEnabled ? 'on' : 'off'} (3 int fields)`, ops, () => {
-      for (let i = 0; i < ops; i++) bus.emit('host', i & 3, 'kvm_async_pf_not_present', { token: i, gpa: 0x1000 + i, vcpu: 1 });
+      for (let i = 0; i < ops; i++) bus.emit('host', i & 3, 'kvm_page_fault', { fault_address: 0x1000 + i, error_code: i, gva: 1 });
       return bus.recordCount;
     });
   }
@@ -132,7 +132,7 @@ export function runSimMicro(opts: SimMicroOptions = {}): MicroResult[] {
     bus.on('record', (r) => (got += r.cpu));
     const ops = n(1e6);
     bench('trace emit, 1 listener, hash on (3 int fields)', ops, () => {
-      for (let i = 0; i < ops; i++) bus.emit('host', i & 3, 'kvm_async_pf_not_present', { token: i, gpa: 0x1000 + i, vcpu: 1 });
+      for (let i = 0; i < ops; i++) bus.emit('host', i & 3, 'kvm_page_fault', { fault_address: 0x1000 + i, error_code: i, gva: 1 });
       return got;
     });
   }

@@ -7,7 +7,7 @@
  * - Interrupts: timer (0xec), reschedule (0xfd), call-function (0xfc), page ready (0xf3, when
  *   the v5.9+ driver installed it), the management console (0x40), spurious (0xff).
  * - #MC: an injected action-required memory error → SIGBUS / exception-table fixup / panic
- *   (guest/designs/mce.ts); any other #MC is fatal. #VE only with design `ve` (guest/designs).
+ *   (guest/designs/mce.ts); any other #MC is fatal. #VE only under a design that uses it (guest/designs).
  * - #GP (with the MSR exception-table fixup), #UD, #DF, anything else: oops → panic.
  * Interrupt gates clear IF (the CPU does it); the exit path preempts (CONFIG_PREEMPT) or
  * reschedules on the way back to user mode.
@@ -17,36 +17,25 @@ import type { TrapFrame } from '../shared-abi/arch';
 import { X86_EXCEPTION } from '../shared-abi/vectors';
 import { insn, readCr2, type Code, type Frame } from './code';
 import type { GuestKernel, PerCpu } from './kernel';
-import { CALL_FUNCTION_VECTOR, LOCAL_TIMER_VECTOR, RESCHEDULE_VECTOR, SPURIOUS_APIC_VECTOR, lapicDisable } from './lapic';
+import { CALL_FUNCTION_VECTOR, LOCAL_TIMER_VECTOR, RESCHEDULE_VECTOR, SPURIOUS_APIC_VECTOR, eoi, lapicDisable, sendReschedule } from './lapic';
 import { MGMT_VECTOR } from './admin';
 import { mgmtInterrupt, nextKernelHandler, nmiConsoleRequests } from './lifecycle';
-import {
-  doExit,
-  eoi,
-  haltForever,
-  kernelPanic,
-  preemptScheduleIrq,
-  reprogramTimer,
-  runTimers,
-  schedule,
-  schedulerTick,
-  sendReschedule,
-  withFixup,
-} from './sched';
+import { withFixup } from './msr';
+import { haltForever, kernelPanic } from './panic';
+import { schedulerTick } from './sched';
+import { reprogramTimer, runTimers } from './timer';
 import { HARDIRQ_OFFSET, NMI_OFFSET, type Task } from './task';
 import { syscallEntry } from './workload';
+import { SIGBUS, SIGILL, SIGSEGV } from './signal';
+import { exitPath } from './irqentry';
 import { HYPERVISOR_CALLBACK_VECTOR } from '../shared-abi/vectors';
-import { doMachineCheck, SIGBUS } from './designs/mce';
-import { veEntry } from './designs';
+import { doMachineCheck } from './designs/mce';
 import { VE_VECTOR } from '../shared-abi/designs';
 
 export interface EntryHandler {
   readonly name: string;
   readonly code: Code<unknown>;
 }
-
-const SIGILL = 4;
-const SIGSEGV = 11;
 
 /** The IDT gate for `tf.event` on `pc`, or null when the gate is missing. */
 export function idtHandler(k: GuestKernel, pc: PerCpu, tf: TrapFrame, interrupted: Frame): EntryHandler | null {
@@ -70,9 +59,11 @@ export function idtHandler(k: GuestKernel, pc: PerCpu, tf: TrapFrame, interrupte
           return { name: 'exc_double_fault', code: fatalException(k, tf, 'double fault', SIGSEGV, true) };
         case X86_EXCEPTION.MC:
           return { name: 'exc_machine_check', code: mcEntry(k, tf, interrupted) };
-        case VE_VECTOR:
-          if (k.design === 've') return { name: 'exc_virtualization_exception', code: designVeEntry(k, tf) };
+        case VE_VECTOR: {
+          const ve = k.design.veEntry;
+          if (ve !== undefined) return { name: 'exc_virtualization_exception', code: designVeEntry(k, tf, ve) };
           return { name: `exc_${ev.vector}`, code: fatalException(k, tf, `unexpected exception ${ev.vector}`, SIGSEGV) };
+        }
         default:
           return { name: `exc_${ev.vector}`, code: fatalException(k, tf, `unexpected exception ${ev.vector}`, SIGSEGV) };
       }
@@ -94,30 +85,6 @@ export function idtHandler(k: GuestKernel, pc: PerCpu, tf: TrapFrame, interrupte
         default:
           return { name: 'common_interrupt', code: irqHandler(k, tf, unhandledIrq(k, ev.vector)) };
       }
-  }
-}
-
-/**
- * irqentry_exit with IRQs off: on the way to user mode act on fatal signals and need_resched;
- * on the way back to preemptible kernel code, preempt (CONFIG_PREEMPT).
- */
-export function* exitPath(k: GuestKernel, tf: TrapFrame): Code {
-  if (tf.savedCpl === 3) {
-    for (;;) {
-      const t = k.current();
-      if (t.killed !== null) {
-        const sig = t.killed;
-        t.killed = null;
-        yield* doExit(k, 128 + sig);
-      }
-      if (!t.needResched) break;
-      yield insn.sti();
-      yield* schedule(k);
-      yield insn.cli();
-    }
-  } else if (tf.savedIf && k.config.toggles.config_preempt) {
-    const t = k.current();
-    if (t.preemptCount === 0 && t.needResched && !t.isIdle) yield* preemptScheduleIrq(k);
   }
 }
 
@@ -210,8 +177,8 @@ function* doPageFault(k: GuestKernel, tf: TrapFrame, interrupted: Frame, address
   if (tf.savedCpl === 3) {
     // Every user page is mapped at load time: a user #PF is a bad access.
     if (tf.savedIf) yield insn.sti();
-    // retry_pf design: a #PF on a present user page is the host's report of a failed page-in.
-    const bus = k.design === 'retry_pf' && (ec & 1) !== 0;
+    // A design may report a failed page-in as a #PF on the present page (retry_pf).
+    const bus = k.design.presentUserPfIsPageError && (ec & 1) !== 0;
     k.emit(k.cpu().id, 'signal', { task: t.name, sig: bus ? 'SIGBUS' : 'SIGSEGV', gva: address, error_code: ec });
     t.killed = bus ? SIGBUS : SIGSEGV;
     return;
@@ -261,8 +228,8 @@ function* mcEntry(k: GuestKernel, tf: TrapFrame, interrupted: Frame): Code {
   yield insn.iret(tf);
 }
 
-/** #VE of the `ve` design (guest/designs): wait for the token, then return. */
-function* designVeEntry(k: GuestKernel, tf: TrapFrame): Code {
+/** #VE of a design that delivers "not present" as #VE (guest/designs): wait for the token, then return. */
+function* designVeEntry(k: GuestKernel, tf: TrapFrame, veEntry: (k: GuestKernel, tf: TrapFrame) => Code): Code {
   yield* veEntry(k, tf);
   yield* exitPath(k, tf);
   yield insn.iret(tf);

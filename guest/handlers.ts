@@ -15,7 +15,7 @@ import type { KvmFeatureName } from '../shared-abi/cpuid';
 import type { Code } from './code';
 import type { GuestToggles, ResolvedGuestConfig } from './profiles';
 import type { SleeperBucket, SleeperTable, SleepNode } from './sleepers';
-import type { TraceValue } from '../sim/trace';
+import type { SourceTrace } from '../sim/trace';
 
 /** Kinds of kernel self-check `bug` events (docs/trace-events.md). */
 export type BugKind =
@@ -125,7 +125,7 @@ export interface ApfApi {
   warn(message: string): void;
   warnOnce(message: string): void;
   bug(kind: BugKind, message: string): void;
-  trace(event: string, fields?: Readonly<Record<string, TraceValue>>): void;
+  readonly trace: SourceTrace<'guest'>;
 }
 
 /** The replaceable pieces of the guest's async-PF support (spec §4). */

@@ -1,5 +1,5 @@
 /** The simulated guest: the kernel (scheduler, IDT, kvm.c PV driver) and the bare-metal guest. */
-export { GuestKernel, PerCpu, mmName } from './kernel';
+export { GuestKernel, PerCpu, mmName, planGuestLayout } from './kernel';
 export type { GuestHypervisor, GuestKernelOptions, GuestStats, KernelMode, CpuState, PanicInfo, TaskView } from './kernel';
 export { GUEST_PROFILES, GUEST_PROFILE_NAMES, GUEST_TOGGLES, GUEST_TOGGLE_NAMES, isGuestProfileName, resolveGuestProfile } from './profiles';
 export type { GuestProfileFacts, GuestProfileName, GuestToggle, GuestToggles, PageReadyVia, PfEntryKind, ResolvedGuestConfig, WaitKind } from './profiles';
@@ -25,7 +25,7 @@ export { SleepNode, SleeperTable } from './sleepers';
 export type { SleeperBucket, SleeperStats } from './sleepers';
 export { Frame, FrameRunner, GuestCodeError, insn, compute, load32, store32, readCr2 } from './code';
 export type { Code, FrameKind } from './code';
-export { GuestLayout, PAGE_OFFSET, directMap } from './layout';
+export { GuestLayout, GuestLayoutPlan, PAGE_OFFSET, directMap } from './layout';
 export type { AddressSpace } from './layout';
 export { NR } from './workload';
 export { SLICE_NS } from './sched';

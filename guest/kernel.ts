@@ -11,13 +11,13 @@ import type { GuestCode, Insn, InsnResult, NestedVmexit, ResetKind, TrapFrame } 
 import { KVM_FEATURE, type KvmFeatureName } from '../shared-abi/cpuid';
 import type { GuestMemory } from '../sim/memory';
 import type { Simulation } from '../sim/engine';
-import type { TraceValue } from '../sim/trace';
+import { forwardEmit, type FieldlessEventName, type TraceEventFrom, type TraceFields, type TraceFieldsOf } from '../sim/trace';
 import type { Vcpu } from '../sim/cpu/vcpu';
 import { Frame, FrameRunner, GuestCodeError, type Code } from './code';
 import { idtHandler } from './entry';
 import type { ApfHandlers, BugKind } from './handlers';
 import { makeApfApi, profileDefaultHandlers } from './kvm';
-import { GuestLayout, directMap } from './layout';
+import { GuestLayout, GuestLayoutPlan, directMap } from './layout';
 import { apStartup, bootCpu0, cpuResetPath } from './lifecycle';
 import { isAdminAction, MGMT_VECTOR, type AdminAction } from './admin';
 import { resolveGuestProfile, type GuestProfileName, type GuestToggle, type ResolvedGuestConfig } from './profiles';
@@ -25,9 +25,9 @@ import type { KernelOp, TaskSpec, UserOp } from './program';
 import { SleeperTable } from './sleepers';
 import { Task, SpinLock, type KTimer, type TaskState } from './task';
 import { kthreadProgram, userTaskStack } from './workload';
-import { idleProgram } from './sched';
+import { idleProgram } from './idle';
 import type { DesignName } from '../shared-abi/designs';
-import { designHandlers } from './designs';
+import { guestDesign, type GuestDesign } from './designs';
 
 export interface GuestKernelOptions {
   readonly sim: Simulation;
@@ -70,6 +70,21 @@ export interface GuestKernelOptions {
   readonly stopOnPanic?: boolean;
   /** An in-kernel hypervisor running nested guests (guest/nested): this kernel is an L1. */
   readonly hypervisor?: GuestHypervisor;
+  /**
+   * The physical layout, when the caller planned it already (`planGuestLayout` with this memory
+   * size, these CPUs and these tasks) because it needed the task pages' frames first; planned here
+   * otherwise.
+   */
+  readonly layout?: GuestLayoutPlan;
+}
+
+/** Plan the physical layout a kernel with these tasks uses (which frame backs each task page). */
+export function planGuestLayout(memorySize: number, cpus: number, tasks: readonly TaskSpec[]): GuestLayoutPlan {
+  return new GuestLayoutPlan(
+    memorySize,
+    cpus,
+    tasks.filter((t) => (t.kind ?? 'user') === 'user').map((t) => ({ mm: mmName(t), pages: t.pages ?? [] })),
+  );
 }
 
 /**
@@ -235,8 +250,8 @@ export class GuestKernel {
   readonly sleepers: SleeperTable;
   readonly handlers: ApfHandlers;
   readonly defaults: ApfHandlers;
-  /** Async-PF design (issue 10, guest/designs). */
-  readonly design: DesignName;
+  /** The async-PF design's guest half (guest/designs), chosen once here. */
+  readonly design: GuestDesign;
   readonly hz: number;
   readonly tickNs: number;
   readonly hungTaskTimeoutNs: number;
@@ -302,16 +317,14 @@ export class GuestKernel {
     this.specs = opts.tasks;
     if (opts.cpus.length < 1) throw new RangeError('guest kernel needs at least one vCPU');
     validateSpecs(opts.tasks, opts.cpus.length);
-    this.layout = new GuestLayout(
-      opts.memory,
-      opts.cpus.length,
-      opts.tasks.filter((t) => (t.kind ?? 'user') === 'user').map((t) => ({ mm: mmName(t), pages: t.pages ?? [] })),
-    );
+    const plan = opts.layout ?? planGuestLayout(opts.memory.size, opts.cpus.length, opts.tasks);
+    if (plan.cpus !== opts.cpus.length) throw new RangeError(`guest layout: planned for ${plan.cpus} CPUs, the kernel has ${opts.cpus.length}`);
+    this.layout = new GuestLayout(opts.memory, plan);
     this.sleepers = new SleeperTable((i) => this.lock(`apf_sleepers[${i}]`, true));
     this.cpus = opts.cpus.map((v, i) => new PerCpu(this, i, v));
     this.defaults = profileDefaultHandlers(this.config);
-    this.design = opts.design ?? 'current';
-    this.handlers = { ...this.defaults, ...designHandlers(this, this.design), ...(opts.handlers ?? {}) };
+    this.design = guestDesign(opts.design ?? 'current');
+    this.handlers = { ...this.defaults, ...this.design.handlers(this), ...(opts.handlers ?? {}) };
   }
 
   // ------------------------------------------------------------------------------------------
@@ -500,13 +513,17 @@ export class GuestKernel {
     return t;
   }
 
-  emit(cpu: number, event: string, fields?: Readonly<Record<string, TraceValue>>): void {
-    this.sim.trace.emit('guest', cpu, event, fields);
+  emit<E extends TraceEventFrom<'guest'>>(cpu: number, event: E, fields: TraceFieldsOf<E>): void;
+  emit<E extends TraceEventFrom<'guest'> & FieldlessEventName>(cpu: number, event: E): void;
+  emit(cpu: number, event: TraceEventFrom<'guest'>, fields?: TraceFields): void {
+    forwardEmit(this.sim.trace, 'guest', cpu, event, fields);
   }
 
   /** Emit on the executing CPU (or -1 outside resolution). */
-  emitHere(event: string, fields?: Readonly<Record<string, TraceValue>>): void {
-    this.emit(this.executing?.id ?? -1, event, fields);
+  emitHere<E extends TraceEventFrom<'guest'>>(event: E, fields: TraceFieldsOf<E>): void;
+  emitHere<E extends TraceEventFrom<'guest'> & FieldlessEventName>(event: E): void;
+  emitHere(event: TraceEventFrom<'guest'>, fields?: TraceFields): void {
+    forwardEmit(this.sim.trace, 'guest', this.executing?.id ?? -1, event, fields);
   }
 
   count(what: string, n = 1): void {

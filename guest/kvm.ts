@@ -24,19 +24,14 @@ import { compute, insn, load32, readCr2, store32, type Code } from './code';
 import type { ApfApi, ApfField, ApfHandlers } from './handlers';
 import type { GuestKernel } from './kernel';
 import type { ResolvedGuestConfig } from './profiles';
-import {
-  eoi,
-  irqsDisabled,
-  kernelPanic,
-  krdmsr,
-  kwrmsr,
-  schedule,
-  sendReschedule,
-  spinLock,
-  spinUnlock,
-  tryToWakeUp,
-} from './sched';
+import { irqsDisabled } from './irqflags';
+import { eoi, sendReschedule } from './lapic';
+import { krdmsr, kwrmsr } from './msr';
+import { kernelPanic } from './panic';
+import { schedule, tryToWakeUp } from './sched';
+import { spinLock, spinUnlock } from './spinlock';
 import { SleepNode, type SleeperBucket } from './sleepers';
+import { sourceTrace } from '../sim/trace';
 
 /** Cost of kzalloc(GFP_ATOMIC) of a dummy node, ns. */
 export const DUMMY_ALLOC_NS = 100;
@@ -392,7 +387,7 @@ export function makeApfApi(k: GuestKernel): ApfApi {
     warn: (message) => k.warn(message),
     warnOnce: (message) => k.warnOnce(message),
     bug: (kind, message) => k.bug(kind, message),
-    trace: (event, fields) => k.emit(k.cpu().id, event, fields),
+    trace: sourceTrace(k.sim.trace, 'guest', () => k.cpu().id),
   };
   return api;
 }

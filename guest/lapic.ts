@@ -2,12 +2,14 @@
  * The guest's x2APIC driver: every LAPIC access is a WRMSR to the x2APIC MSR range (SDM facts,
  * see the host's in-kernel LAPIC): SPIV software enable (bit 8) with spurious vector 0xff, EOI,
  * the LVT timer in TSC-deadline mode with IA32_TSC_DEADLINE in virtual ns, and IPIs through ICR
- * (vector 7:0, delivery mode 10:8, destination in 63:32). The kernel's own accessors (with the
- * exception-table fixup) are in sched.ts and lifecycle.ts; these are the encodings.
+ * (vector 7:0, delivery mode 10:8, destination in 63:32). The encodings, and EOI and IPIs through
+ * the kernel's checked MSR accessor (msr.ts); the LAPIC bring-up is in lifecycle.ts.
  */
 import { X86_MSR } from '../shared-abi/msr';
 import { LINUX_VECTOR } from '../shared-abi/vectors';
 import { insn, type Code } from './code';
+import type { GuestKernel } from './kernel';
+import { kwrmsr } from './msr';
 
 /** SPIV bit 8: APIC software enable. */
 export const APIC_SPIV_ENABLE = 1 << 8;
@@ -33,4 +35,21 @@ export function* lapicDisable(): Code {
 /** ICR value for an IPI. */
 export function icrValue(dest: number, mode: number, vector: number): bigint {
   return (BigInt(dest) << 32n) | BigInt(((mode & 7) << 8) | (vector & 0xff));
+}
+
+/** EOI: ack the interrupt being serviced. */
+export function* eoi(k: GuestKernel): Code {
+  yield* kwrmsr(k, X86_MSR.X2APIC_EOI, 0n);
+}
+
+/** A fixed-mode IPI with `vector` to `dest`. */
+export function* sendIpi(k: GuestKernel, dest: number, vector: number): Code {
+  k.count('ipi_sent');
+  yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(dest, ICR_FIXED, vector));
+}
+
+/** smp_send_reschedule. */
+export function* sendReschedule(k: GuestKernel, dest: number): Code {
+  k.count('resched_ipi_sent');
+  yield* sendIpi(k, dest, RESCHEDULE_VECTOR);
 }

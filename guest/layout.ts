@@ -53,9 +53,73 @@ export interface AddressSpace {
 /** The minimal memory the loader needs (sim/memory.ts's GuestMemory fits it). */
 export interface LoaderMemory {
   readonly size: number;
-  writeU64(gpa: number, v: bigint): void;
-  readU64(gpa: number): bigint;
+  writeU32(gpa: number, v: number): void;
+  readU32(gpa: number): number;
+  /** Sets every byte of page `gfn` to `byte`. */
+  fillPage(gfn: number, byte: number): void;
 }
+
+/** The user address spaces a layout maps, in the order their pages are allocated. */
+export type UserSpaces = ReadonlyArray<{ readonly mm: string; readonly pages: readonly number[] }>;
+
+/**
+ * Where everything goes, decided without touching memory: the page-table budget, and the frame of
+ * every user page. The kernel writes its page tables from it (`GuestLayout`), and a VMM that must
+ * know which frame backs a task page before the kernel exists (the harness) reads the same plan.
+ */
+export class GuestLayoutPlan {
+  /** GVA (page) -> GPA (page) per address space, in first-use order. */
+  readonly mms = new Map<string, Map<number, number>>();
+  readonly userPoolStart: number;
+  readonly userPoolEnd: number;
+
+  constructor(
+    readonly memorySize: number,
+    readonly cpus: number,
+    readonly userSpaces: UserSpaces,
+  ) {
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_GUEST_CPUS) throw new RangeError(`guest layout: 1..${MAX_GUEST_CPUS} CPUs, got ${cpus}`);
+    const userCount = new Set(userSpaces.flatMap((u) => u.pages.map((p) => `${u.mm}:${p}`))).size;
+    // Page tables: direct map PTs + a few upper levels, plus per-mm tables (at most 3 + one PT per page).
+    const memPages = Math.floor(memorySize / PAGE_SIZE);
+    const ptBudget = Math.ceil(memPages / 512) + Math.ceil(memPages / (512 * 512)) + 4 + userSpaces.length * 4 + userCount;
+    this.userPoolStart = PAGE_TABLE_BASE + ptBudget * PAGE_SIZE;
+    const needed = this.userPoolStart + userCount * PAGE_SIZE;
+    if (needed > memorySize) {
+      throw new RangeError(`guest layout: ${memorySize} bytes of guest memory is too small (needs ${needed} for page tables and ${userCount} user pages)`);
+    }
+    let next = this.userPoolStart;
+    for (const u of userSpaces) {
+      let mm = this.mms.get(u.mm);
+      if (mm === undefined) {
+        mm = new Map();
+        this.mms.set(u.mm, mm);
+      }
+      for (const p of u.pages) {
+        if (p % PAGE_SIZE !== 0) throw new RangeError(`task page 0x${p.toString(16)} of '${u.mm}' is not page aligned`);
+        if (p >= KERNEL_HALF) throw new RangeError(`task page 0x${p.toString(16)} of '${u.mm}' is not a user address`);
+        if (mm.has(p)) continue;
+        mm.set(p, next);
+        next += PAGE_SIZE;
+      }
+    }
+    this.userPoolEnd = next;
+  }
+
+  /** Guest-physical address of the user page at `page` (any GVA in the page) in address space `mm`. */
+  userPageGpa(mm: string, page: number): Gpa | undefined {
+    const pa = this.mms.get(mm)?.get(page - (page % PAGE_SIZE));
+    return pa === undefined ? undefined : ((pa + (page % PAGE_SIZE)) as Gpa);
+  }
+}
+
+/** Bits 12..31 of a page-table entry's address field, as a 32-bit word (the low word of the entry). */
+const ADDR_LO = 0xffff_f000;
+/** Bits 32..51 of the address field, in the entry's high word. */
+const ADDR_HI = 0x000f_ffff;
+const TWO32 = 0x1_0000_0000;
+/** Bytes one leaf page table maps (512 pages). */
+const LEAF_SPAN = 512 * PAGE_SIZE;
 
 export class GuestLayout {
   readonly memorySize: number;
@@ -63,57 +127,42 @@ export class GuestLayout {
   /** Page-table root of the kernel-only address space (init_mm). */
   readonly kernelPml4: Gpa;
   private next: number;
-  private readonly mms = new Map<string, { pml4: Gpa; pages: Map<number, number> }>();
-  private readonly userPoolStart: number;
-  private userNext: number;
+  private readonly pml4s = new Map<string, Gpa>();
   private lockNext = 0;
   private readonly lockIds = new Map<string, number>();
 
-  /**
-   * Plan and write the page tables. `userPages` lists the address spaces and the pages each
-   * maps, in the order user pages are allocated.
-   */
+  /** Write the page tables of `plan` (planned for memory of this size). */
   constructor(
     private readonly mem: LoaderMemory,
-    cpus: number,
-    userPages: ReadonlyArray<{ mm: string; pages: readonly number[] }>,
+    readonly plan: GuestLayoutPlan,
   ) {
-    if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_GUEST_CPUS) throw new RangeError(`guest layout: 1..${MAX_GUEST_CPUS} CPUs, got ${cpus}`);
+    if (plan.memorySize !== mem.size) throw new RangeError(`guest layout: planned for ${plan.memorySize} bytes of guest memory, given ${mem.size}`);
     this.memorySize = mem.size;
-    this.cpus = cpus;
-    const userCount = new Set(userPages.flatMap((u) => u.pages.map((p) => `${u.mm}:${p}`))).size;
-    // Page tables: direct map PTs + a few upper levels, plus per-mm tables (at most 3 + one PT per page).
-    const memPages = Math.floor(mem.size / PAGE_SIZE);
-    const ptBudget = Math.ceil(memPages / 512) + Math.ceil(memPages / (512 * 512)) + 4 + userPages.length * 4 + userCount;
-    this.userPoolStart = PAGE_TABLE_BASE + ptBudget * PAGE_SIZE;
-    const needed = this.userPoolStart + userCount * PAGE_SIZE;
-    if (needed > mem.size) {
-      throw new RangeError(`guest layout: ${mem.size} bytes of guest memory is too small (needs ${needed} for page tables and ${userCount} user pages)`);
-    }
+    this.cpus = plan.cpus;
     this.next = PAGE_TABLE_BASE;
-    this.userNext = this.userPoolStart;
     this.kernelPml4 = this.allocTable();
-    for (let pa = 0; pa < mem.size; pa += PAGE_SIZE) this.map(this.kernelPml4, PAGE_OFFSET + pa, pa, false);
-    for (const u of userPages) {
-      let mm = this.mms.get(u.mm);
-      if (mm === undefined) {
-        const pml4 = this.allocTable();
+    this.mapDirect(mem.size);
+    const mapped = new Set<string>();
+    for (const u of plan.userSpaces) {
+      let pml4 = this.pml4s.get(u.mm);
+      if (pml4 === undefined) {
+        pml4 = this.allocTable();
         // Share the kernel half: copy the kernel PML4's upper entries.
         for (let i = 256; i < 512; i++) {
-          const e = mem.readU64(this.kernelPml4 + i * 8);
-          if (e !== 0n) mem.writeU64(pml4 + i * 8, e);
+          const lo = mem.readU32(this.kernelPml4 + i * 8);
+          const hi = mem.readU32(this.kernelPml4 + i * 8 + 4);
+          if (lo !== 0 || hi !== 0) {
+            mem.writeU32(pml4 + i * 8, lo);
+            mem.writeU32(pml4 + i * 8 + 4, hi);
+          }
         }
-        mm = { pml4, pages: new Map() };
-        this.mms.set(u.mm, mm);
+        this.pml4s.set(u.mm, pml4);
       }
       for (const p of u.pages) {
-        if (p % PAGE_SIZE !== 0) throw new RangeError(`task page 0x${p.toString(16)} of '${u.mm}' is not page aligned`);
-        if (p >= KERNEL_HALF) throw new RangeError(`task page 0x${p.toString(16)} of '${u.mm}' is not a user address`);
-        if (mm.pages.has(p)) continue;
-        const pa = this.userNext;
-        this.userNext += PAGE_SIZE;
-        mm.pages.set(p, pa);
-        this.map(mm.pml4, p, pa, true);
+        const key = `${u.mm}:${p}`;
+        if (mapped.has(key)) continue;
+        mapped.add(key);
+        this.map(pml4, p, plan.userPageGpa(u.mm, p)!, true);
       }
     }
   }
@@ -141,24 +190,24 @@ export class GuestLayout {
 
   /** The address space called `name`, if any task uses it. */
   addressSpace(name: string): AddressSpace | undefined {
-    const mm = this.mms.get(name);
-    return mm === undefined ? undefined : { name, pml4: mm.pml4, pages: mm.pages };
+    const pml4 = this.pml4s.get(name);
+    const pages = this.plan.mms.get(name);
+    return pml4 === undefined || pages === undefined ? undefined : { name, pml4, pages };
   }
 
   /** Names of all user address spaces. */
   addressSpaces(): string[] {
-    return [...this.mms.keys()];
+    return [...this.pml4s.keys()];
   }
 
   /** Guest-physical address of the user page at `page` (page-aligned GVA) in address space `mm`. */
   userPageGpa(mm: string, page: number): Gpa | undefined {
-    const pa = this.mms.get(mm)?.pages.get(page - (page % PAGE_SIZE));
-    return pa === undefined ? undefined : ((pa + (page % PAGE_SIZE)) as Gpa);
+    return this.plan.userPageGpa(mm, page);
   }
 
   /** First and end (exclusive) physical address of the user page pool. */
   get userPool(): { start: number; end: number } {
-    return { start: this.userPoolStart, end: this.userNext };
+    return { start: this.plan.userPoolStart, end: this.plan.userPoolEnd };
   }
 
   /** Physical range holding page tables. */
@@ -168,30 +217,58 @@ export class GuestLayout {
 
   private allocTable(): Gpa {
     const pa = this.next;
-    if (pa + PAGE_SIZE > this.userPoolStart) throw new Error('guest layout: page-table budget exhausted');
+    if (pa + PAGE_SIZE > this.plan.userPoolStart) throw new Error('guest layout: page-table budget exhausted');
     this.next += PAGE_SIZE;
-    for (let i = 0; i < PAGE_SIZE; i += 8) this.mem.writeU64(pa + i, 0n);
+    this.mem.fillPage(pa / PAGE_SIZE, 0);
     return pa as Gpa;
   }
 
+  /** Writes the 64-bit entry at `at`: address `pa` (page aligned, below 2^52) with `flags` (below 4096). */
+  private putEntry(at: number, pa: number, flags: number): void {
+    this.mem.writeU32(at, ((pa & ADDR_LO) | flags) >>> 0);
+    this.mem.writeU32(at + 4, Math.floor(pa / TWO32) & ADDR_HI);
+  }
+
+  /**
+   * The direct map: every physical page at PAGE_OFFSET + pa. The same entries, written in the same
+   * order, as calling `map` page by page; the upper levels are walked once per 2 MiB (one leaf
+   * table), since every page of that range has the same upper entries.
+   */
+  private mapDirect(size: number): void {
+    for (let pa = 0; pa < size; ) {
+      this.map(this.kernelPml4, PAGE_OFFSET + pa, pa, false);
+      const table = this.lastLeafTable;
+      pa += PAGE_SIZE;
+      for (; pa < size && (PAGE_OFFSET + pa) % LEAF_SPAN !== 0; pa += PAGE_SIZE) {
+        const idx = Math.floor((PAGE_OFFSET + pa) / PAGE_SIZE) % 512;
+        this.putEntry(table + idx * 8, pa, PTE_P | PTE_RW);
+      }
+    }
+  }
+
+  /** The leaf table the last `map` wrote into. */
+  private lastLeafTable = 0;
+
+  // Entries are read and written as two 32-bit words (plain numbers, no bigint per entry: the
+  // direct map alone writes one leaf per page of guest memory, for every machine built).
   private map(pml4: number, va: number, pa: number, user: boolean): void {
     gva(va); // validates the 48-bit range
     let table = pml4;
-    const upper = BigInt(PTE_P | PTE_RW | PTE_US);
-    for (const shift of [39, 30, 21]) {
+    for (let shift = 39; shift >= 21; shift -= 9) {
       const idx = Math.floor(va / 2 ** shift) % 512;
       const at = table + idx * 8;
-      const e = this.mem.readU64(at);
-      if (e === 0n) {
+      const lo = this.mem.readU32(at);
+      const hi = this.mem.readU32(at + 4);
+      if (lo === 0 && hi === 0) {
         const t = this.allocTable();
-        this.mem.writeU64(at, BigInt(t) | upper);
+        this.putEntry(at, t, PTE_P | PTE_RW | PTE_US);
         table = t;
       } else {
-        table = Number(e & 0x000f_ffff_ffff_f000n);
+        table = (hi & ADDR_HI) * TWO32 + ((lo & ADDR_LO) >>> 0);
       }
     }
     const idx = Math.floor(va / PAGE_SIZE) % 512;
-    const leaf = BigInt(pa) | BigInt(PTE_P | PTE_RW | (user ? PTE_US : 0));
-    this.mem.writeU64(table + idx * 8, leaf);
+    this.lastLeafTable = table;
+    this.putEntry(table + idx * 8, pa, PTE_P | PTE_RW | (user ? PTE_US : 0));
   }
 }

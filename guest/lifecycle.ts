@@ -19,29 +19,17 @@ import { HYPERVISOR_CALLBACK_VECTOR, X86_EXCEPTION } from '../shared-abi/vectors
 import { Frame, asCpuid, compute, insn, load32, readCr2, store32, type Code } from './code';
 import type { EntryHandler } from './entry';
 import type { GuestKernel, PerCpu } from './kernel';
-import { APIC_LVT_TSC_DEADLINE, APIC_SPIV_ENABLE, CALL_FUNCTION_VECTOR, LOCAL_TIMER_VECTOR, RESCHEDULE_VECTOR, SPURIOUS_APIC_VECTOR, icrValue, ICR_INIT, ICR_NMI } from './lapic';
+import { APIC_LVT_TSC_DEADLINE, APIC_SPIV_ENABLE, CALL_FUNCTION_VECTOR, LOCAL_TIMER_VECTOR, RESCHEDULE_VECTOR, SPURIOUS_APIC_VECTOR, eoi, icrValue, ICR_INIT, ICR_NMI, sendIpi, sendReschedule } from './lapic';
 import { MGMT_VECTOR } from './admin';
 import { directMap } from './layout';
-import {
-  addTimer,
-  eoi,
-  haltForever,
-  idleProgram,
-  kernelPanic,
-  kwrmsr,
-  preemptCountAdd,
-  preemptCountSub,
-  rawLock,
-  rawUnlock,
-  reprogramTimer,
-  schedule,
-  selectTaskRq,
-  sendIpi,
-  sendReschedule,
-  sleepFor,
-  tryToWakeUp,
-  wakeUpNewTask,
-} from './sched';
+import { idleProgram } from './idle';
+import { kwrmsr } from './msr';
+import { haltForever, kernelPanic } from './panic';
+import { preemptCountAdd, preemptCountSub } from './preempt';
+import { rawLock, rawUnlock } from './raw_spinlock';
+import { schedule, selectTaskRq, tryToWakeUp, wakeUpNewTask } from './sched';
+import { sleepFor } from './sleep';
+import { addTimer, reprogramTimer } from './timer';
 import type { Task } from './task';
 
 /** "KVMKVMKVM\0\0\0" in EBX, ECX, EDX of CPUID 0x40000000. */

@@ -76,10 +76,3 @@ export interface TaskSpec {
   readonly mm?: string;
   readonly program: readonly UserOp[] | readonly KernelOp[];
 }
-
-/** Every operation name, for validators and documentation. */
-export const USER_OPS = ['touch', 'compute', 'syscall', 'sleep', 'yield', 'loop', 'exit'] as const satisfies readonly UserOp['op'][];
-export const KERNEL_OPS = [
-  'copy_from_user', 'copy_to_user', 'kernel_touch', 'compute', 'preempt_disable', 'preempt_enable', 'spin_lock',
-  'spin_unlock', 'local_irq_disable', 'local_irq_enable', 'rcu_read_lock', 'rcu_read_unlock', 'sleep', 'schedule', 'loop',
-] as const satisfies readonly KernelOp['op'][];

@@ -9,22 +9,15 @@
 import type { Gva } from '../shared-abi/addr';
 import type { TrapFrame } from '../shared-abi/arch';
 import { Frame, GuestCodeError, asNumber, compute, insn, type Code } from './code';
-import { exitPath } from './entry';
+import { exitPath } from './irqentry';
 import type { GuestKernel } from './kernel';
 import type { KernelOp, UserOp } from './program';
-import {
-  doExit,
-  finishTaskSwitch,
-  preemptCountAdd,
-  preemptCountSub,
-  preemptDisable,
-  preemptEnable,
-  schedule,
-  sleepFor,
-  spinLock,
-  spinUnlock,
-  withFixup,
-} from './sched';
+import { doExit } from './exit';
+import { withFixup } from './msr';
+import { preemptCountAdd, preemptCountSub, preemptDisable, preemptEnable } from './preempt';
+import { finishTaskSwitch, schedule } from './sched';
+import { sleepFor } from './sleep';
+import { spinLock, spinUnlock } from './spinlock';
 import type { Task } from './task';
 
 /** Syscall numbers (x86-64 Linux where one exists; 500 is the scenario's "syscall with a body"). */

@@ -5,23 +5,22 @@
  * Order matters:
  * 1. The guest's memory layout decides which guest frame backs each task page. The host needs
  *    those frames at VM creation (page backings, scheduled evictions), but the guest kernel
- *    needs the host's vCPUs first. So the harness plans the layout once on scratch memory with
- *    the guest's own planner (`GuestLayout`, same inputs as the kernel), configures the host
- *    with the resulting frames, and checks after building the kernel that its layout agrees.
+ *    needs the host's vCPUs first. So the harness plans the layout once with the guest's own
+ *    planner (`planGuestLayout`), configures the host with the resulting frames, and hands the
+ *    same plan to the kernel, which writes its page tables from it.
  * 2. The kernel boots (writes its page tables and per-CPU areas) before `kvm.start()`, because
  *    the host takes the initial contents of non-resident frames at start.
  */
-import { PAGE_SIZE, type Gva } from '../shared-abi/addr';
+import { PAGE_SIZE } from '../shared-abi/addr';
 import { kvmFeatureEax } from '../shared-abi/cpuid';
 import { MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT } from '../shared-abi/msr';
-import { APF_TOKEN_OFFSET } from '../shared-abi/layout';
 import type { Simulation } from '../sim/engine';
 import { GuestMemory } from '../sim/memory';
 import type { HostMemoryConfig, PageRangeConfig, VmConfig } from '../host/config';
 import { Kvm } from '../host/kvm';
 import { resolveHostProfile } from '../host/profiles';
-import { GuestKernel, mmName } from '../guest/kernel';
-import { GuestLayout, type LoaderMemory } from '../guest/layout';
+import { GuestKernel, mmName, planGuestLayout } from '../guest/kernel';
+import type { GuestLayoutPlan } from '../guest/layout';
 import type { ApfHandlers } from '../guest/handlers';
 import type { GuestProfileName, GuestToggle } from '../guest/profiles';
 import type { TaskSpec } from '../guest/program';
@@ -31,6 +30,7 @@ import { ActionError, type Machine } from './machine-api';
 import { addressSpaceAction } from './memslot-actions';
 import type { Action, PageRef, Scenario } from './scenario/types';
 import { hex } from './util/units';
+import { GUEST_KNOBS, HOST_KNOBS, layerKnobs } from './scenario/knobs';
 
 const AUTO_FEATURES = kvmFeatureEax('ASYNC_PF', 'ASYNC_PF_VMEXIT', 'ASYNC_PF_INT');
 
@@ -46,24 +46,8 @@ export class MachineBuildError extends Error {
   override name = 'MachineBuildError';
 }
 
-/** Scratch memory for planning the guest layout (only page-table words are written). */
-class ScratchMemory implements LoaderMemory {
-  private readonly words = new Map<number, bigint>();
-  constructor(readonly size: number) {}
-  writeU64(gpa: number, v: bigint): void {
-    this.words.set(gpa, v);
-  }
-  readU64(gpa: number): bigint {
-    return this.words.get(gpa) ?? 0n;
-  }
-}
-
-const userSpaces = (tasks: readonly TaskSpec[]): Array<{ mm: string; pages: readonly number[] }> =>
-  tasks.filter((t) => (t.kind ?? 'user') === 'user').map((t) => ({ mm: mmName(t), pages: t.pages ?? [] }));
-
-/** Frames of the scenario's task pages: `task -> gva -> gfn`, planned like the guest kernel does. */
-function planPages(s: Scenario, tasks: readonly TaskSpec[] = s.tasks): Map<string, Map<number, number>> {
-  const layout = new GuestLayout(new ScratchMemory(s.machine.memoryBytes), s.machine.vcpus, userSpaces(tasks));
+/** Frames of the scenario's task pages: `task -> gva -> gfn`, from the guest's layout plan. */
+function planPages(layout: GuestLayoutPlan, tasks: readonly TaskSpec[]): Map<string, Map<number, number>> {
   const out = new Map<string, Map<number, number>>();
   for (const t of tasks) {
     if ((t.kind ?? 'user') !== 'user') continue;
@@ -109,14 +93,7 @@ function vmConfig(s: Scenario, memory: HostMemoryConfig): VmConfig {
     ...(m.design === undefined ? {} : { design: m.design }),
     kvmFeatures,
     memory,
-    ...(m.host.lapic === undefined ? {} : { lapic: m.host.lapic }),
-    ...(m.host.hltPassthrough === undefined ? {} : { hltPassthrough: m.host.hltPassthrough }),
-    ...(m.host.protectedState === undefined ? {} : { protectedState: m.host.protectedState }),
-    ...(m.host.enforcePvCpuid === undefined ? {} : { enforcePvCpuid: m.host.enforcePvCpuid }),
-    ...(m.host.exitCostNs === undefined ? {} : { exitCostNs: m.host.exitCostNs }),
-    ...(m.host.allocFailure === undefined ? {} : { asyncAllocFailure: m.host.allocFailure }),
-    ...(m.host.stepJitterNs === undefined ? {} : { stepJitterNs: m.host.stepJitterNs }),
-    ...(m.host.workerStartNs === undefined ? {} : { workerStartNs: m.host.workerStartNs }),
+    ...layerKnobs(HOST_KNOBS, m.host),
   };
 }
 
@@ -140,7 +117,7 @@ function memoryConfig(s: Scenario, plan: Map<string, Map<number, number>>, frame
 }
 
 /** Host-side actions shared by the kernel and the bare machine; false when `a` is a guest action. */
-function hostAction(kvm: Kvm, memory: GuestMemory, a: Action, gfns: (refs: readonly PageRef[]) => number[], raiseIrq: (cpu: number, vector: number) => void): boolean {
+function hostAction(kvm: Kvm, a: Action, gfns: (refs: readonly PageRef[]) => number[], raiseIrq: (cpu: number, vector: number) => void): boolean {
   switch (a.do) {
     case 'nmi':
       kvm.injectNmi(a.cpu);
@@ -181,11 +158,7 @@ function hostAction(kvm: Kvm, memory: GuestMemory, a: Action, gfns: (refs: reado
     }
     case 'page_ready': {
       // What kvm_arch_async_page_present does, for a token of the scenario's choosing on any vCPU.
-      const v = kvm.vcpu(a.cpu);
-      const area = v.apf.area?.gpa ?? Number(v.apf.msrEnVal & ~0x3fn);
-      if (area + APF_TOKEN_OFFSET + 4 > memory.size) throw new ActionError(`page_ready on cpu${a.cpu}: no APF area registered`);
-      memory.writeU32(area + APF_TOKEN_OFFSET, a.token);
-      v.lapic?.accept('fixed', v.apf.vec);
+      if (!kvm.injectPageReady(a.cpu, a.token)) throw new ActionError(`page_ready on cpu${a.cpu}: no APF area registered`);
       return true;
     }
     case 'memslot_delete':
@@ -220,7 +193,6 @@ function buildBareMachine(s: Scenario, sim: Simulation, bare: NonNullable<Scenar
   const kvm = new Kvm(sim, memory, vmConfig(s, memoryConfig(s, plan, frames)));
   extras.inspect?.({ kvm, memory });
   const v = kvm.createVcpu(0);
-  if (s.machine.host.tokenCounter !== undefined) v.apf.id = s.machine.host.tokenCounter;
   const guest = new BareGuest({
     sim,
     memory,
@@ -242,7 +214,7 @@ function buildBareMachine(s: Scenario, sim: Simulation, bare: NonNullable<Scenar
     shutdown: () => v.cpu.activity === 'shutdown',
     destroyed: () => kvm.destroyed,
     perform(a) {
-      if (!hostAction(kvm, memory, a, (refs) => gfnsOf(refs, plan, frames, 'evict'), raiseIrq)) throw new ActionError(`"${a.do}" needs the guest kernel; the bare-metal guest has no such path`);
+      if (!hostAction(kvm, a, (refs) => gfnsOf(refs, plan, frames, 'evict'), raiseIrq)) throw new ActionError(`"${a.do}" needs the guest kernel; the bare-metal guest has no such path`);
     },
     describe: () => [`${describeHost(kvm)}; bare-metal scripted guest, APF area at ${hex(guest.apfArea)}`],
     effectiveToggles: () => ({ host: { ...kvm.toggles }, guest: {} }),
@@ -257,12 +229,12 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
   // An L1 hypervisor (docs/nested.md) adds a vCPU-thread task per L2 guest, and L2 memory backing.
   const nested = m.nested === undefined ? null : buildNested(m.memoryBytes, m.nested);
   const tasks = nested === null ? s.tasks : [...s.tasks, ...nested.hypervisor.taskSpecs()];
-  const plan = planPages(s, tasks);
+  const layout = planGuestLayout(m.memoryBytes, m.vcpus, tasks);
+  const plan = planPages(layout, tasks);
   const memCfg = memoryConfig(s, plan, frames);
   const kvm = new Kvm(sim, memory, vmConfig(s, nested === null ? memCfg : nested.hostMemory(memCfg)));
   extras.inspect?.({ kvm, memory });
   const vcpus = Array.from({ length: m.vcpus }, (_, i) => kvm.createVcpu(i));
-  if (m.host.tokenCounter !== undefined) for (const v of vcpus) v.apf.id = m.host.tokenCounter;
   const raiseIrq = irqLine(kvm);
   const kernel = new GuestKernel({
     sim,
@@ -272,15 +244,12 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
     toggles: m.guest.toggles as Partial<Record<GuestToggle, boolean>>,
     ...(m.design === undefined ? {} : { design: m.design }),
     tasks,
+    layout,
     raiseIrq,
     ...(nested === null ? {} : { hypervisor: nested.hypervisor }),
     raiseNmi: (cpu) => kvm.injectNmi(cpu),
     ...(extras.handlers === undefined ? {} : { handlers: extras.handlers }),
-    ...(m.guest.hz === undefined ? {} : { hz: m.guest.hz }),
-    ...(m.guest.hungTaskTimeoutNs === undefined ? {} : { hungTaskTimeoutNs: m.guest.hungTaskTimeoutNs }),
-    ...(m.guest.nmiUserRead === undefined ? {} : { nmiUserRead: m.guest.nmiUserRead as Gva }),
-    ...(m.guest.idleRead === undefined ? {} : { idleRead: m.guest.idleRead as Gva }),
-    ...(m.guest.dummyAllocFailures === undefined ? {} : { dummyAllocFailures: m.guest.dummyAllocFailures }),
+    ...layerKnobs(GUEST_KNOBS, m.guest),
   });
 
   if (nested !== null) {
@@ -291,14 +260,9 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
     }
   }
 
-  // The plan must be the kernel's own layout; a difference would mean the harness swaps the wrong pages.
   const names = new Map<number, string>();
   for (const [task, pages2] of plan) {
     for (const [gva, gfn] of pages2) {
-      const gpa = kernel.userPageGpa(task, gva);
-      if (gpa === undefined || Math.floor(gpa / PAGE_SIZE) !== gfn) {
-        throw new MachineBuildError(`internal: the planned frame of ${task}:${hex(gva)} (gfn ${hex(gfn)}) differs from the guest kernel's layout`);
-      }
       const prev = names.get(gfn);
       names.set(gfn, prev === undefined ? `${task}:${hex(gva)}` : `${prev}, ${task}:${hex(gva)}`);
     }
@@ -324,7 +288,7 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
     shutdown: () => vcpus.some((v) => v.cpu.activity === 'shutdown'),
     destroyed: () => kvm.destroyed,
     perform(a: Action) {
-      if (hostAction(kvm, memory, a, (refs) => gfnsOf(refs, plan, frames, 'evict'), raiseIrq)) return;
+      if (hostAction(kvm, a, (refs) => gfnsOf(refs, plan, frames, 'evict'), raiseIrq)) return;
       switch (a.do) {
         case 'cpu_offline':
           return guestRequest(a.cpu, 'offline');

@@ -6,7 +6,7 @@
 import { PAGE_SIZE } from '../shared-abi/addr';
 import type { HostMemoryConfig, PageRangeConfig } from '../host/config';
 import type { Kvm } from '../host/kvm';
-import { migrateNested, type MigratedPage } from '../host/nested/migrate';
+import type { MigratedPage } from '../host/nested/migrate';
 import type { GuestKernel } from '../guest/kernel';
 import { NestedHypervisor } from '../guest/nested/hypervisor';
 import type { L2Region } from '../guest/nested/layout';
@@ -70,7 +70,7 @@ export function buildNested(memoryBytes: number, spec: NestedSpec): NestedMachin
       hypervisor.checkLayout(kernel);
     },
     migrate(kvm, a) {
-      migrateNested(kvm, {
+      kvm.migrateNested({
         restore: a.restore ?? 'two_step',
         fetch: a.fetch ?? 'listener',
         listener: a.listener ?? 'before_set_nested_state',

@@ -5,7 +5,7 @@
  */
 import { KVM_FEATURE, type KvmFeatureName } from '../shared-abi/cpuid';
 import { HOST_PROFILES, HOST_TOGGLES, type HostProfileName, type HostToggle } from '../host/config';
-import { GUEST_PROFILE_NAMES, GUEST_TOGGLE_INFO } from './guest-names';
+import { GUEST_PROFILE_NAMES, GUEST_PROFILES, GUEST_TOGGLES, type GuestToggle } from '../guest/profiles';
 import { CHECKERS } from './checkers';
 
 export interface NamedInfo {
@@ -19,8 +19,11 @@ export const hostToggleInfo = (): readonly NamedInfo[] =>
   hostToggleNames().map((name) => ({ name, description: HOST_TOGGLES[name] }));
 
 export const guestProfileNames = (): readonly string[] => GUEST_PROFILE_NAMES;
-export const guestToggleNames = (): readonly string[] => GUEST_TOGGLE_INFO.map((t) => t.name);
-export const guestToggleInfo = (): readonly NamedInfo[] => GUEST_TOGGLE_INFO;
+export const guestProfileInfo = (): readonly NamedInfo[] =>
+  GUEST_PROFILE_NAMES.map((name) => ({ name, description: GUEST_PROFILES[name].description }));
+export const guestToggleNames = (): readonly string[] => Object.keys(GUEST_TOGGLES);
+export const guestToggleInfo = (): readonly NamedInfo[] =>
+  (Object.keys(GUEST_TOGGLES) as GuestToggle[]).map((name) => ({ name, description: GUEST_TOGGLES[name] }));
 
 export const kvmFeatureNames = (): readonly KvmFeatureName[] => Object.keys(KVM_FEATURE) as KvmFeatureName[];
 

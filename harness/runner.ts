@@ -11,19 +11,19 @@
 import { Simulation } from '../sim/engine';
 import { BudgetExceededError, DeadlockError } from '../sim/errors';
 import { Priority } from '../sim/queue';
-import type { TraceRecord } from '../sim/trace';
+import type { TraceFieldsOf, TraceRecord } from '../sim/trace';
 import { CheckerSet, type Violation } from './checkers';
 import type { Machine, MachineFactory } from './machine-api';
 import { SummaryBuilder, type Summary } from './report/summary';
 import type { Action, Injection, Outcome, Scenario } from './scenario/types';
-import { describeMatch, matches, type Bindings } from './trace/match';
+import { ExpectationTracker } from './scenario/expectations';
+import { isTraceEventName } from '../shared-abi/trace-catalogue';
+import { consumer, TraceRouter, type TraceConsumer } from './trace/consumer';
+import { matches } from './trace/match';
 import type { TraceSink } from './trace/sink';
 
-export interface ExpectationResult {
-  readonly what: string;
-  readonly ok: boolean;
-  readonly detail: string;
-}
+export type { ExpectationResult } from './scenario/expectations';
+import type { ExpectationResult } from './scenario/expectations';
 
 export interface RunError {
   readonly kind: string;
@@ -75,14 +75,33 @@ export interface RunOptions {
 const ACTION_LABEL = (inj: Injection): string => `events[${inj.index}] ${inj.action.do}`;
 
 /** Fields of an action for its `inject` trace record (bigints stay bigints; page lists become text). */
-function injectFields(action: Action): Record<string, number | bigint | string | boolean> {
-  const out: Record<string, number | bigint | string | boolean> = { what: action.do };
+function injectFields(action: Action): TraceFieldsOf<'inject'> {
+  const out: { what: string; [setting: string]: number | bigint | string | boolean } = { what: action.do };
   for (const [k, v] of Object.entries(action)) {
     if (k === 'do' || k === 'cpu' || v === undefined) continue;
     if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string' || typeof v === 'boolean') out[k] = v;
     else out[k] = JSON.stringify(v);
   }
   return out;
+}
+
+/** Trace-triggered injections as a consumer: counts each `on` trigger's matches and fires the injection on its nth (or every later) one. */
+function triggers(injections: readonly Injection[], fire: (inj: Injection) => void): TraceConsumer {
+  const on = injections.filter((e) => e.trigger.kind === 'on');
+  const hits = on.map(() => 0);
+  const events = new Set(on.flatMap((e) => (e.trigger.kind === 'on' && isTraceEventName(e.trigger.match.event) ? [e.trigger.match.event] : [])));
+  return {
+    events,
+    onRecord(rec) {
+      for (let i = 0; i < on.length; i++) {
+        const inj = on[i]!;
+        if (inj.trigger.kind !== 'on' || !matches(inj.trigger.match, rec)) continue;
+        const n = (hits[i] ?? 0) + 1;
+        hits[i] = n;
+        if (n === inj.trigger.nth || (inj.trigger.every && n > inj.trigger.nth)) fire(inj);
+      }
+    },
+  };
 }
 
 function errorOf(e: unknown): RunError {
@@ -107,18 +126,8 @@ export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunRepor
   });
   const summary = new SummaryBuilder();
 
-  // Expectation state, updated as records stream by.
-  const ex = scenario.expect;
-  const filteredCounts = ex.counts.map(() => 0);
-  const bindings: Bindings = new Map();
-  let seqIdx = 0;
-  const seqAt: number[] = [];
-  const absentHits: ({ t: number; cpu: number } | undefined)[] = ex.absent.map(() => undefined);
+  const expectations = new ExpectationTracker(scenario.expect);
   let panicFromTrace: string | undefined;
-
-  // Trace-triggered injections.
-  const onTriggers = scenario.events.filter((e) => e.trigger.kind === 'on');
-  const triggerHits = onTriggers.map(() => 0);
   let stopReason: string | undefined;
   let machine: Machine | undefined;
 
@@ -133,33 +142,16 @@ export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunRepor
     machine?.perform(a);
   };
 
+  // Everything that reads the trace is a consumer of the events it names, routed by one router
+  // (the checkers through their own, which has a broadcast mode for the routing test).
+  const router = new TraceRouter([summary, expectations, consumer(['panic'], (rec) => void (panicFromTrace ??= rec.message)), triggers(scenario.events, (inj) => sim.schedule(inj.after, Priority.Harness, () => perform(inj), ACTION_LABEL(inj)))]);
   const listener = (rec: TraceRecord): void => {
     for (const s of sinks) s.record(rec);
     checkers.onRecord(rec);
-    summary.onRecord(rec);
+    router.onRecord(rec);
     if (keep > 0) {
       if (records.length < keep) records.push(rec);
       else dropped++;
-    }
-    if (rec.event === 'panic' && panicFromTrace === undefined) panicFromTrace = typeof rec.message === 'string' ? rec.message : 'panic';
-    // Plain loops: this runs for every record, and closures per record add up.
-    for (let i = 0; i < ex.counts.length; i++) {
-      if (matches(ex.counts[i]!, rec)) filteredCounts[i] = (filteredCounts[i] ?? 0) + 1;
-    }
-    const next = ex.sequence[seqIdx];
-    if (next !== undefined && matches(next, rec, bindings)) {
-      seqAt.push(rec.t);
-      seqIdx++;
-    }
-    for (let i = 0; i < ex.absent.length; i++) {
-      if (absentHits[i] === undefined && matches(ex.absent[i]!, rec)) absentHits[i] = { t: rec.t, cpu: rec.cpu };
-    }
-    for (let i = 0; i < onTriggers.length; i++) {
-      const inj = onTriggers[i]!;
-      if (inj.trigger.kind !== 'on' || !matches(inj.trigger.match, rec)) continue;
-      const n = (triggerHits[i] ?? 0) + 1;
-      triggerHits[i] = n;
-      if (n === inj.trigger.nth || (inj.trigger.every && n > inj.trigger.nth)) sim.schedule(inj.after, Priority.Harness, () => perform(inj), ACTION_LABEL(inj));
     }
     opts.onRecord?.(rec);
   };
@@ -210,51 +202,7 @@ export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunRepor
     checkers.finish({ t: quietUntil ?? sim.now, outcome });
 
     const counts = sim.trace.counts();
-    const results: ExpectationResult[] = [];
-    const expOutcome = ex.outcome;
-    results.push({
-      what: `outcome is "${expOutcome}"`,
-      ok: outcome === expOutcome,
-      detail:
-        outcome === expOutcome
-          ? outcome
-          : `got "${outcome}"${panic !== undefined ? `: ${panic}` : endDetail === undefined ? '' : `: ${endDetail.split('\n')[0] ?? ''}`}`,
-    });
-    if (ex.panic !== undefined) {
-      const ok = panic?.includes(ex.panic) === true;
-      results.push({ what: `panic message contains "${ex.panic}"`, ok, detail: panic === undefined ? 'no panic' : `panic: ${panic}` });
-    }
-    ex.counts.forEach((c, i) => {
-      const got = filteredCounts[i] ?? 0;
-      const range = c.min === c.max ? `= ${c.min}` : c.max === Number.MAX_SAFE_INTEGER ? `>= ${c.min}` : c.min === 0 ? `<= ${c.max}` : `in [${c.min}, ${c.max}]`;
-      results.push({ what: `count ${describeMatch(c)} ${range}`, ok: got >= c.min && got <= c.max, detail: `got ${got}` });
-    });
-    if (ex.sequence.length > 0) {
-      const ok = seqIdx === ex.sequence.length;
-      const missing = ex.sequence[seqIdx];
-      const bound = [...bindings].map(([k, v]) => `$${k} = ${typeof v === 'number' || typeof v === 'bigint' ? '0x' + v.toString(16) : String(v)}`).join(', ');
-      results.push({
-        what: `sequence of ${ex.sequence.length} events`,
-        ok,
-        detail: ok
-          ? `all matched, last at t=${seqAt[seqAt.length - 1] ?? 0}ns`
-          : `step ${seqIdx + 1} never matched: ${missing === undefined ? '?' : describeMatch(missing)}${seqIdx > 0 ? ` (step ${seqIdx} matched at t=${seqAt[seqIdx - 1] ?? 0}ns)` : ''}${bound === '' ? '' : `; ${bound}`}`,
-      });
-    }
-    ex.absent.forEach((m, i) => {
-      const hit = absentHits[i];
-      results.push({ what: `no ${describeMatch(m)}`, ok: hit === undefined, detail: hit === undefined ? 'none' : `one at t=${hit.t}ns on cpu${hit.cpu}` });
-    });
-    const fired = new Set(checkers.fired());
-    for (const name of ex.fire) {
-      results.push({ what: `checker ${name} fires`, ok: fired.has(name), detail: fired.has(name) ? 'fired' : 'stayed quiet' });
-    }
-    const mustPass = ex.pass ?? checkers.enabled.filter((n) => !ex.fire.includes(n));
-    for (const name of mustPass) {
-      const first = checkers.violations.find((v) => v.checker === name);
-      const n = checkers.violations.filter((v) => v.checker === name).length;
-      results.push({ what: `checker ${name} stays quiet`, ok: first === undefined, detail: first === undefined ? 'quiet' : `${n} violation${n === 1 ? '' : 's'}, first: ${first.message}` });
-    }
+    const results = expectations.results({ outcome, panic, endDetail, checkers });
 
     return {
       scenario,

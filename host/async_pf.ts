@@ -6,6 +6,7 @@
  *
  * Spec §3.6 (setup), §3.7 (completion), §3.9 (wake-all), §3.10 (cleanup).
  */
+import { hex } from '../shared-abi/addr';
 import { ASYNC_PF_PER_VCPU, KVM_APF_WAKE_ALL_TOKEN } from '../shared-abi/apf';
 import type { Simulation } from '../sim/engine';
 import { Priority, type EventHandle } from '../sim/queue';
@@ -83,6 +84,9 @@ export interface AsyncPfHost {
 
 export type SetupResult = 'queued' | 'queue_full' | 'alloc_fail';
 
+/** Who cleared the queue (the `reason` of `kvm_async_pf_clear_queue`). */
+export type ClearReason = 'disable' | 'reset' | 'cr0_pg' | 'destroy' | 'migrate';
+
 export interface AsyncPfCounters {
   setups: number;
   completions: number;
@@ -107,7 +111,7 @@ export class AsyncPf {
   private seq = 0;
   /** The clear in progress that waits for running workers: how many are left, and since when. */
   private flushingWork: AsyncPfWork[] = [];
-  private flush: { reason: string; left: number; since: number; doneWasEmpty: boolean } | null = null;
+  private flush: { reason: ClearReason; left: number; since: number; doneWasEmpty: boolean } | null = null;
 
   constructor(private readonly host: AsyncPfHost) {}
 
@@ -168,12 +172,11 @@ export class AsyncPf {
     this.host.wakeUp();
   }
 
-  private completedFields(work: AsyncPfWork, ok: boolean): Record<string, number | boolean> {
-    const fields: Record<string, number | boolean> = { address: work.addr };
-    if (this.host.completedHasPfn) fields.pfn = ok ? GUEST_RAM_HOST_PFN + work.arch.gfn : 0;
-    fields.gva = work.cr2OrGpa;
-    fields.ok = ok;
-    return fields;
+  /** The tracepoint's fields: old profiles have `pfn` between `address` and `gva` (the order is hashed). */
+  private completedFields(work: AsyncPfWork, ok: boolean): { address: number; pfn?: number; gva: number; ok: boolean } {
+    return this.host.completedHasPfn
+      ? { address: work.addr, pfn: ok ? GUEST_RAM_HOST_PFN + work.arch.gfn : 0, gva: work.cr2OrGpa, ok }
+      : { address: work.addr, gva: work.cr2OrGpa, ok };
   }
 
   /**
@@ -229,7 +232,7 @@ export class AsyncPf {
    * until that page-in has ended (`clearWait`), the page arriving in host memory. The items leave
    * the lists at once, so nothing can dequeue them meanwhile.
    */
-  clear(reason: 'disable' | 'reset' | 'cr0_pg' | 'destroy' | 'migrate'): number {
+  clear(reason: ClearReason): number {
     const dropped: AsyncPfWork[] = [];
     const running: AsyncPfWork[] = [];
     const notStarted: AsyncPfWork[] = [];
@@ -261,7 +264,7 @@ export class AsyncPf {
     this.host.sim.trace.emit('host', this.host.vcpuId, 'kvm_async_pf_clear_queue', {
       reason,
       dropped: dropped.length,
-      tokens: dropped.map((w) => '0x' + w.arch.token.toString(16)).join(','),
+      tokens: dropped.map((w) => hex(w.arch.token)).join(','),
     });
     for (const w of this.queueOrder(notStarted, running)) {
       const started = w.state === 'flushing';
@@ -308,7 +311,7 @@ export class AsyncPf {
 
   /** kvm_async_pf_wakeup_all (spec §3.9). Returns whether a wake-all item was queued. */
   wakeupAll(): boolean {
-    const emit = (queued: boolean, why?: string): void =>
+    const emit = (queued: boolean, why?: 'done_not_empty' | 'alloc_fail'): void =>
       this.host.sim.trace.emit('host', this.host.vcpuId, 'kvm_async_pf_wakeup_all', why === undefined ? { queued } : { queued, why });
     if (this.done.length > 0) {
       emit(false, 'done_not_empty');

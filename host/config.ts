@@ -19,8 +19,8 @@ export type HostProfileName = (typeof HOST_PROFILES)[number];
 export const HOST_TOGGLES = {
   /** 2a266f23550b: no async PF while an exception is pending or an event needs re-injection (spec §3.5.1 step 1). */
   pending_exception_gate: 'no async #PF while an exception is pending (2a266f23550b)',
-  /** 9a6e7c39810e (v4.14–v5.7): the #DF "fix" that cancels a pending not-present when page-ready is injected (spec §7.3). A bug when on. */
-  df_cancellation: 'the 2017 #DF cancellation of a pending not-present (9a6e7c39810e, reverted by 84b09f33a5de)',
+  /** 84b09f33a5de (v5.8) reverted 9a6e7c39810e (v4.14–v5.7), the #DF "fix" that cancelled a pending not-present when page-ready was injected (spec §7.3). Off: the cancellation (a bug). */
+  no_df_cancellation: 'no #DF cancellation of a pending not-present (84b09f33a5de reverted the 2017 9a6e7c39810e; off: the cancellation, a bug)',
   /** June 2019: kvm_can_deliver_async_pf + HLT pass-through falls back to sync (spec §7.4). */
   can_deliver_cleanup: 'the June 2019 delivery-condition cleanup (guest mode needs opt-in; HLT pass-through goes sync)',
   /** v5.8: page ready as an interrupt with ACK (DELIVERY_AS_INT required for any PV delivery) (spec §7.7). */
@@ -43,16 +43,16 @@ export const HOST_TOGGLES = {
   keep_queue_on_cr0_pg: 'CR0.PG toggles keep the async PF queue (ab4e41eb9fab)',
   /** Honour the guest's SEND_ALWAYS bit (false = Vitaly's unmerged "ignore SEND_ALWAYS" host). */
   honour_send_always: 'honour KVM_ASYNC_PF_SEND_ALWAYS (false: treat every guest as user-only)',
-  /** A deliberately buggy host: inject not-present at CPL 0 regardless of SEND_ALWAYS. */
-  inject_at_cpl0_regardless: 'BUGGY: inject async #PF at CPL 0 even without SEND_ALWAYS',
+  /** Every real host: not-present is injected at CPL 0 only with SEND_ALWAYS. Off: a deliberately buggy host that injects at CPL 0 regardless. */
+  cpl0_needs_send_always: 'inject async #PF at CPL 0 only when the guest set SEND_ALWAYS (off: BUGGY, inject at CPL 0 regardless)',
   /**
    * The APF area cache (`apf.data`) is checked on every use and refreshed after a memslot change
    * (generation) or an MMU-notifier invalidation (page migrated or unmapped). Off: a cache that is
    * never invalidated, whose writes go through the translation taken at the EN write (docs/caches.md).
    */
   gfn_cache_refresh: 'the APF area cache is checked and refreshed on use (memslot generation, MMU-notifier invalidation); off: BUGGY, never invalidated',
-  /** The APF area cache holds a long-term pin on its host page: the page cannot migrate while cached (docs/caches.md). */
-  gfn_cache_pin: 'the APF area cache pins its host page: page migration is refused while cached (done when the cache lets go)',
+  /** The APF area cache holds no long-term pin on its host page, so the page can migrate while cached (docs/caches.md). Off: the pinned-cache variant. */
+  gfn_cache_unpinned: 'the APF area cache holds no pin on its host page (off: it pins it, page migration is refused while cached and done when the cache lets go)',
 } as const;
 export type HostToggle = keyof typeof HOST_TOGGLES;
 export type HostToggles = Readonly<Record<HostToggle, boolean>>;
@@ -135,6 +135,11 @@ export interface VmConfig {
    * once it runs, the clear waits for the page-in (cancel_work_sync).
    */
   readonly workerStartNs?: number;
+  /**
+   * Initial async-PF token counter (`apf.id`) of every vCPU (default 0): lets a scenario reach the
+   * counter's wrap-around without a billion faults.
+   */
+  readonly apfTokenCounter?: number;
   /** Default time a vCPU spends in SMM per KVM_SMI before RSM, ns (default 20000). */
   readonly smmNs?: number;
   /**

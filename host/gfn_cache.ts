@@ -17,14 +17,14 @@
  *   migrates or is unmapped.
  *
  * Variants (host toggles): `gfn_cache_refresh` off is a cache that is never invalidated nor
- * refreshed (every access goes through the translation taken at init); `gfn_cache_pin` makes the
- * cache hold a long-term pin on its page, so the page cannot migrate while cached.
+ * refreshed (every access goes through the translation taken at init); `gfn_cache_unpinned` off makes
+ * the cache hold a long-term pin on its page, so the page cannot migrate while cached.
  *
  * The cache also holds the page against LRU eviction while registered (as the APF area always
  * was in this model). The area never crosses a page (64-byte aligned, at most 8 bytes).
  */
 import { PAGE_SIZE } from '../shared-abi/addr';
-import type { TraceFields } from '../sim/trace';
+import type { SourceTrace } from '../sim/trace';
 import type { HostToggles } from './config';
 import type { HostMemory } from './hostmem';
 import type { AddressSpace, GfnCacheLike, InvalidateWhy } from './memslots';
@@ -34,7 +34,7 @@ export interface GfnCacheHost {
   readonly hostMem: HostMemory;
   readonly toggles: HostToggles;
   /** A host trace record for the vCPU the cache belongs to. */
-  trace(event: string, fields: TraceFields): void;
+  readonly trace: SourceTrace<'host'>;
 }
 
 export class GfnCache implements GfnCacheLike {
@@ -135,7 +135,7 @@ export class GfnCache implements GfnCacheLike {
       if (p >= 0) this.host.hostMem.pinPage(p);
       this.lruPinned = p;
     }
-    const lt = this.host.toggles.gfn_cache_pin ? p : -1;
+    const lt = this.host.toggles.gfn_cache_unpinned ? -1 : p;
     if (this.longtermPinned !== lt) {
       const old = this.longtermPinned;
       this.longtermPinned = lt;

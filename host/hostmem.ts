@@ -26,7 +26,7 @@ import type { Simulation } from '../sim/engine';
 import type { GuestMemory } from '../sim/memory';
 import type { Prng } from '../sim/prng';
 import { Priority, type EventHandle } from '../sim/queue';
-import type { TraceSource } from '../sim/trace';
+
 import type { HostMemoryConfig, Latency, PageBacking } from './config';
 import { HostPhysMemory } from './hostphys';
 import { AddressSpace, GUEST_RAM_HVA, type PageStates } from './memslots';
@@ -243,7 +243,7 @@ export class HostMemory implements SecondLevelMmu, PageStates {
    * Brings frame `gfn` in; `cb(ok)` runs when it is resident (true) or the fault-in failed
    * (false). A resident frame still completes asynchronously, after zero time.
    */
-  pageIn(gfn: number, reason: FaultInReason, src: TraceSource, cpu: number, cb: (ok: boolean) => void): PageInTicket {
+  pageIn(gfn: number, reason: FaultInReason, src: 'host' | 'worker', cpu: number, cb: (ok: boolean) => void): PageInTicket {
     const waiter: Waiter = { cb, active: true };
     const ticket: PageInTicket = { cancel: () => void (waiter.active = false) };
     const g = this.space.hvpnOf(gfn);
@@ -421,7 +421,7 @@ export class HostMemory implements SecondLevelMmu, PageStates {
     }
   }
 
-  private finishPageIn(g: number, gfn: number, reason: FaultInReason, src: TraceSource, cpu: number): void {
+  private finishPageIn(g: number, gfn: number, reason: FaultInReason, src: 'host' | 'worker', cpu: number): void {
     const f = this.inflight.get(g);
     if (f === undefined) return;
     this.inflight.delete(g);
@@ -446,7 +446,7 @@ export class HostMemory implements SecondLevelMmu, PageStates {
     for (const w of f.waiters) if (w.active) w.cb(ok);
   }
 
-  private restore(g: number, st: number, why: FaultInReason, src: TraceSource, cpu: number, gfn: number): void {
+  private restore(g: number, st: number, why: FaultInReason, src: 'host' | 'worker', cpu: number, gfn: number): void {
     const hfn = this.space.hfnOf[g]!;
     const page = this.stored.get(g);
     let checksum: number;

@@ -3,7 +3,6 @@
  * controls a VMM has over them ("ioctls"): create vCPUs, run, inject NMI/SMI/INIT/RESET, get/set
  * MSRs, destroy, and host memory pressure (evictions).
  */
-import type { DesignName } from '../shared-abi/designs';
 import { PAGE_SIZE } from '../shared-abi/addr';
 import { combineExceptions, VEC_DF } from '../sim/cpu/exceptions';
 import { Vcpu } from '../sim/cpu/vcpu';
@@ -11,8 +10,9 @@ import type { Simulation } from '../sim/engine';
 import type { Prng } from '../sim/prng';
 import type { GuestMemory } from '../sim/memory';
 import type { EventHandle } from '../sim/queue';
-import type { TraceFields } from '../sim/trace';
+import { forwardEmit, sourceTrace, type FieldlessEventName, type TraceEventFrom, type TraceFields, type TraceFieldsOf } from '../sim/trace';
 import { AsyncPf } from './async_pf';
+import { hostDesign, type HostDesign } from './designs';
 import type { HostToggles, VmConfig } from './config';
 import { GfnCache } from './gfn_cache';
 import { HostMemory, type PageInTicket } from './hostmem';
@@ -20,9 +20,11 @@ import type { MigrateResult } from './memslots';
 import { Lapic, type DeliveryMode, type IpiShorthand, type LapicOwner } from './lapic';
 import { machineCheck, type SyncWhy } from './mmu';
 import { resolveHostProfile, type ResolvedHostProfile } from './profiles';
-import { newApfState, type ApfState, x86AsyncPfArch } from './x86/apf';
+import { newApfState, type ApfState, vmmPageReady, x86AsyncPfArch } from './x86/apf';
 import { gfnHomeSlot, gfnHomeSlotPre47, ApfGfnHash } from './x86/gfn_hash';
 import { msrRead, msrWrite } from './x86/msr';
+import { migrateNested, type NestedMigrationConfig } from './nested/migrate';
+import type { DemandPager } from './nested/postcopy';
 import { preemptBusy, scheduleRun, shutdown } from './x86/run';
 
 /** Requests the model uses (KVM_REQ_APF_HALT, KVM_REQ_APF_READY, KVM_REQ_GET_NESTED_STATE_PAGES). */
@@ -99,6 +101,17 @@ export const DEFAULT_SMM_NS = 20_000;
 export const DEFAULT_EXIT_COST_NS = 1_000;
 
 /** One vCPU: the hardware (`cpu`), its LAPIC and the host's per-vCPU async-PF state. */
+/** One live vCPU's async-PF bookkeeping (`Kvm.asyncPfSnapshot`). */
+export interface AsyncPfSnapshot {
+  readonly cpu: number;
+  readonly queued: number;
+  readonly queueLength: number;
+  readonly doneWakeAlls: number;
+  readonly hashSize: number;
+  /** Tokens of the work items (not wake-alls) on the queue or the done list. */
+  readonly heldTokens: readonly number[];
+}
+
 export class KvmVcpu {
   readonly cpu: Vcpu;
   readonly lapic: Lapic | null;
@@ -142,7 +155,7 @@ export class KvmVcpu {
     this.apf = {
       ...newApfState(),
       hash: new ApfGfnHash(kvm.profile.hashPre47 ? gfnHomeSlotPre47 : gfnHomeSlot),
-      data: new GfnCache({ hostMem: kvm.hostMem, toggles: kvm.toggles, trace: (event, fields) => this.trace(event, fields) }),
+      data: new GfnCache({ hostMem: kvm.hostMem, toggles: kvm.toggles, trace: sourceTrace(kvm.sim.trace, 'host', () => this.id) }),
     };
     this.asyncPf = new AsyncPf({
       sim: kvm.sim,
@@ -174,8 +187,10 @@ export class KvmVcpu {
   }
 
   /** Emit a host trace record for this vCPU. */
-  trace(event: string, fields: TraceFields): void {
-    this.kvm.sim.trace.emit('host', this.id, event, fields);
+  trace<E extends TraceEventFrom<'host'>>(event: E, fields: TraceFieldsOf<E>): void;
+  trace<E extends TraceEventFrom<'host'> & FieldlessEventName>(event: E): void;
+  trace(event: TraceEventFrom<'host'>, fields?: TraceFields): void {
+    forwardEmit(this.kvm.sim.trace, 'host', this.id, event, fields);
   }
 
   /** kvm_is_exception_pending. */
@@ -222,8 +237,36 @@ export class KvmVcpu {
     else if (this.thread === 'blocked') this.wakeUp('kick');
   }
 
+  /**
+   * Hold the vCPU thread outside the guest until a matching `unstall`: while it waits for a page it
+   * needs (in the kernel, or in userspace after an exit), or while the VMM has it paused for a
+   * migration's switch-over. The same counter as the synchronous fault-in uses, so the two compose.
+   */
+  stall(): void {
+    this.stalls++;
+    // A compute instruction in flight ends now, as on a kick (the thread leaves the guest).
+    if (this.thread === 'busy') preemptBusy(this);
+    if (this.thread === 'scheduled') {
+      if (this.event !== null) this.event.cancel();
+      this.event = null;
+      this.thread = 'stalled';
+    }
+    this.entryNeeded = true;
+  }
+
+  /** Undo one `stall`; the last one lets the thread run again (a blocked, e.g. halted, thread stays blocked). */
+  unstall(): void {
+    if (this.stalls > 0) this.stalls--;
+    if (this.stalls > 0 || this.life !== 'alive') return;
+    // 'scheduled' without an event: woken while stalled, the entry found it stalled and stopped.
+    if (this.thread === 'stalled' || (this.thread === 'scheduled' && this.event === null)) {
+      this.entryNeeded = true;
+      scheduleRun(this, 0);
+    }
+  }
+
   /** kvm_vcpu_wake_up: only acts on a blocked vCPU. */
-  wakeUp(why: string): void {
+  wakeUp(why: 'kick' | 'async_pf_completed'): void {
     if (this.life !== 'alive' || this.thread !== 'blocked') return;
     this.trace('kvm_vcpu_wakeup', { why });
     this.entryNeeded = true;
@@ -341,8 +384,8 @@ export type KvmStats = KvmVcpuStats & { wakeAlls: number; asyncPfCompleted: numb
 export class Kvm {
   readonly profile: ResolvedHostProfile;
   readonly toggles: HostToggles;
-  /** Async-PF design (issue 10, host/designs). */
-  readonly design: DesignName;
+  /** The async-PF design's host half (host/designs), chosen once here. */
+  readonly design: HostDesign;
   readonly hostMem: HostMemory;
   readonly exitCostNs: number;
   /** Workqueue delay before an async-PF worker starts its fault-in (`VmConfig.workerStartNs`). */
@@ -367,7 +410,7 @@ export class Kvm {
   ) {
     this.profile = resolveHostProfile(config.profile, config.toggles);
     this.toggles = this.profile.toggles;
-    this.design = config.design ?? 'current';
+    this.design = hostDesign(config.design ?? 'current');
     this.hostMem = new HostMemory(sim, memory, config.memory);
     this.exitCostNs = Math.max(0, Math.round(config.exitCostNs ?? DEFAULT_EXIT_COST_NS));
     this.workerStartNs = Math.max(0, Math.round(config.workerStartNs ?? 0));
@@ -383,6 +426,7 @@ export class Kvm {
     if (this.vcpuMap.has(id)) throw new RangeError(`vCPU ${id} already exists`);
     if (this.destroyed) throw new Error('VM destroyed');
     const v = new KvmVcpu(this, id);
+    if (this.config.apfTokenCounter !== undefined) v.apf.id = this.config.apfTokenCounter;
     this.vcpuMap.set(id, v);
     if (this.started) scheduleRun(v, 0);
     return v;
@@ -429,6 +473,42 @@ export class Kvm {
     const v = this.alive(id);
     if (v === undefined || v.lapic === null) return;
     v.lapic.accept('fixed', vector & 0xff);
+  }
+
+  /**
+   * A page-ready for `token` on vCPU `id`, raised by the VMM: the token written through the
+   * vCPU's cached mapping of its APF area, then the page-ready vector. False when the vCPU has no
+   * reachable APF area (nothing is written or raised).
+   */
+  injectPageReady(id: number, token: number): boolean {
+    return vmmPageReady(this.vcpu(id), token);
+  }
+
+  /** The switch-over of a live migration of a VM running nested guests (host/nested/migrate.ts). */
+  migrateNested(cfg: NestedMigrationConfig): DemandPager {
+    return migrateNested(this, cfg);
+  }
+
+  /**
+   * What the async-PF bookkeeping of each live vCPU holds right now, for oracles that check the
+   * host's invariants from outside: the `queued` counter, the work items on the queue and on the
+   * done list (wake-alls counted apart), the gfns in the hash, and the tokens of the held items.
+   */
+  asyncPfSnapshot(): AsyncPfSnapshot[] {
+    const out: AsyncPfSnapshot[] = [];
+    for (const v of this.vcpus) {
+      if (v.life !== 'alive') continue;
+      const pf = v.asyncPf;
+      out.push({
+        cpu: v.id,
+        queued: pf.queued,
+        queueLength: pf.queue.length,
+        doneWakeAlls: pf.done.filter((w) => w.wakeupAll).length,
+        hashSize: v.apf.hash.size,
+        heldTokens: [...pf.queue, ...pf.done].filter((w) => !w.wakeupAll).map((w) => w.arch.token >>> 0),
+      });
+    }
+    return out;
   }
 
   /** KVM_SMI: SMM for `smmNs` (CR0.PG 1→0 on entry, 0→1 on RSM). */

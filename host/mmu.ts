@@ -12,7 +12,6 @@ import type { VmExit } from '../sim/cpu/vcpu';
 import type { KvmVcpu } from './kvm';
 import { archSetupAsyncPf, canDoAsyncPf } from './x86/apf';
 import { recordSrar } from './designs/mce';
-import { retryError } from './designs';
 
 /** Synthesised EPT-violation error code bits (KVM's PFERR_*). */
 export const PFERR_WRITE = 2;
@@ -40,8 +39,9 @@ export function handleEptViolation(v: KvmVcpu, exit: EptViolation): FaultOutcome
   if (exit.walk) v.kvm.hostMem.pin(gfn);
   // Running a nested guest, cr2_or_gpa is L2's guest-physical address (EPT02); the gfn is L1's.
   const cr2OrGpa = v.cpu.currentVmcs !== null && exit.gva !== null ? exit.gva : gpa;
-  // retry_pf design (host/designs): a failed page's retry gets a real #PF instead of #MC.
-  if (v.kvm.design === 'retry_pf' && !v.cpu.guestMode && v.kvm.hostMem.lookupNoWait(gfn) === 'error' && retryError(v, exit.gva, exit.write)) return 'error';
+  // A design may report a failed page's retry itself (retry_pf: a real #PF instead of #MC; host/designs).
+  const retryError = v.kvm.design.retryError;
+  if (retryError !== undefined && !v.cpu.guestMode && v.kvm.hostMem.lookupNoWait(gfn) === 'error' && retryError(v, exit.gva, exit.write)) return 'error';
   return faultinPfn(v, cr2OrGpa, gfn, errorCode, false);
 }
 

@@ -66,7 +66,7 @@ const ALL_FEATURES_EXCEPT = (...bits: number[]): number => {
 
 const OFF: HostToggles = {
   pending_exception_gate: false,
-  df_cancellation: false,
+  no_df_cancellation: true,
   can_deliver_cleanup: false,
   interrupt_page_ready: false,
   page_ready_needs_not_present: false,
@@ -78,9 +78,9 @@ const OFF: HostToggles = {
   protected_state_cpl0: false,
   keep_queue_on_cr0_pg: false,
   honour_send_always: true,
-  inject_at_cpl0_regardless: false,
+  cpl0_needs_send_always: true,
   gfn_cache_refresh: true,
-  gfn_cache_pin: false,
+  gfn_cache_unpinned: true,
 };
 
 interface ProfileDef {
@@ -115,9 +115,9 @@ const V58_FACTS = {
 
 // Each era's fixes on top of the previous era's (spec §7), so that a profile reads as
 // "what changed" and a fix appears in exactly one place.
-const T_4_19: HostToggles = { ...OFF, pending_exception_gate: true, df_cancellation: true };
+const T_4_19: HostToggles = { ...OFF, pending_exception_gate: true, no_df_cancellation: false };
 // 2a18b7e7cd88 (page ready only after not-present) went into the second KVM pull for v5.8-rc1.
-const T_5_8: HostToggles = { ...T_4_19, df_cancellation: false, can_deliver_cleanup: true, interrupt_page_ready: true, page_ready_needs_not_present: true };
+const T_5_8: HostToggles = { ...T_4_19, no_df_cancellation: true, can_deliver_cleanup: true, interrupt_page_ready: true, page_ready_needs_not_present: true };
 const T_5_13: HostToggles = { ...T_5_8, reject_without_lapic: true, lapic_enabled_check: true };
 const T_6_6: HostToggles = { ...T_5_13, nonzero_token: true, paging_check: true, nested_payload: true };
 const T_CURRENT: HostToggles = { ...T_6_6, protected_state_cpl0: true, keep_queue_on_cr0_pg: true };

@@ -6,5 +6,6 @@ export * from './cpuid';
 export * from './hash';
 export * from './layout';
 export * from './msr';
+export * from './trace-catalogue';
 export * from './tracepoints';
 export * from './vectors';

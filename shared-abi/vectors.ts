@@ -9,9 +9,14 @@ export const X86_EXCEPTION = {
   NMI: 2,
   UD: 6,
   DF: 8,
+  TS: 10,
+  NP: 11,
+  SS: 12,
   GP: 13,
   PF: 14,
+  AC: 17,
   MC: 18,
+  CP: 21,
 } as const;
 
 /** spec §1.6: the #PF vector, used for "not present" (and ≤ v5.7 "page ready") delivery. */

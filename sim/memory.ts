@@ -30,6 +30,23 @@ function filledPage(byte: number): Uint8Array {
   return p;
 }
 
+/**
+ * Buffers of released memories (`GuestMemory.release`), zeroed, by size: a new GuestMemory of
+ * that size takes one instead of allocating. A fresh SharedArrayBuffer is cheap to allocate but
+ * each page the simulation touches is faulted in and zeroed by the OS; and V8 does not count a
+ * SharedArrayBuffer as external memory, so garbage collection does not hurry to free one: a
+ * process that builds machine after machine (the fuzzer) grows by the touched pages of each.
+ * At most POOL_MAX buffers are kept.
+ */
+const pool = new Map<number, SharedArrayBuffer[]>();
+let pooled = 0;
+const POOL_MAX = 4;
+
+/** Buffers in the pool now (tests). */
+export function pooledBuffers(): number {
+  return pooled;
+}
+
 const TWO63 = 1n << 63n;
 const TWO64 = 1n << 64n;
 
@@ -47,11 +64,15 @@ export class GuestMemory implements LeMemory {
   private readonly dv: DataView;
   private readonly u8: Uint8Array;
   private readonly i32: Int32Array;
-  private readonly bytes: number;
-  // Highest valid start address of a 2-, 4- and 8-byte access.
-  private readonly last2: number;
-  private readonly last4: number;
-  private readonly last8: number;
+  // Size and the highest valid start address of a 2-, 4- and 8-byte access (all 0 / -1 once released).
+  private bytes: number;
+  private last2: number;
+  private last4: number;
+  private last8: number;
+  /** One byte per page: written since the memory was made (what `release` must zero). */
+  private readonly dirty: Uint8Array;
+  /** `buffer` was handed out: writes may have bypassed `dirty`, so the buffer is not pooled. */
+  private exported = false;
 
   /** `sizeBytes` must be a positive multiple of PAGE_SIZE (4096). Memory starts zeroed. */
   constructor(sizeBytes: number) {
@@ -59,7 +80,10 @@ export class GuestMemory implements LeMemory {
       throw new SimError('guest-memory', `guest memory size must be a positive multiple of ${PAGE_SIZE} bytes, got ${sizeBytes}`);
     }
     this.bytes = sizeBytes;
-    this.sab = new SharedArrayBuffer(sizeBytes);
+    const reuse = pool.get(sizeBytes)?.pop();
+    if (reuse !== undefined) pooled--;
+    this.sab = reuse ?? new SharedArrayBuffer(sizeBytes);
+    this.dirty = new Uint8Array(sizeBytes / PAGE_SIZE);
     this.dv = new DataView(this.sab);
     this.u8 = new Uint8Array(this.sab);
     this.i32 = new Int32Array(this.sab);
@@ -80,7 +104,32 @@ export class GuestMemory implements LeMemory {
 
   /** The backing buffer, for handing to a worker thread. Accesses through it are not checked. */
   get buffer(): SharedArrayBuffer {
+    this.exported = true;
     return this.sab;
+  }
+
+  /**
+   * Ends this memory's life: its pages written so far are zeroed and its buffer goes to a small
+   * pool that the next GuestMemory of the same size takes (same contents as a fresh one: all
+   * zero). Every access after this throws GuestMemoryError. Optional: an unreleased memory is
+   * garbage collected as usual. Releasing twice does nothing.
+   */
+  release(): void {
+    if (this.bytes === 0) return;
+    const size = this.bytes;
+    this.bytes = 0;
+    this.last2 = this.last4 = this.last8 = -1;
+    if (this.exported || pooled >= POOL_MAX) return;
+    const zero = filledPage(0);
+    const d = this.dirty;
+    for (let p = 0; p < d.length; p++) if (d[p] !== 0) this.u8.set(zero, p * PAGE_SIZE);
+    let list = pool.get(size);
+    if (list === undefined) {
+      list = [];
+      pool.set(size, list);
+    }
+    list.push(this.sab);
+    pooled++;
   }
 
   /** True when the `len` bytes at `gpa` are all inside memory (integers, `len` >= 0). */
@@ -113,6 +162,7 @@ export class GuestMemory implements LeMemory {
     if (!(gpa >= 0 && gpa < this.bytes) || floor(gpa) !== gpa) outOfRange(this, 'writeU8', gpa, 1);
     if ((v & 0xff) !== v && (v << 24) >> 24 !== v) badValue('writeU8', v, 8);
     this.u8[gpa] = v;
+    this.dirty[floor(gpa / PAGE_SIZE)] = 1;
   }
 
   /** Writes 16 bits little-endian; `v` may be in [-2^15, 2^16). */
@@ -120,6 +170,7 @@ export class GuestMemory implements LeMemory {
     if (!(gpa >= 0 && gpa <= this.last2) || floor(gpa) !== gpa) outOfRange(this, 'writeU16', gpa, 2);
     if ((v & 0xffff) !== v && (v << 16) >> 16 !== v) badValue('writeU16', v, 16);
     this.dv.setUint16(gpa, v, true);
+    this.touched(gpa, 2);
   }
 
   /** Writes 32 bits little-endian; `v` may be in [-2^31, 2^32), so int32 results of bit operations are fine. */
@@ -127,6 +178,7 @@ export class GuestMemory implements LeMemory {
     if (!(gpa >= 0 && gpa <= this.last4) || floor(gpa) !== gpa) outOfRange(this, 'writeU32', gpa, 4);
     if (v >>> 0 !== v && (v | 0) !== v) badValue('writeU32', v, 32);
     this.dv.setUint32(gpa, v, true);
+    this.touched(gpa, 4);
   }
 
   /** Writes 64 bits little-endian; `v` may be in [-2^63, 2^64). */
@@ -134,6 +186,7 @@ export class GuestMemory implements LeMemory {
     if (!(gpa >= 0 && gpa <= this.last8) || floor(gpa) !== gpa) outOfRange(this, 'writeU64', gpa, 8);
     if (v < -TWO63 || v >= TWO64) badValue('writeU64', v, 64);
     this.dv.setBigUint64(gpa, v, true);
+    this.touched(gpa, 8);
   }
 
   /** A copy of `len` bytes at `gpa`. */
@@ -146,6 +199,7 @@ export class GuestMemory implements LeMemory {
   writeBytes(gpa: PhysAddr, bytes: Uint8Array): void {
     if (!this.contains(gpa, bytes.length)) outOfRange(this, 'writeBytes', gpa, bytes.length);
     this.u8.set(bytes, gpa);
+    if (bytes.length > 0) for (let p = floor(gpa / PAGE_SIZE), last = floor((gpa + bytes.length - 1) / PAGE_SIZE); p <= last; p++) this.dirty[p] = 1;
   }
 
   /** Sets every byte of page `gfn` to `byte` (0..255). */
@@ -155,6 +209,7 @@ export class GuestMemory implements LeMemory {
     // Copying a ready-made page is several times faster than `fill` on a SharedArrayBuffer view
     // (docs/performance.md).
     this.u8.set(filledPage(byte), start);
+    this.dirty[gfn] = 1;
   }
 
   /**
@@ -178,6 +233,7 @@ export class GuestMemory implements LeMemory {
       throw new SimError('value', `copyPageIn(gfn 0x${gfn.toString(16)}): expected ${PAGE_SIZE} bytes, got ${bytes.length}`);
     }
     this.u8.set(bytes, start);
+    this.dirty[gfn] = 1;
   }
 
   /**
@@ -203,6 +259,13 @@ export class GuestMemory implements LeMemory {
     h = imul(h, 0xc2b2ae35);
     h ^= h >>> 16;
     return h >>> 0;
+  }
+
+  /** Marks the page(s) of a `len`-byte write at `gpa` written (a misaligned write may span two). */
+  private touched(gpa: number, len: number): void {
+    const d = this.dirty;
+    d[floor(gpa / PAGE_SIZE)] = 1;
+    d[floor((gpa + len - 1) / PAGE_SIZE)] = 1;
   }
 
   private pageStart(gfn: FrameNo, op: string): number {

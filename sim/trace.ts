@@ -18,24 +18,25 @@
  * continues from the unfinalized state.
  */
 import { EventEmitter } from 'eventemitter3';
+import type { FieldlessEventName, TraceEventFrom, TraceEventName, TraceFieldsOf, TraceSource, TraceSourceOf, TraceValue } from '../shared-abi/trace-catalogue';
 import { formatTime } from './clock';
 import { SimError } from './errors';
+
+export type { AnyTraceRecord, FieldlessEventName, TraceEventFrom, TraceEventName, TraceFieldsOf, TraceRecordOf, TraceSource, TraceSourceOf, TraceValue } from '../shared-abi/trace-catalogue';
 
 // Globals used on hot paths, bound once: inside a vm context (Jest) each global lookup goes
 // through an interceptor and costs ~100 ns (docs/performance.md).
 const { imul } = Math;
 const { isSafeInteger } = Number;
 
-/** Which layer a record comes from. */
-export type TraceSource = 'host' | 'guest' | 'cpu' | 'worker' | 'harness' | 'check';
-
-/** Values a trace field may hold. */
-export type TraceValue = number | bigint | string | boolean | null | undefined;
-
 /** Extra fields of a record, hashed in insertion order. Keys `t`, `cpu`, `src`, `event` are reserved. */
 export type TraceFields = Readonly<Record<string, TraceValue>>;
 
-/** One trace record. `cpu` is -1 when the record is not per-CPU. */
+/**
+ * One trace record as the bus hands it to listeners, fields untyped (sinks that print any record).
+ * Consumers that read fields subscribe through harness/trace/consumer.ts and get
+ * `TraceRecordOf<E>` for the events they declare. `cpu` is -1 when the record is not per-CPU.
+ */
 export interface TraceRecord {
   t: number;
   cpu: number;
@@ -52,6 +53,42 @@ export interface TraceBusEvents {
 export interface TraceBusOptions {
   /** Keep the running hash (default true). With false, `hash` throws. */
   hashEnabled?: boolean;
+}
+
+/**
+ * Where trace records are emitted: the event must be in the trace catalogue
+ * (shared-abi/trace-catalogue.ts), `src` one of its sources, and `fields` exactly its fields with
+ * their types, so a misspelt event or field fails to compile at the emit site. Events without
+ * fields may leave `fields` out. The order of the keys in `fields` is the order they are hashed in.
+ */
+export interface TraceEmitter {
+  emit<E extends TraceEventName>(src: TraceSourceOf<E>, cpu: number, event: E, fields: TraceFieldsOf<E>): void;
+  emit<E extends FieldlessEventName>(src: TraceSourceOf<E>, cpu: number, event: E): void;
+}
+
+/**
+ * A typed emitter whose owner fixes the source and the CPU (a vCPU's host records, the guest kernel
+ * on the CPU it runs on): the same compile-time checks as `TraceEmitter.emit`, for the events
+ * source `S` may emit.
+ */
+export interface SourceTrace<S extends TraceSource> {
+  <E extends TraceEventFrom<S>>(event: E, fields: TraceFieldsOf<E>): void;
+  <E extends TraceEventFrom<S> & FieldlessEventName>(event: E): void;
+}
+
+/**
+ * Emits without the catalogue's compile-time checks. Only for wrappers that forward a record
+ * whose event and fields their own (typed) signature has already checked, and for tests of the
+ * bus itself.
+ */
+export function forwardEmit(bus: TraceEmitter, src: TraceSource, cpu: number, event: string, fields?: TraceFields): void {
+  (bus as unknown as { emit(src: TraceSource, cpu: number, event: string, fields?: TraceFields): void }).emit(src, cpu, event, fields);
+}
+
+/** A `SourceTrace` that emits on `bus` as `src`, on the CPU `cpu()` names at the time of the call. */
+export function sourceTrace<S extends TraceSource>(bus: TraceEmitter, src: S, cpu: () => number): SourceTrace<S> {
+  const emit = (event: string, fields?: TraceFields): void => forwardEmit(bus, src, cpu(), event, fields);
+  return emit as SourceTrace<S>;
 }
 
 /** Anything with a virtual `now` in ns (a `VirtualClock`). */
@@ -211,7 +248,7 @@ function isReserved(k: string): boolean {
 }
 
 /** Trace bus with running hash and per-event counts. */
-export class TraceBus {
+export class TraceBus implements TraceEmitter {
   private readonly ee = new EventEmitter<TraceBusEvents>();
   private listeners = 0;
   private h1 = 0x243f6a88 | 0;
@@ -235,6 +272,8 @@ export class TraceBus {
    * Records one event at the current virtual time. Hashes and counts it, and hands a fresh
    * record to listeners (the record is only built when someone listens).
    */
+  emit<E extends TraceEventName>(src: TraceSourceOf<E>, cpu: number, event: E, fields: TraceFieldsOf<E>): void;
+  emit<E extends FieldlessEventName>(src: TraceSourceOf<E>, cpu: number, event: E): void;
   emit(src: TraceSource, cpu: number, event: string, fields?: TraceFields): void {
     const t = this.clock.now;
     this.nrec++;

@@ -4,7 +4,7 @@
  * same trace, record for record, every time it runs with the same seed.
  */
 import { PAGE_SIZE } from '../shared-abi/addr';
-import { GuestMemory, ms, Priority, Simulation, TraceRecorder, type EventHandle, type TraceRecord } from '../sim';
+import { forwardEmit, GuestMemory, ms, Priority, Simulation, TraceRecorder, type EventHandle, type TraceRecord } from '../sim';
 
 interface Outcome {
   hash: string;
@@ -46,7 +46,7 @@ function runWorkload(seed: number | string, opts: { record?: boolean; extraDraws
       const off = rng.int(0, PAGE_SIZE / 4 - 1) * 4;
       const val = rng.u32();
       mem.writeU32(gfn * PAGE_SIZE + off, val);
-      sim.trace.emit('cpu', a, 'touch', { gfn, off, val });
+      forwardEmit(sim.trace, 'cpu', a, 'touch', { gfn, off, val });
       if (rng.bool(1, 6)) {
         // Ask the worker for the page and sleep until it answers (or the injector drops it).
         waitingFor = gfn;
@@ -54,11 +54,11 @@ function runWorkload(seed: number | string, opts: { record?: boolean; extraDraws
         const entry = { gfn, actor: a, wake, h: undefined as unknown as EventHandle };
         entry.h = sim.schedule(delay, Priority.Worker, () => {
           inflight.splice(inflight.indexOf(entry), 1);
-          sim.trace.emit('worker', -1, 'page_done', { gfn, sum: mem.pageChecksum(gfn), for: a });
+          forwardEmit(sim.trace, 'worker', -1, 'page_done', { gfn, sum: mem.pageChecksum(gfn), for: a });
           wake();
         }, 'worker.page', 'worker');
         inflight.push(entry);
-        sim.trace.emit('guest', a, 'sleep', { gfn, delay });
+        forwardEmit(sim.trace, 'guest', a, 'sleep', { gfn, delay });
       } else {
         sim.schedule(rng.int(100, 5_000), Priority.Guest, act, `actor${a}.act`, `actor${a}`);
       }
@@ -71,12 +71,12 @@ function runWorkload(seed: number | string, opts: { record?: boolean; extraDraws
       const victim = injectorRng.pick(inflight);
       victim.h.cancel();
       inflight.splice(inflight.indexOf(victim), 1);
-      sim.trace.emit('harness', -1, 'drop_completion', { gfn: victim.gfn, actor: victim.actor, big: BigInt(sim.now) * 3n });
+      forwardEmit(sim.trace, 'harness', -1, 'drop_completion', { gfn: victim.gfn, actor: victim.actor, big: BigInt(sim.now) * 3n });
       // The dropped request is retried with a fresh, fast completion.
       const entry = { ...victim, h: undefined as unknown as EventHandle };
       entry.h = sim.schedule(injectorRng.int(1, 50), Priority.Worker, () => {
         inflight.splice(inflight.indexOf(entry), 1);
-        sim.trace.emit('worker', -1, 'page_done', { gfn: entry.gfn, sum: mem.pageChecksum(entry.gfn), for: entry.actor, retried: true });
+        forwardEmit(sim.trace, 'worker', -1, 'page_done', { gfn: entry.gfn, sum: mem.pageChecksum(entry.gfn), for: entry.actor, retried: true });
         entry.wake();
       }, 'worker.retry', 'injector');
       inflight.push(entry);

@@ -22,6 +22,7 @@ import {
   DEFAULT_PF_POLICY,
   type BareCondition,
   type BareLogEntry,
+  type BareRecordFields,
   type BarePageReadyPolicy,
   type BarePfPolicy,
   type BareStep,
@@ -157,9 +158,10 @@ export class BareGuest implements GuestCode {
   private record(e: Omit<BareLogEntry, 'seq' | 't' | 'step'>): void {
     const entry: BareLogEntry = { seq: ++this.seq, t: this.sim.now, step: this.step, ...e };
     this.log.push(entry);
-    const fields: Record<string, number | bigint | string | boolean | undefined> = {};
-    for (const [k, v] of Object.entries(entry)) if (k !== 'kind' && k !== 't') fields[k] = v as number | bigint | string | boolean | undefined;
-    this.sim.trace.emit('guest', this.cpu.id, `bare_${e.kind}`, fields);
+    // The entry's own key order is the record's (it is hashed): copy, leaving out `kind` and `t`.
+    const fields: Record<string, BareLogEntry[keyof BareLogEntry]> = {};
+    for (const [k, v] of Object.entries(entry) as [keyof BareLogEntry, BareLogEntry[keyof BareLogEntry]][]) if (k !== 'kind' && k !== 't') fields[k] = v;
+    this.sim.trace.emit('guest', this.cpu.id, `bare_${e.kind}`, fields as BareRecordFields);
   }
 
   private count(c: BareCondition): boolean {

@@ -4,6 +4,7 @@
  * types; `BareGuest` (guest.ts) runs them.
  */
 import type { Cpl } from '../../shared-abi/arch';
+import { BARE_LOG_KINDS, type TraceFieldsOf } from '../../shared-abi/trace-catalogue';
 
 /** When a `wait` step (or the #PF handler's wait) ends. */
 export type BareCondition =
@@ -104,18 +105,11 @@ export interface BarePageReadyPolicy {
 export const DEFAULT_PF_POLICY: BarePfPolicy = { clearFlags: true, wait: 'sti_hlt', waitFor: 'token_or_wake_all', limitNs: 1_000_000_000 };
 export const DEFAULT_PAGE_READY_POLICY: BarePageReadyPolicy = { zeroToken: true, ack: true, eoi: true };
 
-export type BareLogKind =
-  | 'exception'
-  | 'interrupt'
-  | 'nmi'
-  | 'msr'
-  | 'cpuid'
-  | 'touch'
-  | 'area'
-  | 'wait'
-  | 'cpl'
-  | 'note'
-  | 'done';
+/** What an observation is about; each kind is traced as event `bare_<kind>` (the trace catalogue lists them). */
+export type BareLogKind = (typeof BARE_LOG_KINDS)[number];
+
+/** The fields of a `bare_<kind>` trace record: a log entry without `kind` and `t`. */
+export type BareRecordFields = TraceFieldsOf<'bare_note'>;
 
 /** One observation. Fields that do not apply are absent. */
 export interface BareLogEntry {
@@ -144,3 +138,14 @@ export interface BareLogEntry {
   readonly waitedNs?: number;
   readonly message?: string;
 }
+
+/**
+ * Compile-time: every key of a log entry but `kind` and `t` is a field of the `bare_*` records,
+ * with a type the catalogue accepts (guest.ts copies the entry into the record key by key).
+ */
+export type BareEntryFieldsCheck = [Exclude<keyof BareLogEntry, 'kind' | 't' | keyof BareRecordFields>] extends [never]
+  ? Omit<BareLogEntry, 'kind' | 't'> extends BareRecordFields
+    ? true
+    : never
+  : never;
+export const BARE_ENTRY_FIELDS_MATCH: BareEntryFieldsCheck = true;

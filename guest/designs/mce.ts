@@ -13,12 +13,12 @@
 import type { TrapFrame } from '../../shared-abi/arch';
 import { MCG_STATUS_MCIP, MSR_IA32_MC0_ADDR, MSR_IA32_MC0_STATUS, MSR_IA32_MCG_STATUS, isSrao, isSrar } from '../../shared-abi/mce';
 import { MSR_KVM_ASYNC_PF_ACK } from '../../shared-abi/msr';
-import { failedTokens } from '.';
 import type { Code, Frame } from '../code';
 import type { GuestKernel } from '../kernel';
-import { kernelPanic, krdmsr, kwrmsr } from '../sched';
+import { krdmsr, kwrmsr } from '../msr';
+import { kernelPanic } from '../panic';
+import { SIGBUS } from '../signal';
 
-export const SIGBUS = 7;
 export const MCE_KERNEL_PANIC = 'Machine check from kernel context: action required, no fixup';
 
 /** 'fatal': not a recoverable error (the caller oopses); 'handled': return from the exception. */
@@ -26,7 +26,7 @@ export function* doMachineCheck(k: GuestKernel, tf: TrapFrame, interrupted: Fram
   const mcg = (yield* krdmsr(k, MSR_IA32_MCG_STATUS)) ?? 0n;
   if ((mcg & MCG_STATUS_MCIP) === 0n) return 'fatal';
   const status = (yield* krdmsr(k, MSR_IA32_MC0_STATUS)) ?? 0n;
-  if (k.design === 'mc' && isSrao(status)) return yield* asyncMemoryFailure(k);
+  if (k.design.asyncMachineCheck && isSrao(status)) return yield* asyncMemoryFailure(k);
   if (!isSrar(status)) return 'fatal';
   const addr = Number((yield* krdmsr(k, MSR_IA32_MC0_ADDR)) ?? 0n);
   yield* kwrmsr(k, MSR_IA32_MC0_STATUS, 0n);
@@ -63,7 +63,7 @@ function* asyncMemoryFailure(k: GuestKernel): Code<'handled'> {
   const token = (yield* api.apfLoad('token')) >>> 0;
   api.trace('apf_design_entry', { design: 'mc', token, entry: 'mce_token' });
   if (token === 0) return 'handled';
-  failedTokens(k).add(token);
+  k.design.failedTokens.add(token);
   yield* api.handlers.wake(api, token);
   yield* api.apfStore('token', 0);
   yield* api.wrmsr(MSR_KVM_ASYNC_PF_ACK, 1n);

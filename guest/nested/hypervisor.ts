@@ -25,6 +25,7 @@ import type { NestedVmexit, TrapFrame, Vmcs12 } from '../../shared-abi/arch';
 import { PF_VECTOR } from '../../shared-abi/vectors';
 import { GuestCodeError, compute, insn, type Code } from '../code';
 import type { GuestHypervisor, GuestKernel, PerCpu } from '../kernel';
+import { forwardEmit, type SourceTrace, type TraceEventFrom, type TraceFields } from '../../sim/trace';
 import type { TaskSpec } from '../program';
 import { schedule } from '../sched';
 import { L2Guest } from './l2';
@@ -68,7 +69,7 @@ export class NestedHypervisor implements GuestHypervisor {
       if (names.has(spec.name)) throw new NestedLayoutError(`duplicate L2 guest name '${spec.name}'`);
       names.add(spec.name);
       const region = this.regions[i]!;
-      const guest = new L2Guest(spec, i, { emit: (event, fields) => this.kernel?.emit(this.vms.get(spec.name)?.cpu ?? 0, event, fields) });
+      const guest = new L2Guest(spec, i, { emit: this.l2Trace(spec.name) });
       const vm: L2Vm = {
         spec,
         region,
@@ -90,6 +91,15 @@ export class NestedHypervisor implements GuestHypervisor {
       };
       this.vms.set(spec.name, vm);
     });
+  }
+
+  /** The trace of L2 guest `name`: guest records on the L1 CPU that runs it (none before the kernel is attached). */
+  private l2Trace(name: string): SourceTrace<'guest'> {
+    const emit = (event: TraceEventFrom<'guest'>, fields?: TraceFields): void => {
+      const k = this.kernel;
+      if (k !== null) forwardEmit(k.sim.trace, 'guest', this.vms.get(name)?.cpu ?? 0, event, fields);
+    };
+    return emit as SourceTrace<'guest'>;
   }
 
   /** The vCPU threads, one L1 user task per L2 guest (give them to the kernel with its tasks). */

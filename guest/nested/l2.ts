@@ -12,7 +12,7 @@
 import type { Gva } from '../../shared-abi/addr';
 import type { Insn, InsnResult, NestedGuestCode, NestedGuestState, TrapFrame } from '../../shared-abi/arch';
 import { eventVector } from '../../shared-abi/arch';
-import type { TraceValue } from '../../sim/trace';
+import type { SourceTrace } from '../../sim/trace';
 import { Frame, FrameRunner, GuestCodeError, asNumber, compute, insn, type Code } from '../code';
 import type { L2KernelOp, L2Spec, L2UserOp } from './program';
 
@@ -23,7 +23,7 @@ const NR_EXIT = 60;
 /** What the L2 guest needs from its surroundings. */
 export interface L2Env {
   /** A guest trace record on the L1 CPU that runs this L2 now. */
-  emit(event: string, fields: Readonly<Record<string, TraceValue>>): void;
+  readonly emit: SourceTrace<'guest'>;
 }
 
 export class L2Guest implements NestedGuestCode {

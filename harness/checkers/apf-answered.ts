@@ -6,8 +6,8 @@
  * (the guest finds no sleeper and leaks a dummy node), none for a token already answered, and
  * the 2017 #DF cancellation must not drop two different events.
  */
-import type { TraceRecord } from '../../sim/trace';
-import { ABRUPT_OUTCOMES, APF_DROP_EVENTS, apfDrop, at, defineChecker, eventSet, flag, hex, KERNEL_GONE, num, WAKE_ALL } from './types';
+import type { TraceRecordOf } from '../trace/consumer';
+import { ABRUPT_OUTCOMES, APF_DROP_EVENTS, apfDrop, at, defineChecker, eventSet, hex, isKernelGone, KERNEL_GONE, WAKE_ALL } from './types';
 
 type State =
   | { readonly s: 'outstanding' }
@@ -21,7 +21,7 @@ interface Fault {
   readonly token: number;
   readonly cpu: number;
   readonly t: number;
-  readonly gva: number | undefined;
+  readonly gva: number;
   state: State;
 }
 
@@ -33,10 +33,11 @@ export const apfAnswered = defineChecker({
     'documented path (APF disable, INIT/RESET, CR0.PG change on old hosts, vCPU/VM teardown, the guest kernel going away). ' +
     'No page-ready goes to a token that was never injected or was already answered.',
   options: {},
+  events: eventSet(['kvm_async_pf_not_present', 'kvm_async_pf_ready', 'kvm_async_pf_df_cancel', 'kvm_async_pf_wakeup_all'], APF_DROP_EVENTS, KERNEL_GONE),
   create(_opts, report) {
     const faults = new Map<number, Fault>();
 
-    const where = (f: Fault): string => `token ${hex(f.token)} (cpu${f.cpu}${f.gva === undefined ? '' : `, gva ${hex(f.gva)}`}, injected at ${at(f.t)})`;
+    const where = (f: Fault): string => `token ${hex(f.token)} (cpu${f.cpu}, gva ${hex(f.gva)}, injected at ${at(f.t)})`;
 
     const dropCpu = (cpu: number, t: number, why: string): void => {
       for (const f of faults.values()) if (f.state.s === 'outstanding' && (cpu < 0 || f.cpu === cpu)) f.state = { s: 'dropped', t, why };
@@ -46,16 +47,16 @@ export const apfAnswered = defineChecker({
     // page-ready with token 0 (the tracepoint ran before the token became ~0); such a record is a
     // wake-all when one is queued and no fault with token 0 is outstanding on that vCPU.
     const wakeAllsQueued = new Map<number, number>();
-    const isWakeAll = (rec: TraceRecord, token: number): boolean => {
+    const isWakeAll = (cpu: number, token: number): boolean => {
       if (token === WAKE_ALL) return true;
-      if (token !== 0 || (wakeAllsQueued.get(rec.cpu) ?? 0) === 0) return false;
+      if (token !== 0 || (wakeAllsQueued.get(cpu) ?? 0) === 0) return false;
       const f = faults.get(0);
-      return f === undefined || f.cpu !== rec.cpu || f.state.s !== 'outstanding';
+      return f === undefined || f.cpu !== cpu || f.state.s !== 'outstanding';
     };
 
-    const onReady = (rec: TraceRecord, token: number): void => {
-      const notified = flag(rec, 'notified') !== false;
-      if (isWakeAll(rec, token)) {
+    const onReady = (rec: TraceRecordOf<'kvm_async_pf_ready'>): void => {
+      const { token, notified } = rec;
+      if (isWakeAll(rec.cpu, token)) {
         wakeAllsQueued.set(rec.cpu, Math.max(0, (wakeAllsQueued.get(rec.cpu) ?? 0) - 1));
         if (!notified) return;
         for (const f of faults.values()) if (f.state.s === 'outstanding' && f.cpu === rec.cpu) f.state = { s: 'wake-all', t: rec.t };
@@ -102,28 +103,21 @@ export const apfAnswered = defineChecker({
     };
 
     return {
-      events: eventSet(['kvm_async_pf_not_present', 'kvm_async_pf_ready', 'kvm_async_pf_df_cancel', 'kvm_async_pf_wakeup_all'], APF_DROP_EVENTS, KERNEL_GONE),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_async_pf_not_present': {
-            const token = num(rec, 'token');
-            if (token === undefined) return;
-            const injected = flag(rec, 'injected') !== false;
-            faults.set(token, { token, cpu: rec.cpu, t: rec.t, gva: num(rec, 'gva'), state: injected ? { s: 'outstanding' } : { s: 'halted' } });
+            const { token, injected } = rec;
+            faults.set(token, { token, cpu: rec.cpu, t: rec.t, gva: rec.gva, state: injected ? { s: 'outstanding' } : { s: 'halted' } });
             return;
           }
-          case 'kvm_async_pf_ready': {
-            const token = num(rec, 'token');
-            if (token !== undefined) onReady(rec, token);
+          case 'kvm_async_pf_ready':
+            onReady(rec);
             return;
-          }
           case 'kvm_async_pf_wakeup_all':
-            if (rec.queued === true) wakeAllsQueued.set(rec.cpu, (wakeAllsQueued.get(rec.cpu) ?? 0) + 1);
+            if (rec.queued) wakeAllsQueued.set(rec.cpu, (wakeAllsQueued.get(rec.cpu) ?? 0) + 1);
             return;
           case 'kvm_async_pf_df_cancel': {
-            const token = num(rec, 'token');
-            const pending = num(rec, 'pending_token');
-            if (token === undefined || pending === undefined) return;
+            const { token, pending_token: pending } = rec;
             if (token !== pending) {
               report(
                 rec.t,
@@ -147,7 +141,7 @@ export const apfAnswered = defineChecker({
                 const f = faults.get(tok);
                 if (f !== undefined && (f.state.s === 'outstanding' || f.state.s === 'halted')) f.state = { s: 'dropped', t: rec.t, why: d.why };
               }
-            } else if (rec.src === 'guest' && KERNEL_GONE.has(rec.event)) dropCpu(-1, rec.t, `guest ${rec.event}`);
+            } else if (rec.src === 'guest' && isKernelGone(rec.event)) dropCpu(-1, rec.t, `guest ${rec.event}`);
           }
         }
       },

@@ -4,7 +4,7 @@
  * once APF is disabled, the vCPU was reset, or the guest kernel that registered the area is gone
  * (kexec, crash, reboot without disabling).
  */
-import { at, defineChecker, eventSet, hex, KERNEL_GONE, num, str } from './types';
+import { at, defineChecker, eventSet, hex, isKernelGone, KERNEL_GONE } from './types';
 
 type Reg = { readonly on: true; readonly base: number; readonly t: number } | { readonly on: false; readonly why: string; readonly t: number };
 
@@ -15,6 +15,7 @@ export const hostWrites = defineChecker({
     'Every kvm_write_guest lies within bytes 0–7 of the area registered by the last successful enable on that vCPU, and none happens ' +
     'while APF is disabled, after INIT/RESET, or after the guest kernel that registered the area kexec\'d, crashed or rebooted.',
   options: {},
+  events: eventSet(['kvm_async_pf_enable', 'kvm_async_pf_disable', 'kvm_vcpu_reset', 'kvm_vcpu_init', 'kvm_write_guest'], KERNEL_GONE),
   create(_opts, report) {
     const regs = new Map<number, Reg>();
     const unregister = (cpu: number, t: number, why: string): void => {
@@ -25,12 +26,10 @@ export const hostWrites = defineChecker({
       regs.set(cpu, { on: false, why, t });
     };
     return {
-      events: eventSet(['kvm_async_pf_enable', 'kvm_async_pf_disable', 'kvm_vcpu_reset', 'kvm_vcpu_init', 'kvm_write_guest'], KERNEL_GONE),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_async_pf_enable': {
-            const base = num(rec, 'gpa');
-            if (base !== undefined) regs.set(rec.cpu, { on: true, base, t: rec.t });
+            regs.set(rec.cpu, { on: true, base: rec.gpa, t: rec.t });
             return;
           }
           case 'kvm_async_pf_disable':
@@ -43,10 +42,7 @@ export const hostWrites = defineChecker({
           case 'kvm_write_guest': {
             // A failed write (-EFAULT: the area could not be mapped) reached no guest memory.
             if (rec.ok === false) return;
-            const gpa = num(rec, 'gpa');
-            const len = num(rec, 'len') ?? 4;
-            if (gpa === undefined) return;
-            const field = str(rec, 'field') ?? 'a field';
+            const { gpa, len, field } = rec;
             const r = regs.get(rec.cpu);
             if (r === undefined) {
               report(rec.t, rec.cpu, `host wrote ${field} (${len} bytes at gpa ${hex(gpa)}) for cpu${rec.cpu}, which never registered an APF area`);
@@ -62,7 +58,7 @@ export const hostWrites = defineChecker({
             return;
           }
           default:
-            if (rec.src === 'guest' && KERNEL_GONE.has(rec.event)) unregister(-1, rec.t, `the guest kernel that registered the area went away (${rec.event})`);
+            if (rec.src === 'guest' && isKernelGone(rec.event)) unregister(-1, rec.t, `the guest kernel that registered the area went away (${rec.event})`);
         }
       },
       finish() {},

@@ -11,6 +11,7 @@ import { staleTranslation } from './stale-translation';
 import { tokenUnique } from './token-unique';
 import type { Checker, CheckerDef, RunEndInfo, Violation } from './types';
 import type { TraceRecord } from '../../sim/trace';
+import { TraceRouter } from '../trace/consumer';
 
 export * from './types';
 
@@ -31,16 +32,13 @@ export class CheckerSet {
   readonly violations: Violation[] = [];
   readonly enabled: readonly string[];
   private readonly live: Array<{ name: string; checker: Checker }> = [];
-  /** Event name -> the live checkers that act on it, in checker order (built on first sight). */
-  private readonly routes = new Map<string, Checker[]>();
-  private readonly routing: boolean;
+  private readonly router: TraceRouter;
 
   /**
    * `routing` (default true) delivers each record only to the checkers whose `events` name it;
    * false delivers every record to every checker (the reference the routing is tested against).
    */
   constructor(settings: Readonly<Record<string, CheckerSetting | undefined>> = {}, onViolation?: (v: Violation) => void, routing = true) {
-    this.routing = routing;
     const enabled: string[] = [];
     for (const def of CHECKERS) {
       const s = settings[def.name];
@@ -54,19 +52,15 @@ export class CheckerSet {
       this.live.push({ name: def.name, checker: def.create(typeof s === 'object' ? s : {}, report) });
     }
     this.enabled = enabled;
+    this.router = new TraceRouter(
+      this.live.map((c) => c.checker),
+      routing,
+    );
   }
 
+  /** Hands a record to the checkers that declared its event (every checker when not routing). */
   onRecord(rec: TraceRecord): void {
-    if (!this.routing) {
-      for (const c of this.live) c.checker.onRecord(rec);
-      return;
-    }
-    let to = this.routes.get(rec.event);
-    if (to === undefined) {
-      to = this.live.filter((c) => c.checker.events === undefined || c.checker.events.has(rec.event)).map((c) => c.checker);
-      this.routes.set(rec.event, to);
-    }
-    for (const c of to) c.onRecord(rec);
+    this.router.onRecord(rec);
   }
 
   finish(end: RunEndInfo): void {

@@ -4,9 +4,9 @@
  * the host sent (notified) is handled exactly once by the guest (`sysvec_kvm_asyncpf_interrupt`,
  * or a #PF with reason PAGE_READY on old guests).
  */
-import type { TraceRecord } from '../../sim/trace';
+import type { TraceRecordHead } from '../../shared-abi/trace-catalogue';
 import { Time } from '../scenario/scalars';
-import { ABRUPT_OUTCOMES, at, defineChecker, eventSet, hex, KERNEL_GONE, num } from './types';
+import { ABRUPT_OUTCOMES, at, defineChecker, eventSet, hex, isKernelGone, KERNEL_GONE } from './types';
 
 /** Default time an accepted interrupt may still be pending at the end of the run. */
 export const INTERRUPT_DEFAULT_GRACE = 1_000_000;
@@ -20,6 +20,7 @@ export const interrupts = defineChecker({
     'Per vCPU and vector, injections never outnumber accepted interrupts, and none accepted more than `grace` (default 1ms) before the end ' +
     'of the run is still pending; likewise page-ready events sent by the host and handled by the guest.',
   options: { grace: Time.optional().meta({ description: 'How long an interrupt may still be pending at the end (default 1ms).' }) },
+  events: eventSet(['kvm_apic_accept_irq', 'kvm_inj_virq', 'kvm_async_pf_ready', 'sysvec_kvm_asyncpf_interrupt', 'kvm_read_and_reset_apf_flags', 'bare_interrupt', 'bare_exception', 'kvm_lapic_disable', 'kvm_vcpu_reset', 'kvm_vcpu_init', 'kvm_vcpu_destroy', 'kvm_async_pf_disable', 'kvm_vm_destroy', 'cpu_offline', 'cpu_online'], KERNEL_GONE),
   create(opts, report) {
     const grace = opts.grace ?? INTERRUPT_DEFAULT_GRACE;
     /** `${cpu}:${vector}` -> accept times of pending interrupts. */
@@ -52,7 +53,7 @@ export const interrupts = defineChecker({
         late.delete(cpu);
       }
     };
-    const handled = (rec: TraceRecord, what: string): void => {
+    const handled = (rec: TraceRecordHead, what: string): void => {
       const q = ready.get(rec.cpu);
       if (q !== undefined && q.length > 0) {
         q.shift();
@@ -67,13 +68,12 @@ export const interrupts = defineChecker({
     };
 
     return {
-      events: eventSet(['kvm_apic_accept_irq', 'kvm_inj_virq', 'kvm_async_pf_ready', 'sysvec_kvm_asyncpf_interrupt', 'kvm_read_and_reset_apf_flags', 'bare_interrupt', 'bare_exception', 'kvm_lapic_disable', 'kvm_vcpu_reset', 'kvm_vcpu_init', 'kvm_vcpu_destroy', 'kvm_async_pf_disable', 'kvm_vm_destroy', 'cpu_offline', 'cpu_online'], KERNEL_GONE),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_apic_accept_irq': {
-            const vec = num(rec, 'vec');
-            if (vec === undefined || rec.coalesced === true) return;
-            const cpu = rec.cpu >= 0 ? rec.cpu : (num(rec, 'apicid') ?? -1);
+            const { vec } = rec;
+            if (rec.coalesced) return;
+            const cpu = rec.cpu >= 0 ? rec.cpu : rec.apicid;
             const key = `${cpu}:${vec}`;
             const q = irqs.get(key);
             if (q === undefined) irqs.set(key, [rec.t]);
@@ -81,8 +81,7 @@ export const interrupts = defineChecker({
             return;
           }
           case 'kvm_inj_virq': {
-            const vec = num(rec, 'irq');
-            if (vec === undefined) return;
+            const vec = rec.irq;
             const key = `${rec.cpu}:${vec}`;
             const q = irqs.get(key);
             if (q !== undefined && q.length > 0) {
@@ -98,19 +97,18 @@ export const interrupts = defineChecker({
             return;
           }
           case 'kvm_async_pf_ready': {
-            if (rec.notified !== true) return;
+            if (!rec.notified) return;
             const q = ready.get(rec.cpu);
             if (q === undefined) ready.set(rec.cpu, [rec.t]);
             else q.push(rec.t);
             return;
           }
           case 'sysvec_kvm_asyncpf_interrupt': {
-            const tok = num(rec, 'token');
-            handled(rec, `sysvec_kvm_asyncpf_interrupt${tok === undefined ? '' : ` token ${hex(tok)}`}`);
+            handled(rec, `sysvec_kvm_asyncpf_interrupt token ${hex(rec.token)}`);
             return;
           }
           case 'kvm_read_and_reset_apf_flags':
-            if (num(rec, 'flags') === PAGE_READY) handled(rec, '#PF with reason PAGE_READY');
+            if (rec.flags === PAGE_READY) handled(rec, '#PF with reason PAGE_READY');
             return;
           case 'bare_interrupt':
           case 'bare_exception':
@@ -145,7 +143,7 @@ export const interrupts = defineChecker({
             if (rec.src === 'guest') offline.delete(rec.cpu);
             return;
           default:
-            if (rec.src === 'guest' && KERNEL_GONE.has(rec.event)) resetCpu(-1);
+            if (rec.src === 'guest' && isKernelGone(rec.event)) resetCpu(-1);
         }
       },
       finish(end) {

@@ -4,7 +4,7 @@
  * fails at the first KVM_RUN (after the restore had "succeeded"), or a thread waits for ever for a
  * page still on the source — named with its vCPU, the page and who should have brought it in.
  */
-import { ABRUPT_OUTCOMES, at, defineChecker, dur, eventSet, flag, hex, num, str } from './types';
+import { ABRUPT_OUTCOMES, at, defineChecker, dur, eventSet, hex } from './types';
 
 interface Wait {
   readonly cpu: number;
@@ -22,6 +22,7 @@ export const nestedState = defineChecker({
     'Every KVM_SET_NESTED_STATE succeeds and KVM_REQ_GET_NESTED_STATE_PAGES never fails; and at the end of a run that was not cut short, ' +
     'no vCPU or VMM thread still waits for a page that is on the migration source.',
   options: {},
+  events: eventSet(['nested_migration', 'postcopy_listener_start', 'postcopy_page_request', 'postcopy_page_served', 'kvm_set_nested_state', 'kvm_get_nested_state_pages', 'kvm_nested_internal_error']),
   create(_opts, report) {
     const waits = new Map<string, Wait>();
     const failedFetch = new Set<number>();
@@ -30,32 +31,28 @@ export const nestedState = defineChecker({
     let listenerRunning = false;
     const key = (cpu: number, gfn: number): string => `${cpu}:${gfn}`;
     return {
-      events: eventSet(['nested_migration', 'postcopy_listener_start', 'postcopy_page_request', 'postcopy_page_served', 'kvm_set_nested_state', 'kvm_get_nested_state_pages', 'kvm_nested_internal_error']),
       onRecord(rec) {
         switch (rec.event) {
           case 'nested_migration':
-            if (str(rec, 'phase') === 'switchover') listener = str(rec, 'listener') ?? '';
+            if (rec.phase === 'switchover') listener = rec.listener;
             return;
           case 'postcopy_listener_start':
             listenerRunning = true;
             return;
           case 'postcopy_page_request': {
-            const gfn = num(rec, 'gfn');
-            if (gfn === undefined) return;
-            waits.set(key(rec.cpu, gfn), { cpu: rec.cpu, gfn, page: str(rec, 'page') ?? '?', via: str(rec, 'via') ?? '?', from: str(rec, 'from') ?? '?', t: rec.t });
+            const { gfn } = rec;
+            waits.set(key(rec.cpu, gfn), { cpu: rec.cpu, gfn, page: rec.page, via: rec.via, from: rec.from, t: rec.t });
             return;
           }
           case 'postcopy_page_served': {
-            const gfn = num(rec, 'gfn');
-            if (gfn === undefined) return;
+            const { gfn } = rec;
             waits.delete(key(rec.cpu, gfn));
-            if (flag(rec, 'ok') === false) failedFetch.add(gfn);
+            if (!rec.ok) failedFetch.add(gfn);
             return;
           }
           case 'kvm_set_nested_state': {
-            if (flag(rec, 'ok') !== false) return;
-            const gfn = num(rec, 'gfn') ?? -1;
-            const page = str(rec, 'page') ?? '?';
+            if (rec.ok) return;
+            const { gfn, page } = rec;
             const why = failedFetch.has(gfn)
               ? 'the source could not send it'
               : 'it is still on the source, the VMM has no userfaultfd listener to wait on, and an ioctl cannot exit to userspace to ask for it the way a vCPU in KVM_RUN can';
@@ -63,21 +60,21 @@ export const nestedState = defineChecker({
             return;
           }
           case 'kvm_get_nested_state_pages': {
-            if (flag(rec, 'ok') !== false) return;
-            const gfn = num(rec, 'gfn') ?? -1;
+            if (rec.ok) return;
+            const { gfn } = rec;
             internalReported.add(key(rec.cpu, gfn));
             report(
               rec.t,
               rec.cpu,
-              `KVM_REQ_GET_NESTED_STATE_PAGES failed at vCPU ${rec.cpu}'s first KVM_RUN: gfn ${hex(gfn)} (${str(rec, 'page') ?? '?'}) could not be fetched from the source. ` +
+              `KVM_REQ_GET_NESTED_STATE_PAGES failed at vCPU ${rec.cpu}'s first KVM_RUN: gfn ${hex(gfn)} (${rec.page}) could not be fetched from the source. ` +
                 'KVM_SET_NESTED_STATE had already succeeded and the VM was running on the destination, so KVM_EXIT_INTERNAL_ERROR leaves nothing to do but kill it (L1 and its L2 guests are lost)',
             );
             return;
           }
           case 'kvm_nested_internal_error': {
-            const gfn = num(rec, 'gfn') ?? -1;
+            const { gfn } = rec;
             if (internalReported.has(key(rec.cpu, gfn))) return;
-            report(rec.t, rec.cpu, `nested VM entry on vCPU ${rec.cpu} could not map gfn ${hex(gfn)} (${str(rec, 'page') ?? '?'}): KVM_EXIT_INTERNAL_ERROR, the VM is killed`);
+            report(rec.t, rec.cpu, `nested VM entry on vCPU ${rec.cpu} could not map gfn ${hex(gfn)} (${rec.page}): KVM_EXIT_INTERNAL_ERROR, the VM is killed`);
             return;
           }
         }

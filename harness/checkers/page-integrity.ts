@@ -3,7 +3,7 @@
  * checksum at page-in equals the one at eviction), and what a task reads from a word is what it
  * last wrote there.
  */
-import { at, defineChecker, eventSet, flag, hex, num, str } from './types';
+import { at, defineChecker, eventSet, hex } from './types';
 import { bool } from '../scenario/scalars';
 
 export const pageIntegrity = defineChecker({
@@ -13,24 +13,21 @@ export const pageIntegrity = defineChecker({
     'For every gfn, the checksum at host_page_fault_in equals the checksum at its last host_page_evict; and a task reading a word it ' +
     'wrote earlier reads back the value it wrote.',
   options: { data: bool('data').optional().meta({ description: 'Also compare task reads with the task\'s earlier writes (default true).' }) },
+  events: eventSet(['host_page_evict', 'host_page_fault_in', 'task_access', 'task_exit']),
   create(opts, report) {
     const checkData = opts.data ?? true;
     const evicted = new Map<number, { checksum: number; t: number }>();
     const written = new Map<string, { value: number; t: number }>();
     return {
-      events: eventSet(['host_page_evict', 'host_page_fault_in', 'task_access', 'task_exit']),
       onRecord(rec) {
         switch (rec.event) {
           case 'host_page_evict': {
-            const gfn = num(rec, 'gfn');
-            const sum = num(rec, 'checksum');
-            if (gfn !== undefined && sum !== undefined) evicted.set(gfn, { checksum: sum, t: rec.t });
+            evicted.set(rec.gfn, { checksum: rec.checksum, t: rec.t });
             return;
           }
           case 'host_page_fault_in': {
-            const gfn = num(rec, 'gfn');
-            const sum = num(rec, 'checksum');
-            if (gfn === undefined || sum === undefined || flag(rec, 'ok') === false) return;
+            const { gfn, checksum: sum } = rec;
+            if (!rec.ok) return;
             const before = evicted.get(gfn);
             if (before === undefined) return;
             evicted.delete(gfn);
@@ -41,12 +38,9 @@ export const pageIntegrity = defineChecker({
           }
           case 'task_access': {
             if (!checkData) return;
-            const task = str(rec, 'task');
-            const gva = num(rec, 'gva');
-            const value = num(rec, 'value');
-            if (task === undefined || gva === undefined || value === undefined) return;
+            const { task, gva, value } = rec;
             const key = `${task}@${gva}`;
-            if (flag(rec, 'write') === true) {
+            if (rec.write) {
               written.set(key, { value, t: rec.t });
               return;
             }
@@ -57,8 +51,7 @@ export const pageIntegrity = defineChecker({
             return;
           }
           case 'task_exit': {
-            const task = str(rec, 'task');
-            if (task === undefined) return;
+            const { task } = rec;
             for (const k of written.keys()) if (k.startsWith(task + '@')) written.delete(k);
             return;
           }

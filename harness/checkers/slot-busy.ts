@@ -4,7 +4,7 @@
  * token slot by writing 0 (`apf_token_clear`) and consumes flags with a read-and-reset at #PF
  * entry (`kvm_read_and_reset_apf_flags`).
  */
-import { at, defineChecker, eventSet, hex, num, str } from './types';
+import { at, defineChecker, eventSet, hex } from './types';
 
 interface Slot {
   value: number;
@@ -18,6 +18,7 @@ export const slotBusy = defineChecker({
     'The host writes a non-zero token only when the token slot is free (the guest wrote 0 since the last token), and a non-zero ' +
     'flags/reason only when the guest has read-and-reset the previous one.',
   options: {},
+  events: eventSet(['kvm_write_guest', 'apf_token_clear', 'kvm_async_pf_ack', 'kvm_read_and_reset_apf_flags', 'bare_exception', 'kvm_async_pf_enable']),
   create(_opts, report) {
     const tokens = new Map<number, Slot>();
     const flags = new Map<number, Slot>();
@@ -25,17 +26,13 @@ export const slotBusy = defineChecker({
     // does not (the bare-metal script) is taken at its word when it ACKs.
     let tracesClears = false;
     return {
-      events: eventSet(['kvm_write_guest', 'apf_token_clear', 'kvm_async_pf_ack', 'kvm_read_and_reset_apf_flags', 'bare_exception', 'kvm_async_pf_enable']),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_write_guest': {
             // A failed write (-EFAULT: no usable area) changed nothing in the slot.
-            if (rec.ok === false) return;
-            const field = str(rec, 'field');
-            const value = num(rec, 'value');
-            if (value === undefined) return;
-            const slots = field === 'token' ? tokens : field === 'flags' || field === 'reason' ? flags : undefined;
-            if (slots === undefined) return;
+            if (!rec.ok) return;
+            const { field, value } = rec;
+            const slots = field === 'token' ? tokens : flags;
             if (value === 0) {
               slots.delete(rec.cpu);
               return;

@@ -14,7 +14,7 @@
  * Writes without those fields come from a host whose address space never changed: identity.
  */
 import { PAGE_SIZE } from '../../shared-abi/addr';
-import { at, defineChecker, eventSet, hex, num, str } from './types';
+import { at, defineChecker, eventSet, hex } from './types';
 
 interface Slot {
   readonly gfn: number;
@@ -39,6 +39,7 @@ export const staleTranslation = defineChecker({
     '(as the kvm_set_memory_region, host_ram_alloc/free and host_page_migrate records left the address space), through a translation ' +
     'taken after the last change of the memslot the GPA lies in.',
   options: {},
+  events: eventSet(['host_ram_alloc', 'host_ram_free', 'host_page_migrate', 'kvm_set_memory_region', 'kvm_write_guest']),
   create(_opts, report) {
     const slots = new Map<number, Slot>();
     const lastChange = new Map<number, Change>();
@@ -54,22 +55,16 @@ export const staleTranslation = defineChecker({
     };
 
     return {
-      events: eventSet(['host_ram_alloc', 'host_ram_free', 'host_page_migrate', 'kvm_set_memory_region', 'kvm_write_guest']),
       onRecord(rec) {
         if (rec.src !== 'host') return;
         switch (rec.event) {
           case 'host_ram_alloc': {
-            const hva = num(rec, 'hva');
-            const count = num(rec, 'count') ?? 0;
-            const hfn = num(rec, 'hfn');
-            if (hva === undefined || hfn === undefined) return;
+            const { hva, count, hfn } = rec;
             for (let i = 0; i < count; i++) ram.set(pageOf(hva) + i, hfn + i);
             return;
           }
           case 'host_ram_free': {
-            const hva = num(rec, 'hva');
-            const count = num(rec, 'count') ?? 0;
-            if (hva === undefined) return;
+            const { hva, count } = rec;
             for (let i = 0; i < count; i++) {
               const p = pageOf(hva) + i;
               const f = ram.get(p);
@@ -80,36 +75,28 @@ export const staleTranslation = defineChecker({
             return;
           }
           case 'host_page_migrate': {
-            const hva = num(rec, 'hva');
-            const to = num(rec, 'new_hfn');
-            const from = num(rec, 'old_hfn');
-            if (rec.ok !== true || hva === undefined || to === undefined) return;
+            const { hva, new_hfn: to, old_hfn: from } = rec;
+            if (!rec.ok) return;
             ram.set(pageOf(hva), to);
-            pageNote.set(pageOf(hva), `migrated from host frame ${hex(from ?? -1)} at ${at(rec.t)}`);
-            if (from !== undefined) frameNote.set(from, `left by a page migration at ${at(rec.t)}`);
+            pageNote.set(pageOf(hva), `migrated from host frame ${hex(from)} at ${at(rec.t)}`);
+            frameNote.set(from, `left by a page migration at ${at(rec.t)}`);
             return;
           }
           case 'kvm_set_memory_region': {
-            const id = num(rec, 'slot');
-            const change = str(rec, 'change');
-            const gfn = num(rec, 'gfn');
-            const count = num(rec, 'count');
-            const hva = num(rec, 'hva');
-            const gen = num(rec, 'gen') ?? 0;
-            if (id === undefined || gfn === undefined || count === undefined || hva === undefined) return;
+            const { slot: id, change, gfn, count, hva, gen } = rec;
             if (change === 'delete') slots.delete(id);
             else slots.set(id, { gfn, count, hvaPage: pageOf(hva) });
             lastChange.set(id, { gen, t: rec.t, what: change === 'existing' || change === 'create' ? 'created' : change === 'delete' ? 'deleted' : `${change}d` });
             return;
           }
           case 'kvm_write_guest': {
-            const hfn = num(rec, 'hfn');
-            const gpa = num(rec, 'gpa');
-            if (rec.ok !== true || hfn === undefined || gpa === undefined) return;
-            const gen = num(rec, 'gen') ?? 0;
-            const value = num(rec, 'value');
+            // `hfn` and `gen` are there once translations are traced (memslots configured or changed);
+            // before that the area is identity-mapped and there is nothing stale to write through.
+            const { hfn, gpa, value } = rec;
+            if (!rec.ok || hfn === undefined) return;
+            const gen = rec.gen ?? 0;
             const what =
-              `host wrote ${str(rec, 'field') ?? 'a field'}${value === undefined ? '' : ` ${hex(value)}`} for cpu${rec.cpu} at gpa ${hex(gpa)} ` +
+              `host wrote ${rec.field} ${hex(value)} for cpu${rec.cpu} at gpa ${hex(gpa)} ` +
               `through host frame ${hex(hfn)} (a translation of generation ${gen})`;
             const gfn = Math.floor(gpa / PAGE_SIZE);
             const hit = slotOf(gfn);

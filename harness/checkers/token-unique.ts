@@ -2,7 +2,7 @@
  * token-unique: no APF token is handed out while an earlier fault with the same token is still
  * outstanding anywhere in the VM, and token 0 (which means "slot free") is never handed out.
  */
-import { APF_DROP_EVENTS, apfDrop, at, defineChecker, eventSet, hex, num, WAKE_ALL } from './types';
+import { APF_DROP_EVENTS, apfDrop, at, defineChecker, eventSet, hex, WAKE_ALL } from './types';
 
 export const tokenUnique = defineChecker({
   name: 'token-unique',
@@ -11,6 +11,7 @@ export const tokenUnique = defineChecker({
     'A token is outstanding from its kvm_async_pf_not_present until its page-ready or a documented drop; no second fault may get the same ' +
     'token in that window (in any vCPU), and no fault may get token 0, which the guest and host read as "slot free".',
   options: {},
+  events: eventSet(['kvm_async_pf_not_present', 'kvm_async_pf_enable', 'kvm_async_pf_disable', 'kvm_async_pf_ready'], APF_DROP_EVENTS),
   create(_opts, report) {
     const live = new Map<number, { cpu: number; t: number }>();
     /** vCPUs whose page-ready goes through the token slot (enabled with DELIVERY_AS_INT): there 0 means "free". */
@@ -19,12 +20,10 @@ export const tokenUnique = defineChecker({
       for (const [tok, v] of live) if (cpu < 0 || v.cpu === cpu) live.delete(tok);
     };
     return {
-      events: eventSet(['kvm_async_pf_not_present', 'kvm_async_pf_enable', 'kvm_async_pf_disable', 'kvm_async_pf_ready'], APF_DROP_EVENTS),
       onRecord(rec) {
         switch (rec.event) {
           case 'kvm_async_pf_not_present': {
-            const token = num(rec, 'token');
-            if (token === undefined) return;
+            const { token } = rec;
             if (token === 0 && slotDelivery.has(rec.cpu)) {
               report(
                 rec.t,
@@ -40,15 +39,14 @@ export const tokenUnique = defineChecker({
             return;
           }
           case 'kvm_async_pf_enable':
-            if (rec.delivery_as_int === true) slotDelivery.add(rec.cpu);
+            if (rec.delivery_as_int) slotDelivery.add(rec.cpu);
             else slotDelivery.delete(rec.cpu);
             return;
           case 'kvm_async_pf_disable':
             slotDelivery.delete(rec.cpu);
             return;
           case 'kvm_async_pf_ready': {
-            const token = num(rec, 'token');
-            if (token !== undefined && token !== WAKE_ALL) live.delete(token);
+            if (rec.token !== WAKE_ALL) live.delete(rec.token);
             return;
           }
           default: {

@@ -5,7 +5,11 @@
  * problem or at the end of the run (`finish`).
  */
 import type { z } from 'zod';
-import type { TraceRecord } from '../../sim/trace';
+import { KVM_APF_WAKE_ALL_TOKEN } from '../../shared-abi/apf';
+import type { AnyTraceRecord, TraceConsumer, TraceEventName, TraceRecordOf } from '../trace/consumer';
+
+export { eventSet } from '../trace/consumer';
+export { hex } from '../../shared-abi/addr';
 
 /** A reported problem. */
 export interface Violation {
@@ -29,15 +33,13 @@ export const ABRUPT_OUTCOMES: ReadonlySet<string> = new Set(['panic', 'error', '
 
 export type Report = (t: number, cpu: number, message: string) => void;
 
-/** One live checker instance for one run. */
-export interface Checker {
-  /**
-   * The record events `onRecord` acts on. Records of other events are not delivered to it (a run
-   * has tens of records per round trip; most checkers care about a few). Absent: every record.
-   * test/harness/checker-routing.test.ts checks that routing never changes a verdict.
-   */
-  readonly events?: ReadonlySet<string>;
-  onRecord(rec: TraceRecord): void;
+/**
+ * One live checker instance for one run: a trace consumer (harness/trace/consumer.ts) that also
+ * hears how the run ended. It receives records of its declared `events` only, typed (a run has
+ * tens of records per round trip; most checkers care about a few);
+ * test/harness/checker-routing.test.ts checks that routing never changes a verdict.
+ */
+export interface Checker<E extends TraceEventName = TraceEventName> extends TraceConsumer<E> {
   finish(end: RunEndInfo): void;
 }
 
@@ -48,50 +50,46 @@ export interface CheckerDef {
   /** The invariant in a sentence, for docs/checkers.md and `apf list`. */
   readonly invariant: string;
   readonly options: Readonly<Record<string, z.ZodType>>;
+  /** The events the checker acts on. */
+  readonly events: ReadonlySet<TraceEventName>;
   create(options: Readonly<Record<string, unknown>>, report: Report): Checker;
 }
 
-/** Defines a checker whose `create` receives its options typed (the scenario schema has validated them). */
-export function defineChecker<S extends Readonly<Record<string, z.ZodType>>>(def: {
+/** What a checker's `create` returns: its handling of the declared events' records, and its end-of-run check. */
+export interface CheckerBody<E extends TraceEventName> {
+  onRecord(rec: TraceRecordOf<E>): void;
+  finish(end: RunEndInfo): void;
+}
+
+/**
+ * Defines a checker. `events` lists the events it acts on; its `onRecord` receives records of
+ * those events only, typed (a `case` for an event not in `events` is a compile error). `create`
+ * receives its options typed (the scenario schema has validated them).
+ */
+export function defineChecker<S extends Readonly<Record<string, z.ZodType>>, E extends TraceEventName>(def: {
   name: string;
   description: string;
   invariant: string;
   options: S;
-  create(options: Partial<{ [K in keyof S]: z.output<S[K]> }>, report: Report): Checker;
+  events: ReadonlySet<E>;
+  create(options: Partial<{ [K in keyof S]: z.output<S[K]> }>, report: Report): CheckerBody<E>;
 }): CheckerDef {
   return {
     name: def.name,
     description: def.description,
     invariant: def.invariant,
     options: def.options,
-    create: (options, report) => def.create(options as Partial<{ [K in keyof S]: z.output<S[K]> }>, report),
+    events: def.events,
+    create: (options, report) => {
+      const body = def.create(options as Partial<{ [K in keyof S]: z.output<S[K]> }>, report);
+      const checker: Checker<E> = { events: def.events, onRecord: (rec) => body.onRecord(rec), finish: (end) => body.finish(end) };
+      return checker;
+    },
   };
 }
 
-// --- typed reads of record fields -----------------------------------------------------------
-
-/** A numeric field (bigints converted when exact enough), else undefined. */
-export function num(rec: TraceRecord, key: string): number | undefined {
-  const v = rec[key];
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
-  return undefined;
-}
-
-export function str(rec: TraceRecord, key: string): string | undefined {
-  const v = rec[key];
-  return typeof v === 'string' ? v : undefined;
-}
-
-export function flag(rec: TraceRecord, key: string): boolean | undefined {
-  const v = rec[key];
-  return typeof v === 'boolean' ? v : undefined;
-}
-
 /** A comma-separated list of tokens ("0x1001,0x2001" or "4097,8193"); empty string: none. */
-export function tokenList(v: unknown): number[] | undefined {
-  if (typeof v === 'number') return [v];
-  if (typeof v !== 'string') return undefined;
+export function tokenList(v: string): number[] {
   const out: number[] = [];
   for (const part of v.split(',')) {
     const p = part.trim();
@@ -101,8 +99,6 @@ export function tokenList(v: unknown): number[] | undefined {
   }
   return out;
 }
-
-export const hex = (n: number): string => '0x' + n.toString(16);
 
 /** A duration for messages, e.g. "1.204ms". */
 export function dur(ns: number): string {
@@ -119,18 +115,16 @@ function trim(x: number): string {
   return String(Number(x.toFixed(3)));
 }
 
-/** The union of event-name groups, for `Checker.events`. */
-export function eventSet(...groups: ReadonlyArray<Iterable<string>>): ReadonlySet<string> {
-  const out = new Set<string>();
-  for (const g of groups) for (const e of g) out.add(e);
-  return out;
+/** Guest lifecycle events after which the kernel that set up APF is gone. */
+export const KERNEL_GONE = new Set(['kexec', 'crash', 'reboot'] as const) as ReadonlySet<'kexec' | 'crash' | 'reboot'>;
+
+/** Whether `event` is one of `KERNEL_GONE` (for records of any event). */
+export function isKernelGone(event: string): boolean {
+  return (KERNEL_GONE as ReadonlySet<string>).has(event);
 }
 
-/** Guest lifecycle events after which the kernel that set up APF is gone. */
-export const KERNEL_GONE: ReadonlySet<string> = new Set(['kexec', 'crash', 'reboot']);
-
 /** The broadcast wake-all token. */
-export const WAKE_ALL = 0xffffffff;
+export const WAKE_ALL = KVM_APF_WAKE_ALL_TOKEN;
 
 /**
  * What a host record drops of the outstanding async PFs, by one of the documented paths that end
@@ -143,14 +137,13 @@ export type ApfDrop =
   | { readonly kind: 'cpu'; readonly cpu: number; readonly why: string };
 
 /** The events `apfDrop` looks at. */
-export const APF_DROP_EVENTS: ReadonlySet<string> = new Set(['kvm_async_pf_clear_queue', 'kvm_vcpu_reset', 'kvm_vcpu_init', 'kvm_vcpu_destroy', 'kvm_vm_destroy']);
+export const APF_DROP_EVENTS = new Set(['kvm_async_pf_clear_queue', 'kvm_vcpu_reset', 'kvm_vcpu_init', 'kvm_vcpu_destroy', 'kvm_vm_destroy'] as const) as ReadonlySet<ApfDropEvent>;
+export type ApfDropEvent = 'kvm_async_pf_clear_queue' | 'kvm_vcpu_reset' | 'kvm_vcpu_init' | 'kvm_vcpu_destroy' | 'kvm_vm_destroy';
 
-export function apfDrop(rec: TraceRecord): ApfDrop | undefined {
+export function apfDrop(rec: AnyTraceRecord | TraceRecordOf<ApfDropEvent>): ApfDrop | undefined {
   switch (rec.event) {
     case 'kvm_async_pf_clear_queue': {
-      const why = `queue cleared (${typeof rec.reason === 'string' ? rec.reason : 'unknown reason'})`;
-      const tokens = tokenList(rec.tokens);
-      return tokens === undefined ? { kind: 'cpu', cpu: rec.cpu, why } : { kind: 'tokens', tokens, why };
+      return { kind: 'tokens', tokens: tokenList(rec.tokens), why: `queue cleared (${rec.reason})` };
     }
     case 'kvm_vcpu_reset':
     case 'kvm_vcpu_init':

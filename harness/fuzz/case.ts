@@ -4,13 +4,14 @@
  * result depends only on the document, the mode and the variant.
  */
 import type { Simulation } from '../../sim/engine';
-import type { TraceRecord } from '../../sim/trace';
+import type { GuestMemory } from '../../sim/memory';
 import type { Kvm } from '../../host/kvm';
 import { buildMachine } from '../machine';
 import type { Machine } from '../machine-api';
 import { runScenario, type RunReport } from '../runner';
 import { scenarioFromValue, ScenarioError } from '../scenario/load';
 import type { Scenario } from '../scenario/types';
+import { TraceRouter } from '../trace/consumer';
 import { canaryByName } from './canaries';
 import type { JsonObject } from './doc';
 import { hazardObserver, hostOracle, lostWakeupObserver, type Observer, type PropertyFailure } from './properties';
@@ -74,6 +75,7 @@ function stackTop(stack: string): string {
 export function runScenarioCase(scenario: Scenario, opts: CaseOptions): CaseResult {
   const canary = opts.canary === undefined ? undefined : canaryByName(opts.canary);
   let kvm: Kvm | undefined;
+  let memory: GuestMemory | undefined;
   const observers: Observer[] = [];
   if (opts.mode === 'trusted') observers.push(lostWakeupObserver());
   else observers.push(hostOracle(() => kvm));
@@ -83,13 +85,11 @@ export function runScenarioCase(scenario: Scenario, opts: CaseOptions): CaseResu
       ...(canary === undefined ? {} : { handlers: canary.handlers }),
       inspect: (p) => {
         kvm = p.kvm;
+        memory = p.memory;
       },
     });
-  const onRecord = (rec: TraceRecord): void => {
-    for (const o of observers) o.onRecord(rec);
-    hazards.onRecord(rec);
-  };
-  const report = runScenario(scenario, { machine, onRecord });
+  const router = new TraceRouter([...observers, hazards]);
+  const report = runScenario(scenario, { machine, onRecord: router.onRecord });
   const extra: PropertyFailure[] = [];
   // The host oracle reads state a crashed run may have left half-updated: only judge it on runs that did not throw.
   if (report.outcome !== 'error') for (const o of observers) extra.push(...o.finish());
@@ -98,6 +98,8 @@ export function runScenarioCase(scenario: Scenario, opts: CaseOptions): CaseResu
   // A known hazard explains some failures (the panic, the hang); anything else still fails.
   const failures = (h === undefined ? all : all.filter((f) => !h.explains.has(f.property))).slice(0, MAX_FAILURES);
   const hazard = h !== undefined && failures.length < all.length ? h.name : undefined;
+  // Nothing reads the machine after this: its memory goes back to the pool for the next run.
+  memory?.release();
   return {
     ok: failures.length === 0,
     ...(hazard === undefined ? {} : { hazard }),

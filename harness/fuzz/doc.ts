@@ -14,9 +14,7 @@ export function time(ns: number): string {
 }
 
 /** A number as "0x..." (addresses, tokens, MSR values). */
-export function hexStr(n: number | bigint): string {
-  return '0x' + n.toString(16);
-}
+export { hex as hexStr } from '../../shared-abi/addr';
 
 /** Drops keys whose value is undefined (the file format has no "absent" value). */
 export function compact<T extends Record<string, Json | undefined>>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {

@@ -17,10 +17,12 @@
  * Observers only read trace records (and, for the host oracle, the host's state once the run is
  * over); they never change the run.
  */
-import type { TraceRecord } from '../../sim/trace';
 import type { Kvm } from '../../host/kvm';
+import { hex } from '../../shared-abi/addr';
 import { ASYNC_PF_PER_VCPU } from '../../shared-abi/apf';
-import { apfDrop } from '../checkers/types';
+import { X86_EXCEPTION } from '../../shared-abi/vectors';
+import { APF_DROP_EVENTS, apfDrop, WAKE_ALL } from '../checkers/types';
+import { eventSet, type EventsIn, type TraceConsumer, type TraceEventName } from '../trace/consumer';
 
 export interface PropertyFailure {
   /** Property name: `checker:<name>`, `run-ends`, `no-panic`, `no-error`, `no-lost-wakeup`, `no-lost-completion`, `host-invariants`, `valid-scenario`. */
@@ -30,17 +32,19 @@ export interface PropertyFailure {
   readonly cpu?: number;
 }
 
-export interface Observer {
-  onRecord(rec: TraceRecord): void;
+/** A trace consumer that judges a property once the run is over. */
+export interface Observer<E extends TraceEventName = TraceEventName> extends TraceConsumer<E> {
   finish(): PropertyFailure[];
 }
 
-const WAKE_ALL = 0xffffffff;
-const hex = (n: number): string => '0x' + (n >>> 0).toString(16);
-const numOf = (rec: TraceRecord, k: string): number | undefined => {
-  const v = rec[k];
-  return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : undefined;
-};
+const LOST_WAKEUP_EVENTS = eventSet([
+  'kvm_async_pf_task_wake',
+  'kvm_async_pf_dummy_consumed',
+  'kvm_async_pf_task_wait_schedule',
+  'kvm_async_pf_task_wait_halt',
+  'kvm_async_pf_task_woken',
+  'apf_task_wake_all',
+]);
 
 /**
  * no-lost-wakeup, judged from the guest's trace (docs/trace-events.md): `kvm_async_pf_task_wake`
@@ -50,7 +54,7 @@ const numOf = (rec: TraceRecord, k: string): number | undefined => {
  * wake-all on the dummy's CPU unlinked it (judged at the end of the run: the wake-all is traced
  * when it finishes, with the number of dummies it unlinked).
  */
-export function lostWakeupObserver(): Observer {
+export function lostWakeupObserver(): Observer<EventsIn<typeof LOST_WAKEUP_EVENTS>> {
   /** Tasks currently asleep per token (wait record seen, woken record not yet). */
   const sleeping = new Map<number, number>();
   /** Early wakes per token, oldest first: where and when. */
@@ -67,26 +71,25 @@ export function lostWakeupObserver(): Observer {
     if (list !== undefined && list.length === 0) early.delete(tok);
   };
   return {
+    events: LOST_WAKEUP_EVENTS,
     onRecord(rec) {
-      if (rec.src !== 'guest') return;
-      const token = numOf(rec, 'token');
-      const tok = token === undefined ? undefined : token >>> 0;
       switch (rec.event) {
         case 'kvm_async_pf_task_wake': {
-          if (tok === undefined || tok === WAKE_ALL) return;
+          const tok = rec.token >>> 0;
+          if (tok === WAKE_ALL) return;
           if (rec.found === false) early.set(tok, [...(early.get(tok) ?? []), { cpu: rec.cpu, t: rec.t }]);
           else if ((sleeping.get(tok) ?? 0) === 0) shift(tok);
           return;
         }
         case 'kvm_async_pf_dummy_consumed':
-          if (tok !== undefined) shift(tok);
+          shift(rec.token >>> 0);
           return;
         case 'kvm_async_pf_task_wait_schedule':
         case 'kvm_async_pf_task_wait_halt': {
-          if (tok === undefined) return;
+          const tok = rec.token >>> 0;
           const first = early.get(tok)?.[0];
           if (first !== undefined) {
-            const task = typeof rec.task === 'string' ? rec.task : '?';
+            const { task } = rec;
             suspects.push({
               cpu: first.cpu,
               failure: {
@@ -103,9 +106,11 @@ export function lostWakeupObserver(): Observer {
           sleeping.set(tok, (sleeping.get(tok) ?? 0) + 1);
           return;
         }
-        case 'kvm_async_pf_task_woken':
-          if (tok !== undefined) sleeping.set(tok, Math.max(0, (sleeping.get(tok) ?? 0) - 1));
+        case 'kvm_async_pf_task_woken': {
+          const tok = rec.token >>> 0;
+          sleeping.set(tok, Math.max(0, (sleeping.get(tok) ?? 0) - 1));
           return;
+        }
         case 'apf_task_wake_all': {
           // Linux's wake-all unlinks this CPU's dummies (spec §4.7): their early wakes are gone,
           // and a sleep that came while it ran may have found its dummy already unlinked.
@@ -114,7 +119,7 @@ export function lostWakeupObserver(): Observer {
             if (keep.length === 0) early.delete(t);
             else early.set(t, keep);
           }
-          let leaked = numOf(rec, 'dummies_leaked') ?? 0;
+          let leaked = rec.dummies_leaked;
           for (let i = 0; i < suspects.length && leaked > 0; ) {
             if (suspects[i]?.cpu === rec.cpu) {
               suspects.splice(i, 1);
@@ -130,7 +135,9 @@ export function lostWakeupObserver(): Observer {
 }
 
 /** no-lost-completion and host-invariants: trace bookkeeping plus the host's state at the end. */
-export function hostOracle(getKvm: () => Kvm | undefined): Observer {
+const HOST_ORACLE_EVENTS = eventSet(['kvm_async_pf_not_present', 'kvm_async_pf_ready'], APF_DROP_EVENTS);
+
+export function hostOracle(getKvm: () => Kvm | undefined): Observer<EventsIn<typeof HOST_ORACLE_EVENTS>> {
   /** Accepted, unresolved items per `cpu:token`: their acceptance times. */
   const open = new Map<string, number[]>();
   const key = (cpu: number, token: number): string => `${cpu}:${token >>> 0}`;
@@ -138,20 +145,17 @@ export function hostOracle(getKvm: () => Kvm | undefined): Observer {
     for (const k of [...open.keys()]) if (cpu < 0 || k.startsWith(`${cpu}:`)) open.delete(k);
   };
   return {
+    events: HOST_ORACLE_EVENTS,
     onRecord(rec) {
-      if (rec.src !== 'host' && rec.src !== 'worker') return;
       switch (rec.event) {
         case 'kvm_async_pf_not_present': {
-          const token = numOf(rec, 'token');
-          if (token === undefined) return;
-          const k = key(rec.cpu, token);
+          const k = key(rec.cpu, rec.token);
           open.set(k, [...(open.get(k) ?? []), rec.t]);
           return;
         }
         case 'kvm_async_pf_ready': {
-          const token = numOf(rec, 'token');
-          if (token === undefined || token >>> 0 === WAKE_ALL) return;
-          const k = key(rec.cpu, token);
+          if (rec.token >>> 0 === WAKE_ALL) return;
+          const k = key(rec.cpu, rec.token);
           const list = open.get(k);
           if (list === undefined) return;
           list.shift();
@@ -170,23 +174,21 @@ export function hostOracle(getKvm: () => Kvm | undefined): Observer {
       const kvm = getKvm();
       if (kvm === undefined) return [];
       const out: PropertyFailure[] = [];
-      for (const v of kvm.vcpus) {
-        if (v.life !== 'alive') continue;
-        const pf = v.asyncPf;
-        const wakeAlls = pf.done.filter((w) => w.wakeupAll).length;
+      const snaps = kvm.asyncPfSnapshot();
+      for (const pf of snaps) {
         const bad: string[] = [];
-        if (pf.queued !== pf.queue.length + wakeAlls) bad.push(`queued = ${pf.queued}, but ${pf.queue.length} items are queued and ${wakeAlls} wake-alls are done`);
+        if (pf.queued !== pf.queueLength + pf.doneWakeAlls) bad.push(`queued = ${pf.queued}, but ${pf.queueLength} items are queued and ${pf.doneWakeAlls} wake-alls are done`);
         if (pf.queued > ASYNC_PF_PER_VCPU) bad.push(`queued = ${pf.queued} > ${ASYNC_PF_PER_VCPU}`);
-        if (v.apf.hash.size !== pf.queue.length) bad.push(`the gfn hash holds ${v.apf.hash.size} gfns for ${pf.queue.length} queued items`);
-        if (bad.length > 0) out.push({ property: 'host-invariants', cpu: v.id, message: `cpu${v.id} at the end of the run: ${bad.join('; ')}` });
+        if (pf.hashSize !== pf.queueLength) bad.push(`the gfn hash holds ${pf.hashSize} gfns for ${pf.queueLength} queued items`);
+        if (bad.length > 0) out.push({ property: 'host-invariants', cpu: pf.cpu, message: `cpu${pf.cpu} at the end of the run: ${bad.join('; ')}` });
       }
       for (const [k, times] of open) {
         const [cpuText, tokText] = k.split(':');
         const cpu = Number(cpuText);
         const token = Number(tokText);
-        const v = kvm.vcpus.find((x) => x.id === cpu);
-        if (v === undefined || v.life !== 'alive') continue;
-        const held = [...v.asyncPf.queue, ...v.asyncPf.done].filter((w) => !w.wakeupAll && w.arch.token >>> 0 === token).length;
+        const pf = snaps.find((x) => x.cpu === cpu);
+        if (pf === undefined) continue;
+        const held = pf.heldTokens.filter((t) => t === token).length;
         if (held < times.length) {
           out.push({
             property: 'no-lost-completion',
@@ -224,8 +226,21 @@ export function hostOracle(getKvm: () => Kvm | undefined): Observer {
  *   was still in its slot, and nobody cleared it since. Explains: `run-ends` and the hang's echoes
  *   (`checker:hung-task`, `checker:apf-answered`, `checker:interrupts`).
  */
-export interface HazardObserver {
-  onRecord(rec: TraceRecord): void;
+const HAZARD_EVENTS = eventSet([
+  'nmi',
+  'iret',
+  'exception',
+  'kvm_write_guest',
+  'kvm_async_pf_disable',
+  'kvm_vcpu_init',
+  'kvm_vcpu_reset',
+  'panic',
+  'apf_token_clear',
+  'kvm_pv_disable_apf',
+  'kvm_guest_cpu_init',
+]);
+
+export interface HazardObserver extends TraceConsumer<EventsIn<typeof HAZARD_EVENTS>> {
   hazard(): { readonly name: string; readonly explains: ReadonlySet<string> } | undefined;
 }
 
@@ -244,29 +259,35 @@ export function hazardObserver(): HazardObserver {
     found ??= { name, explains: new Set(explains) };
   };
   return {
+    events: HAZARD_EVENTS,
     onRecord(rec) {
       const c = rec.cpu;
-      if (rec.src === 'cpu') {
-        if (rec.event === 'nmi') inNmi.set(c, { pf: false });
-        else if (rec.event === 'iret' && rec.vector === 2) inNmi.delete(c);
-        else if (rec.event === 'exception' && rec.vector === 14) {
-          const n = inNmi.get(c);
-          if (n !== undefined) n.pf = true;
-        }
-        return;
-      }
-      if (rec.src === 'host') {
-        if (rec.event === 'kvm_write_guest' && rec.field === 'token' && rec.ok === true) slot.set(c, { token: numOf(rec, 'value') ?? 0, disabledSince: false, staleReenable: false });
-        else if (rec.event === 'kvm_async_pf_disable' || rec.event === 'kvm_vcpu_init' || rec.event === 'kvm_vcpu_reset') disabled(c);
-        return;
-      }
-      if (rec.src !== 'guest') return;
       switch (rec.event) {
-        case 'panic': {
-          const msg = typeof rec.message === 'string' ? rec.message : '';
-          if (msg.includes(NMI_WINDOW_PANIC) && inNmi.get(c)?.pf === true) set('nmi-in-async-pf-window', ['no-panic']);
+        // cpu
+        case 'nmi':
+          inNmi.set(c, { pf: false });
+          return;
+        case 'iret':
+          if (rec.vector === X86_EXCEPTION.NMI) inNmi.delete(c);
+          return;
+        case 'exception': {
+          const n = rec.vector === X86_EXCEPTION.PF ? inNmi.get(c) : undefined;
+          if (n !== undefined) n.pf = true;
           return;
         }
+        // host
+        case 'kvm_write_guest':
+          if (rec.field === 'token' && rec.ok) slot.set(c, { token: rec.value, disabledSince: false, staleReenable: false });
+          return;
+        case 'kvm_async_pf_disable':
+        case 'kvm_vcpu_init':
+        case 'kvm_vcpu_reset':
+          disabled(c);
+          return;
+        // guest
+        case 'panic':
+          if (rec.message.includes(NMI_WINDOW_PANIC) && inNmi.get(c)?.pf === true) set('nmi-in-async-pf-window', ['no-panic']);
+          return;
         case 'apf_token_clear':
           slot.delete(c);
           return;

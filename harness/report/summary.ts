@@ -3,7 +3,8 @@
  * Async #PFs injected, page-ready delivered, wake-alls, artificial halts, repeated faults,
  * synchronous faults, dummy nodes, ACKs, and how long each task waited for its pages.
  */
-import type { TraceRecord } from '../../sim/trace';
+import { WAKE_ALL } from '../checkers/types';
+import { ALL_TRACE_EVENTS, type AnyTraceRecord, type TraceConsumer } from '../trace/consumer';
 
 export interface TaskWaits {
   readonly task: string;
@@ -40,10 +41,9 @@ export interface Summary {
   readonly waits: readonly TaskWaits[];
 }
 
-const WAKE_ALL = 0xffffffff;
-
-/** Aggregates a summary from records. */
-export class SummaryBuilder {
+/** Aggregates a summary from records (all of them: it counts them and notes the last one's time). */
+export class SummaryBuilder implements TraceConsumer {
+  readonly events = ALL_TRACE_EVENTS;
   private n = {
     records: 0,
     notPresent: 0,
@@ -69,23 +69,22 @@ export class SummaryBuilder {
   };
   private readonly syncWhy = new Map<string, number>();
   private readonly waits = new Map<string, { waits: number; totalNs: number; maxNs: number }>();
-  private readonly waitStart = new Map<string, number>();
   private endT = 0;
 
-  onRecord(rec: TraceRecord): void {
+  onRecord(rec: AnyTraceRecord): void {
     const n = this.n;
     n.records++;
     this.endT = rec.t;
     switch (rec.event) {
       case 'kvm_async_pf_not_present':
         n.notPresent++;
-        if (rec.injected === false) n.notPresentHalted++;
+        if (!rec.injected) n.notPresentHalted++;
         else n.asyncPfInjected++;
         break;
       case 'kvm_async_pf_ready':
         if (rec.token === WAKE_ALL) {
-          if (rec.notified !== false) n.wakeAlls++;
-        } else if (rec.notified === false) n.pageReadySuppressed++;
+          if (rec.notified) n.wakeAlls++;
+        } else if (!rec.notified) n.pageReadySuppressed++;
         else n.pageReadyDelivered++;
         break;
       case 'kvm_async_pf_halt':
@@ -97,12 +96,11 @@ export class SummaryBuilder {
         break;
       case 'kvm_async_pf_sync': {
         n.syncFaults++;
-        const why = typeof rec.why === 'string' ? rec.why : 'other';
-        this.syncWhy.set(why, (this.syncWhy.get(why) ?? 0) + 1);
+        this.syncWhy.set(rec.why, (this.syncWhy.get(rec.why) ?? 0) + 1);
         break;
       }
       case 'kvm_async_pf_task_wake':
-        if (rec.dummy === true) n.dummyNodes++;
+        if (rec.dummy) n.dummyNodes++;
         break;
       case 'kvm_async_pf_dummy_consumed':
         n.dummiesConsumed++;
@@ -134,15 +132,8 @@ export class SummaryBuilder {
       case 'task_exit':
         n.tasksExited++;
         break;
-      case 'kvm_async_pf_task_wait_schedule':
-      case 'kvm_async_pf_task_wait_halt':
-        if (typeof rec.task === 'string') this.waitStart.set(rec.task, rec.t);
-        break;
       case 'kvm_async_pf_task_woken': {
-        if (typeof rec.task !== 'string') break;
-        const started = this.waitStart.get(rec.task);
-        this.waitStart.delete(rec.task);
-        const ns = typeof rec.waited_ns === 'number' ? rec.waited_ns : started === undefined ? 0 : rec.t - started;
+        const ns = rec.waited_ns;
         const w = this.waits.get(rec.task) ?? { waits: 0, totalNs: 0, maxNs: 0 };
         w.waits++;
         w.totalNs += ns;

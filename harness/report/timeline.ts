@@ -6,8 +6,9 @@
  */
 import { formatTime } from '../../sim/clock';
 import type { TraceRecord } from '../../sim/trace';
-
-const WAKE_ALL = 0xffffffff;
+import { hex } from '../../shared-abi/addr';
+import { WAKE_ALL } from '../checkers/types';
+import { ALL_TRACE_EVENTS, TraceRouter, type AnyTraceRecord, type TraceConsumer } from '../trace/consumer';
 const APF_MSRS: Readonly<Record<number, string>> = { 0x4b564d02: 'MSR_KVM_ASYNC_PF_EN', 0x4b564d06: 'MSR_KVM_ASYNC_PF_INT', 0x4b564d07: 'MSR_KVM_ASYNC_PF_ACK' };
 const VECTORS: Readonly<Record<number, string>> = { 2: 'NMI', 8: '#DF', 13: '#GP', 14: '#PF', 6: '#UD', 18: '#MC', 0xf3: 'page-ready (0xf3)' };
 
@@ -18,7 +19,8 @@ export interface TimelineContext {
   readonly verbose?: boolean;
 }
 
-const h = (v: unknown): string => (typeof v === 'number' || typeof v === 'bigint' ? '0x' + v.toString(16) : '?');
+/** Hex of a field; optional fields the record does not carry print as `?`. */
+const h = (v: number | bigint | undefined): string => (v === undefined ? '?' : hex(v));
 const s = (v: unknown): string => (typeof v === 'string' ? v : String(v));
 const vec = (v: unknown): string => (typeof v === 'number' ? (VECTORS[v] ?? `vector ${h(v)}`) : '?');
 const dur = (ns: unknown): string => {
@@ -30,9 +32,9 @@ const dur = (ns: unknown): string => {
 };
 
 /** Plain-words text for a record, or undefined when the timeline skips it. */
-export function describe(rec: TraceRecord, ctx: TimelineContext = {}): string | undefined {
-  const page = (gfn: unknown): string => {
-    const name = typeof gfn === 'number' ? ctx.pageName?.(gfn) : undefined;
+export function describe(rec: AnyTraceRecord, ctx: TimelineContext = {}): string | undefined {
+  const page = (gfn: number): string => {
+    const name = ctx.pageName?.(gfn);
     return `gfn ${h(gfn)}${name === undefined ? '' : ` (${name})`}`;
   };
   const verbose = ctx.verbose === true;
@@ -264,8 +266,9 @@ export function describe(rec: TraceRecord, ctx: TimelineContext = {}): string | 
       return `CPU ${rec.event}`;
     case 'interrupt':
     case 'iret':
+      return verbose ? `${rec.event} ${vec(rec.vector)}` : undefined;
     case 'syscall':
-      return verbose ? `${rec.event} ${rec.vector !== undefined ? vec(rec.vector) : ''}`.trim() : undefined;
+      return verbose ? rec.event : undefined;
     // ---- harness
     case 'inject':
       return `harness injects: ${s(rec.what)}`;
@@ -282,35 +285,53 @@ export interface TimelineOptions extends TimelineContext {
   readonly maxLinesPerCpu?: number;
 }
 
-/** Renders records as per-vCPU sections (plus the worker section and VM-wide events). */
-export function formatTimeline(records: readonly TraceRecord[], opts: TimelineOptions): string[] {
-  const limit = opts.maxLinesPerCpu ?? 100;
-  const sections = new Map<string, string[]>();
-  const hidden = new Map<string, number>();
-  const order: string[] = [];
-  for (let c = 0; c < opts.cpus; c++) order.push(`vCPU ${c}`);
-  order.push('host async page-in workers', 'VM-wide');
-  for (const rec of records) {
-    const text = describe(rec, opts);
-    if (text === undefined) continue;
+/** The timeline as a trace consumer: every record it can describe goes to its vCPU's (or the worker's, or the VM's) section. */
+export class TimelineBuilder implements TraceConsumer {
+  readonly events = ALL_TRACE_EVENTS;
+  private readonly limit: number;
+  private readonly sections = new Map<string, string[]>();
+  private readonly hidden = new Map<string, number>();
+  private readonly order: string[] = [];
+
+  constructor(private readonly opts: TimelineOptions) {
+    this.limit = opts.maxLinesPerCpu ?? 100;
+    for (let c = 0; c < opts.cpus; c++) this.order.push(`vCPU ${c}`);
+    this.order.push('host async page-in workers', 'VM-wide');
+  }
+
+  onRecord(rec: AnyTraceRecord): void {
+    const text = describe(rec, this.opts);
+    if (text === undefined) return;
     const key = rec.src === 'worker' ? 'host async page-in workers' : rec.cpu >= 0 ? `vCPU ${rec.cpu}` : 'VM-wide';
-    if (!order.includes(key)) order.push(key);
-    const lines = sections.get(key) ?? [];
-    if (lines.length >= limit) {
-      hidden.set(key, (hidden.get(key) ?? 0) + 1);
-      continue;
+    if (!this.order.includes(key)) this.order.push(key);
+    const lines = this.sections.get(key) ?? [];
+    if (lines.length >= this.limit) {
+      this.hidden.set(key, (this.hidden.get(key) ?? 0) + 1);
+      return;
     }
     lines.push(`  ${formatTime(rec.t, 13)}  ${SRC_TAG[rec.src] ?? rec.src}  ${rec.src === 'worker' && rec.cpu >= 0 ? `[vCPU ${rec.cpu}] ` : ''}${text}`);
-    sections.set(key, lines);
+    this.sections.set(key, lines);
   }
-  const out: string[] = [];
-  for (const key of order) {
-    const lines = sections.get(key);
-    if (lines === undefined) continue;
-    out.push(`── ${key} ${'─'.repeat(Math.max(4, 70 - key.length))}`);
-    out.push(...lines);
-    const more = hidden.get(key);
-    if (more !== undefined) out.push(`  … ${more} more line${more === 1 ? '' : 's'} (use --verbose for all of them, or --trace FILE for the full trace)`);
+
+  /** The sections as lines. */
+  lines(): string[] {
+    const out: string[] = [];
+    for (const key of this.order) {
+      const lines = this.sections.get(key);
+      if (lines === undefined) continue;
+      out.push(`── ${key} ${'─'.repeat(Math.max(4, 70 - key.length))}`);
+      out.push(...lines);
+      const more = this.hidden.get(key);
+      if (more !== undefined) out.push(`  … ${more} more line${more === 1 ? '' : 's'} (use --verbose for all of them, or --trace FILE for the full trace)`);
+    }
+    return out;
   }
-  return out;
+}
+
+/** Renders records as per-vCPU sections (plus the worker section and VM-wide events). */
+export function formatTimeline(records: readonly TraceRecord[], opts: TimelineOptions): string[] {
+  const builder = new TimelineBuilder(opts);
+  const router = new TraceRouter([builder]);
+  for (const rec of records) router.onRecord(rec);
+  return builder.lines();
 }

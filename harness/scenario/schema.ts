@@ -18,9 +18,10 @@ import { fmtDuration, parseHexNumber, parseTime } from '../util/units';
 import { closest, oneOf } from '../util/names';
 import { checkerNames, guestProfileNames, guestToggleInfo, hostProfileNames, hostToggleInfo, kvmFeatureNames } from '../registry';
 import { CHECKERS } from '../checkers';
-import { bool, GvaHex, HexOrInt, int, nameOf, obj, PageGva, Size, Time, toggles, U32, U64, union } from './scalars';
+import { bool, HexOrInt, int, nameOf, obj, PageGva, Size, Time, toggles, U32, U64, union } from './scalars';
 import { NESTED_MIGRATE_SHAPE, NestedSchema } from './nested';
 import { DESIGN_NAMES } from '../../shared-abi/designs';
+import { GUEST_KNOBS, HOST_KNOBS, knobShape } from './knobs';
 
 // ---------------------------------------------------------------------------------------------
 // Machine
@@ -30,13 +31,7 @@ const GuestConfig = obj(
   {
     profile: nameOf('guest profile', guestProfileNames).optional().meta({ description: 'Which guest kernel (default "current").' }),
     toggles: toggles('guest', guestToggleInfo).optional(),
-    hz: int('a timer frequency in Hz', 1, 10_000).optional().meta({ description: 'Guest timer tick rate (CONFIG_HZ).' }),
-    hungTaskTimeout: Time.optional().meta({ description: 'Hung-task detector timeout (virtual time).' }),
-    nmiUserRead: GvaHex.optional().meta({ description: "Address the perf-style NMI handler reads in the interrupted task's address space (an NMI that can fault)." }),
-    dummyAllocFailures: int('a count', 0, 1_000_000).optional().meta({
-      description: 'The first n kzalloc(GFP_ATOMIC) calls for dummy nodes in kvm_async_pf_task_wake fail (default 0): the guest relaxes and looks again.',
-    }),
-    idleRead: GvaHex.optional().meta({ description: 'Kernel address the idle task reads, interrupts on, on every pass of its idle loop (a kernel-mode fault in the idle task when the host swapped it out).' }),
+    ...knobShape(GUEST_KNOBS),
   },
   'The guest kernel: profile and toggles.',
 );
@@ -45,32 +40,7 @@ const HostConfig = obj(
   {
     profile: nameOf('host profile', hostProfileNames).optional().meta({ description: 'Which KVM (default "current").' }),
     toggles: toggles('host', hostToggleInfo).optional(),
-    lapic: z.enum(['in-kernel', 'userspace'], { error: 'expected "in-kernel" or "userspace"' }).optional(),
-    hltPassthrough: bool('hltPassthrough').optional().meta({ description: 'KVM_X86_DISABLE_EXITS_HLT.' }),
-    protectedState: bool('protectedState').optional().meta({ description: 'SEV-ES/SNP/TDX: CPL not readable by the host.' }),
-    enforcePvCpuid: bool('enforcePvCpuid').optional().meta({ description: 'KVM_CAP_ENFORCE_PV_FEATURE_CPUID.' }),
-    exitCost: Time.optional().meta({ description: 'Cost of a VM exit round trip.' }),
-    tokenCounter: U32.optional().meta({ description: 'Initial APF token counter of every vCPU (apf.id), e.g. 0xfffff to reach the wrap-around.' }),
-    workerStart: Time.optional().meta({
-      description: 'Delay from queueing an async page fault to its worker starting the page-in (default 0). A queue clear cancels work not yet started (its page is never fetched) and waits for work already paging in.',
-    }),
-    stepJitter: Time.optional().meta({
-      description: 'Schedule perturbation (default off): each vCPU run-loop iteration comes up to this much later, uniformly, from the PRNG stream host.jitter.',
-    }),
-    allocFailure: z
-      .string({ error: 'expected a probability like "1/8"' })
-      .transform((v, ctx) => {
-        const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(v);
-        const num = Number(m?.[1]);
-        const den = Number(m?.[2]);
-        if (m === null || !(den > 0) || num > den) {
-          ctx.addIssue({ code: 'custom', message: `expected a probability like "1/8" (numerator <= denominator), got "${v}"`, input: v });
-          return z.NEVER;
-        }
-        return { numerator: num, denominator: den };
-      })
-      .optional()
-      .meta({ description: 'Probability that allocating an async PF work item fails ("1/8"): the fault goes synchronous.' }),
+    ...knobShape(HOST_KNOBS),
   },
   'The host KVM: profile, toggles and VM options.',
 );

@@ -12,34 +12,21 @@ import type { CheckerSetting } from '../checkers';
 import type { TraceSource } from '../../sim/trace';
 import type { FieldMatch, PageRef, InjectionInput, Outcome, ActionName } from './schema';
 import type { NestedSpec } from './nested';
+import type { GUEST_KNOBS, HOST_KNOBS, KnobValues } from './knobs';
 
 export type { FieldMatch, PageRef, Outcome, ActionName };
 
-export interface GuestSpec {
+/** The guest: profile, toggles and the knobs of `GUEST_KNOBS` under `GuestKernelOptions`' names. */
+export type GuestSpec = {
   readonly profile: string;
   readonly toggles: Readonly<Record<string, boolean>>;
-  readonly hz?: number;
-  readonly hungTaskTimeoutNs?: number;
-  readonly nmiUserRead?: number;
-  readonly idleRead?: number;
-  readonly dummyAllocFailures?: number;
-}
+} & KnobValues<typeof GUEST_KNOBS>;
 
-export interface HostSpec {
+/** The host: profile, toggles and the knobs of `HOST_KNOBS` under `VmConfig`'s names. */
+export type HostSpec = {
   readonly profile: HostProfileName;
   readonly toggles: Readonly<Partial<Record<HostToggle, boolean>>>;
-  readonly lapic?: 'in-kernel' | 'userspace';
-  readonly hltPassthrough?: boolean;
-  readonly protectedState?: boolean;
-  readonly enforcePvCpuid?: boolean;
-  readonly exitCostNs?: number;
-  readonly allocFailure?: { readonly numerator: number; readonly denominator: number };
-  readonly tokenCounter?: number;
-  /** Delay from queueing an async PF to its worker starting the page-in, ns. */
-  readonly workerStartNs?: number;
-  /** Schedule perturbation: largest extra delay of a vCPU run-loop iteration, ns (host.jitter stream). */
-  readonly stepJitterNs?: number;
-}
+} & KnobValues<typeof HOST_KNOBS>;
 
 export interface MachineSpec {
   readonly vcpus: number;

@@ -14,6 +14,7 @@ import type { BareCondition, BarePfPolicy, BareStep } from '../../guest/bare/scr
 import { convertNested, type NestedSpec } from './nested';
 import { checkMemslotAction, resolveMemslots } from './memslots';
 import { DEFAULTS, type BareSpec, type CountExpectation, type Expectations, type HostMemorySpec, type Injection, type Match, type Regression, type Scenario, type Action, type VariantSpec } from './types';
+import { GUEST_KNOBS, HOST_KNOBS, knobValues } from './knobs';
 
 export interface Problem {
   readonly path: readonly (string | number)[];
@@ -220,24 +221,12 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
       guest: {
         profile: m?.guest?.profile ?? DEFAULTS.guestProfile,
         toggles: definedOnly(m?.guest?.toggles ?? {}),
-        ...(m?.guest?.hz === undefined ? {} : { hz: m.guest.hz }),
-        ...(m?.guest?.hungTaskTimeout === undefined ? {} : { hungTaskTimeoutNs: m.guest.hungTaskTimeout }),
-        ...(m?.guest?.nmiUserRead === undefined ? {} : { nmiUserRead: m.guest.nmiUserRead }),
-        ...(m?.guest?.idleRead === undefined ? {} : { idleRead: m.guest.idleRead }),
-        ...(m?.guest?.dummyAllocFailures === undefined ? {} : { dummyAllocFailures: m.guest.dummyAllocFailures }),
+        ...knobValues(GUEST_KNOBS, m?.guest),
       },
       host: {
         profile: (m?.host?.profile ?? DEFAULTS.hostProfile) as Scenario['machine']['host']['profile'],
         toggles: definedOnly(m?.host?.toggles ?? {}),
-        ...(m?.host?.lapic === undefined ? {} : { lapic: m.host.lapic }),
-        ...(m?.host?.hltPassthrough === undefined ? {} : { hltPassthrough: m.host.hltPassthrough }),
-        ...(m?.host?.protectedState === undefined ? {} : { protectedState: m.host.protectedState }),
-        ...(m?.host?.enforcePvCpuid === undefined ? {} : { enforcePvCpuid: m.host.enforcePvCpuid }),
-        ...(m?.host?.exitCost === undefined ? {} : { exitCostNs: m.host.exitCost }),
-        ...(m?.host?.allocFailure === undefined ? {} : { allocFailure: m.host.allocFailure }),
-        ...(m?.host?.tokenCounter === undefined ? {} : { tokenCounter: m.host.tokenCounter }),
-        ...(m?.host?.stepJitter === undefined ? {} : { stepJitterNs: m.host.stepJitter }),
-        ...(m?.host?.workerStart === undefined ? {} : { workerStartNs: m.host.workerStart }),
+        ...knobValues(HOST_KNOBS, m?.host),
       },
       cpuid: (m?.cpuid ?? 'auto') as Scenario['machine']['cpuid'],
       ...(nested === undefined ? {} : { nested }),

@@ -27,9 +27,9 @@ export const MATRIX_GUESTS = ['linux-5.2', 'linux-5.2-user-only', 'current'] as 
 export const MATRIX_HOSTS = [
   'linux-4.19',
   'linux-4.19+honour_send_always=off',
-  'linux-4.19+inject_at_cpl0_regardless=on',
+  'linux-4.19+cpl0_needs_send_always=off',
   'current',
-  'current+inject_at_cpl0_regardless=on',
+  'current+cpl0_needs_send_always=off',
 ] as const;
 
 /** The context files, in order, relative to the repository root. */
@@ -105,10 +105,10 @@ guest is:
 - \`linux-4.19\`: a host of the ≤5.7 guests' era that honours SEND_ALWAYS.
 - \`linux-4.19+honour_send_always=off\`: the same host ignoring the bit (every guest treated as user-only: the host
   side of "SEND_ALWAYS removed").
-- \`linux-4.19+inject_at_cpl0_regardless=on\`: a deliberately buggy host that injects "not present" at CPL 0 whatever
+- \`linux-4.19+cpl0_needs_send_always=off\`: a deliberately buggy host that injects "not present" at CPL 0 whatever
   the guest asked for.
 - \`current\`: the current host (honours SEND_ALWAYS; no guest here can make use of it).
-- \`current+inject_at_cpl0_regardless=on\`: the current host with the same bug.
+- \`current+cpl0_needs_send_always=off\`: the current host with the same bug.
 
 \`current+honour_send_always=off\` is left out: on the current host none of these guests is both PV-enabled and
 SEND_ALWAYS, so it is the \`current\` column again.

@@ -4,7 +4,9 @@
  * matches a token field 4097 and an MSR field 4097n). A capture (`"$t"`) binds on its first use
  * and must be equal afterwards; captures live in the `Bindings` the caller passes.
  */
-import type { TraceRecord } from '../../sim/trace';
+import type { TraceRecordHead } from '../../shared-abi/trace-catalogue';
+import { hex } from '../../shared-abi/addr';
+import { fieldOf } from './consumer';
 import type { FieldMatch, Match } from '../scenario/types';
 
 export type Bindings = Map<string, unknown>;
@@ -52,14 +54,14 @@ export function fieldMatches(m: FieldMatch, got: unknown, bindings: Bindings | u
 }
 
 /** Whether `rec` matches `m`. With `bindings`, captures are checked and, on a match, recorded. */
-export function matches(m: Match, rec: TraceRecord, bindings?: Bindings): boolean {
+export function matches(m: Match, rec: TraceRecordHead, bindings?: Bindings): boolean {
   if (rec.event !== m.event) return false;
   if (m.cpu !== undefined && rec.cpu !== m.cpu) return false;
   if (m.src !== undefined && rec.src !== m.src) return false;
   const fresh = new Map<string, unknown>();
   for (const k in m.fields) {
     const f = m.fields[k];
-    if (f !== undefined && !fieldMatches(f, rec[k], bindings, fresh)) return false;
+    if (f !== undefined && !fieldMatches(f, fieldOf(rec, k), bindings, fresh)) return false;
   }
   if (bindings !== undefined) for (const [k, v] of fresh) bindings.set(k, v);
   return true;
@@ -92,8 +94,8 @@ export function describeMatch(m: Match): string {
 }
 
 function show(v: unknown): string {
-  if (typeof v === 'number' && v > 255) return '0x' + v.toString(16);
-  if (typeof v === 'bigint') return '0x' + v.toString(16);
+  if (typeof v === 'number' && v > 255) return hex(v);
+  if (typeof v === 'bigint') return hex(v);
   if (typeof v === 'string') return JSON.stringify(v);
   return String(v);
 }

@@ -16,6 +16,7 @@
  * the event's `args` (bigints as "0x..." strings). Events stream out as the run goes; `close`
  * ends open slices at the end time and closes the JSON.
  */
+import { KVM_APF_WAKE_ALL_TOKEN as WAKE_ALL } from '../../shared-abi/apf';
 import type { TraceRecord } from '../../sim/trace';
 import type { Violation } from '../checkers';
 import { jsonValue, type TextOut, type TraceSink } from './sink';
@@ -24,7 +25,6 @@ export const PID = { vcpus: 1, host: 2, workers: 3, harness: 4 } as const;
 /** Thread ids: vCPU tracks are the vCPU index; host tracks are offset per kind. */
 export const TID = { hostVcpu: 100, blocked: 200, apfHalt: 300, worker: 1000, harness: 1 } as const;
 
-const WAKE_ALL = 0xffffffff;
 
 interface Ev {
   name: string;

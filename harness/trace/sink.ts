@@ -4,6 +4,7 @@
  * is closed exactly once, also when the run fails, so a trace file is always complete.
  */
 import * as fs from 'node:fs';
+import { hex } from '../../shared-abi/addr';
 import type { TraceRecord } from '../../sim/trace';
 import type { Violation } from '../checkers';
 
@@ -82,7 +83,7 @@ export const HEX_FIELDS: ReadonlySet<string> = new Set([
 
 /** JSON-safe value: bigints become "0x..." strings. */
 export function jsonValue(v: unknown): unknown {
-  return typeof v === 'bigint' ? '0x' + v.toString(16) : v;
+  return typeof v === 'bigint' ? hex(v) : v;
 }
 
 /** A record as a plain JSON object (key order: t, cpu, src, event, fields). */
@@ -94,8 +95,8 @@ export function recordJson(rec: TraceRecord): Record<string, unknown> {
 
 /** Text of one field value: hex for address-like fields, JSON quoting for strings with spaces. */
 export function fieldText(key: string, v: unknown): string {
-  if (typeof v === 'bigint') return '0x' + v.toString(16);
-  if (typeof v === 'number' && HEX_FIELDS.has(key) && Number.isInteger(v) && v >= 0) return '0x' + v.toString(16);
+  if (typeof v === 'bigint') return hex(v);
+  if (typeof v === 'number' && HEX_FIELDS.has(key) && Number.isInteger(v) && v >= 0) return hex(v);
   if (typeof v === 'string') return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
   return String(v);
 }

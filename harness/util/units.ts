@@ -71,5 +71,5 @@ export function parseHexNumber(v: unknown, allowNumber = false): Parsed<number> 
 /** Formats integer ns as a short duration ("850ns", "12.5us", "3ms"). */
 export const fmtDuration = (ns: number): string => formatDuration(ns);
 
-/** Hex with 0x prefix for numbers and bigints. */
-export const hex = (n: number | bigint): string => '0x' + n.toString(16);
+/** Hex with 0x prefix for numbers and bigints (shared-abi's, re-exported for the CLI's formatting). */
+export { hex } from '../../shared-abi/addr';

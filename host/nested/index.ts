@@ -5,4 +5,3 @@ export { DemandPager, pauseVcpu, resumeVcpu } from './postcopy';
 export type { DemandPagerConfig, FetchVia, ListenerStart, RequestFrom } from './postcopy';
 export { migrateNested } from './migrate';
 export type { MigratedPage, NestedMigrationConfig, RestoreDesign } from './migrate';
-export { stallVcpu, unstallVcpu } from './stall';

@@ -24,7 +24,6 @@
 import type { Waiter } from '../../sim/engine';
 import type { Kvm, KvmVcpu } from '../kvm';
 import { setNestedPageFetcher, type NestedPageFetcher } from './vmx';
-import { stallVcpu, unstallVcpu } from './stall';
 
 /** How a vCPU in KVM_RUN gets a remote page. */
 export type FetchVia = 'vcpu_exit' | 'listener';
@@ -167,9 +166,9 @@ export class DemandPager implements NestedPageFetcher {
 
 /** Pause a vCPU for the migration switch-over (the VMM kicks it out of KVM_RUN and does not re-enter). */
 export function pauseVcpu(v: KvmVcpu): void {
-  stallVcpu(v);
+  v.stall();
 }
 
 export function resumeVcpu(v: KvmVcpu): void {
-  unstallVcpu(v);
+  v.unstall();
 }

@@ -19,7 +19,6 @@ import { PAGE_SIZE } from '../../shared-abi/addr';
 import type { NestedVmexit, Vmcs12 } from '../../shared-abi/arch';
 import type { VmExit } from '../../sim/cpu/vcpu';
 import type { Kvm, KvmVcpu } from '../kvm';
-import { stallVcpu, unstallVcpu } from './stall';
 
 // Bound once (docs/performance.md).
 const { floor } = Math;
@@ -67,8 +66,8 @@ function mapNestedPages(v: KvmVcpu, vmcs: Vmcs12): MapResult {
     const look = hostMem.lookupNoWait(gfn);
     if (look === 'resident') continue;
     if (look === 'error') return { kind: 'fail', gfn, what };
-    stallVcpu(v);
-    const done = (): void => unstallVcpu(v);
+    v.stall();
+    const done = (): void => v.unstall();
     if (pager !== undefined && pager.covers(gfn)) {
       pager.fetchForRun(v, gfn, what, done);
     } else {

@@ -22,7 +22,6 @@ import {
 import { ASYNC_PF_ERROR_CODE, PF_VECTOR } from '../../shared-abi/vectors';
 import type { AsyncPfArch, AsyncPfWork, SetupResult } from '../async_pf';
 import type { KvmVcpu } from '../kvm';
-import { failedPresent, notPresent as designNotPresent } from '../designs';
 
 /** `vcpu->arch.apf` (spec §3.1). */
 export interface ApfState {
@@ -112,6 +111,23 @@ export function apfRead(v: KvmVcpu, offset: number): number | undefined {
   return v.kvm.hostMem.phys.readU32(hfn * PAGE_SIZE + ((a.gpa + offset) % PAGE_SIZE));
 }
 
+/**
+ * A page-ready the VMM raises for a token of its choosing (a test device standing in for
+ * kvm_arch_async_page_present): the token goes into the area's token slot through the vCPU's
+ * cached mapping, with the same translation and host access as KVM's own write (`apfWrite`) but
+ * no `kvm_write_guest` record (the write is the VMM's, not KVM's), then the page-ready interrupt.
+ * False, with nothing written or raised, when the area cannot be reached (not registered, outside
+ * the cached mapping, or a failing page).
+ */
+export function vmmPageReady(v: KvmVcpu, token: number): boolean {
+  const a = v.apf.area;
+  const hfn = areaFrame(v, APF_TOKEN_OFFSET);
+  if (a === null || hfn < 0 || !v.kvm.hostMem.hostAccessPage(v.apf.data.hvpn, v.id)) return false;
+  v.kvm.hostMem.phys.writeU32(hfn * PAGE_SIZE + ((a.gpa + APF_TOKEN_OFFSET) % PAGE_SIZE), token >>> 0);
+  v.lapic?.accept('fixed', v.apf.vec);
+  return true;
+}
+
 const flagsField = (v: KvmVcpu): ApfField => (v.kvm.profile.layout === 'v2.6.38' ? 'reason' : 'flags');
 
 // --- Predicates -------------------------------------------------------------------------------
@@ -143,7 +159,7 @@ const sendAlways = (v: KvmVcpu): boolean => v.kvm.toggles.honour_send_always && 
 
 /** The CPL rule of delivery: false when "not present" may not be sent at this CPL. */
 function cplAllows(v: KvmVcpu): boolean {
-  if (sendAlways(v) || v.kvm.toggles.inject_at_cpl0_regardless) return true;
+  if (sendAlways(v) || !v.kvm.toggles.cpl0_needs_send_always) return true;
   return apfCpl(v) !== 0;
 }
 
@@ -284,8 +300,9 @@ export function asyncPageNotPresent(v: KvmVcpu, work: AsyncPfWork): boolean {
   // 2. The gfn goes into the hash even when the fault will not be delivered.
   v.apf.hash.add(work.arch.gfn);
   // 3. Deliverable and flags := 1 succeeded: queue #PF(token). (Other designs: host/designs.)
-  if (canDeliver && v.kvm.design !== 'current' && !v.cpu.guestMode) {
-    if (designNotPresent(v, v.kvm.design, token, (o, val, f) => apfWrite(v, o, val, f === 'flags' ? flagsField(v) : f))) {
+  const designNotPresent = v.cpu.guestMode ? undefined : v.kvm.design.notPresent;
+  if (canDeliver && designNotPresent !== undefined) {
+    if (designNotPresent(v, token, (o, val, f) => apfWrite(v, o, val, f === 'flags' ? flagsField(v) : f))) {
       v.stats.asyncPfInjected++;
       return true;
     }
@@ -381,8 +398,8 @@ export function asyncPagePresent(v: KvmVcpu, work: AsyncPfWork): void {
   v.trace('kvm_async_pf_ready', { token, gva: work.cr2OrGpa, notified });
   // 3. Token into the slot, then the interrupt. (A failed fault-in under another design: host/designs.)
   const write = (o: number, val: number, f: 'flags' | 'token'): boolean => apfWrite(v, o, val, f === 'flags' ? flagsField(v) : f);
-  const byDesign = wanted && !work.wakeupAll && !work.ok && v.kvm.design !== 'current' && !v.cpu.guestMode;
-  if (byDesign && failedPresent(v, v.kvm.design, token, work.arch.gfn * PAGE_SIZE, write)) {
+  const failedPresent = wanted && !work.wakeupAll && !work.ok && !v.cpu.guestMode ? v.kvm.design.failedPresent : undefined;
+  if (failedPresent !== undefined && failedPresent(v, token, work.arch.gfn * PAGE_SIZE, write)) {
     v.stats.pageReadyDelivered++;
   } else if (wanted && apfWrite(v, APF_TOKEN_OFFSET, token, 'token')) {
     v.apf.pageReadyPending = true;
@@ -403,7 +420,7 @@ function asyncPagePresentOld(v: KvmVcpu, work: AsyncPfWork): void {
   const pending = v.pendingException;
   let cancel = false;
   let readable = true;
-  if (wanted && t.df_cancellation) {
+  if (wanted && !t.no_df_cancellation) {
     const reason = apfRead(v, APF_FLAGS_OFFSET);
     readable = reason !== undefined;
     cancel = readable && reason === KVM_PV_REASON_PAGE_NOT_PRESENT && pending !== null && pending.vector === PF_VECTOR && apfAccessible(v, APF_FLAGS_OFFSET);

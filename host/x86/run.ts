@@ -449,7 +449,7 @@ export function resetVcpu(v: KvmVcpu, kind: 'init' | 'reset'): void {
 }
 
 /** KVM_EXIT_SHUTDOWN: the vCPU stops running (until INIT/RESET). */
-export function shutdown(v: KvmVcpu, why: string): void {
+export function shutdown(v: KvmVcpu, why: 'triple_fault' | 'host_oops'): void {
   if (v.thread === 'stopped') return;
   if (v.event !== null) v.event.cancel();
   v.event = null;

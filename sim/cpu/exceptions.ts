@@ -6,16 +6,19 @@
  */
 export type ExceptionClass = 'benign' | 'contributory' | 'page_fault' | 'double_fault';
 
-export const VEC_DE = 0;
-export const VEC_NMI = 2;
-export const VEC_UD = 6;
-export const VEC_DF = 8;
-export const VEC_TS = 10;
-export const VEC_NP = 11;
-export const VEC_SS = 12;
-export const VEC_GP = 13;
-export const VEC_PF = 14;
-export const VEC_MC = 18;
+import { X86_EXCEPTION } from '../../shared-abi/vectors';
+
+// The architectural vectors, under the short names the CPU model uses (the values live in shared-abi).
+export const VEC_DE = X86_EXCEPTION.DE;
+export const VEC_NMI = X86_EXCEPTION.NMI;
+export const VEC_UD = X86_EXCEPTION.UD;
+export const VEC_DF = X86_EXCEPTION.DF;
+export const VEC_TS = X86_EXCEPTION.TS;
+export const VEC_NP = X86_EXCEPTION.NP;
+export const VEC_SS = X86_EXCEPTION.SS;
+export const VEC_GP = X86_EXCEPTION.GP;
+export const VEC_PF = X86_EXCEPTION.PF;
+export const VEC_MC = X86_EXCEPTION.MC;
 
 export function exceptionClass(vector: number): ExceptionClass {
   switch (vector) {
@@ -36,7 +39,7 @@ export function exceptionClass(vector: number): ExceptionClass {
 
 /** Exceptions that push an error code. */
 export function hasErrorCode(vector: number): boolean {
-  return vector === VEC_DF || (vector >= VEC_TS && vector <= VEC_PF) || vector === 17 || vector === 21;
+  return vector === VEC_DF || (vector >= VEC_TS && vector <= VEC_PF) || vector === X86_EXCEPTION.AC || vector === X86_EXCEPTION.CP;
 }
 
 /**

@@ -28,6 +28,7 @@ import {
 import { COST } from './costs';
 import { VEC_DF, VEC_GP, VEC_PF, VEC_UD, combineExceptions } from './exceptions';
 import { GuestMmu, SLAT_MMIO, XLATE_BAD_TABLE, XLATE_EPT_WALK, XLATE_OK, XLATE_PF, type SecondLevelMmu } from './mmu';
+import type { TraceEmitter } from '../trace';
 
 // Bound once: Jest runs modules in a vm context where global lookups are slow (docs/performance.md).
 const { floor, max, min } = Math;
@@ -47,9 +48,7 @@ export interface PhysMemory {
 }
 
 /** Where the CPU reports architectural events (sim/trace.ts's TraceBus satisfies this). */
-export interface CpuTraceSink {
-  emit(src: 'cpu', cpu: number, event: string, fields?: Record<string, number | bigint | string | boolean | null | undefined>): void;
-}
+export type CpuTraceSink = TraceEmitter;
 
 export interface ClockSource {
   readonly now: number;

@@ -18,7 +18,7 @@ const layout = [
 const write = (t: number, hfn: number, gen: number, extra: Record<string, unknown> = {}) =>
   rec(t, 0, 'kvm_write_guest', { gpa: 0x10004, len: 4, value: 0x1000, field: 'token', ok: true, hfn, gen, slot: 1, ...extra });
 const migrate = (t: number) => rec(t, -1, 'host_page_migrate', { gfn: 0x10, hva: HVA + 0x10 * P, old_hfn: 0x10, new_hfn: 0x1000, ok: true, why: 'requested' });
-const slot1 = (t: number, change: string, gen: number, gfn = 0x10, hva = HVA + 0x10 * P) => rec(t, -1, 'kvm_set_memory_region', { slot: 1, change, gfn, count: 0x10, hva, gen });
+const slot1 = (t: number, change: 'create' | 'delete' | 'move' | 'resize' | 'existing', gen: number, gfn = 0x10, hva = HVA + 0x10 * P) => rec(t, -1, 'kvm_set_memory_region', { slot: 1, change, gfn, count: 0x10, hva, gen });
 
 describe('stale-translation', () => {
   it('stays quiet on writes through the current translation', () => {

@@ -17,7 +17,7 @@ describe('docs/caches.md', () => {
   });
 
   test('documents every toggle, action and record of the issue', () => {
-    for (const word of ['gfn_cache_refresh', 'gfn_cache_pin', 'memslot_delete', 'memslot_readd', 'memslot_move', 'memslot_resize', 'hot_unplug', 'page_migrate', 'kvm_gfn_cache_init', 'kvm_gfn_cache_refresh', 'kvm_gfn_cache_invalidate', 'host_page_migrate', 'kvm_set_memory_region', 'host_ram_alloc', 'host_ram_free', 'stale-translation']) {
+    for (const word of ['gfn_cache_refresh', 'gfn_cache_unpinned', 'memslot_delete', 'memslot_readd', 'memslot_move', 'memslot_resize', 'hot_unplug', 'page_migrate', 'kvm_gfn_cache_init', 'kvm_gfn_cache_refresh', 'kvm_gfn_cache_invalidate', 'host_page_migrate', 'kvm_set_memory_region', 'host_ram_alloc', 'host_ram_free', 'stale-translation']) {
       expect(DOC).toContain(word);
     }
   });

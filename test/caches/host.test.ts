@@ -263,8 +263,8 @@ describe('the APF area cache', () => {
     ]);
   });
 
-  test('pinned (gfn_cache_pin): migration refused while cached; done when the vCPU goes away', () => {
-    const w = traced({ toggles: { gfn_cache_pin: true } });
+  test('pinned (gfn_cache_unpinned off): migration refused while cached; done when the vCPU goes away', () => {
+    const w = traced({ toggles: { gfn_cache_unpinned: false } });
     w.kvm.start();
     enableModern(w);
     expect(w.kvm.migratePages([1])).toEqual(['pinned']);
@@ -277,7 +277,7 @@ describe('the APF area cache', () => {
   });
 
   test('pinned and unplugged: the frame stays allocated while pinned, and is freed when the cache lets go', () => {
-    const w = traced({ toggles: { gfn_cache_pin: true } });
+    const w = traced({ toggles: { gfn_cache_unpinned: false } });
     w.kvm.start();
     enableModern(w);
     w.kvm.hotUnplug(0);

@@ -15,6 +15,7 @@ import { MemslotError } from '../../host/memslots';
 import { apfWrite } from '../../host/x86/apf';
 import { CHECKERS, CheckerSet } from '../../harness/checkers';
 import { enableModern, makeWorld, MEM_PAGES } from '../host/world';
+import { cases } from '../support/scale';
 
 const SLOTS = [{ gfn: 0, count: 8 }, { gfn: 8, count: 8 }, { gfn: 16, count: 16 }, { gfn: 32, count: MEM_PAGES - 32 }];
 const MARK = 0x5a000000;
@@ -137,7 +138,7 @@ describe('memslot changes, migrations and the APF area cache, at random', () => 
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 25 }), (ops) => {
         expect(runOps(ops, true)).toEqual({ stale: 0, wrongWrites: 0 });
       }),
-      { numRuns: 200, seed: Number(process.env.APF_PROP_SEED ?? 20261121) },
+      { numRuns: cases(60, 200), seed: Number(process.env.APF_PROP_SEED ?? 20261121) },
     );
   });
 
@@ -147,7 +148,7 @@ describe('memslot changes, migrations and the APF area cache, at random', () => 
         const r = runOps(ops, false);
         expect(r.stale).toBeGreaterThanOrEqual(r.wrongWrites);
       }),
-      { numRuns: 200, seed: Number(process.env.APF_PROP_SEED ?? 20261121) },
+      { numRuns: cases(60, 200), seed: Number(process.env.APF_PROP_SEED ?? 20261121) },
     );
     // And a sequence that certainly goes stale.
     expect(runOps([{ do: 'migrate', gfn: 1 }, { do: 'write' }], false)).toEqual({ stale: 1, wrongWrites: 1 });

@@ -86,9 +86,9 @@ describe('what the stale cache does in each scenario', () => {
   });
 });
 
-describe('the pinned-page variant (gfn_cache_pin)', () => {
+describe('the pinned-page variant (gfn_cache_unpinned off)', () => {
   test('the APF page cannot migrate while cached: the migration is refused (traced), the token reaches the guest', () => {
-    const r = run(load('apf-page-migrated'), 'gfn_cache_pin=on');
+    const r = run(load('apf-page-migrated'), 'gfn_cache_unpinned=off');
     expect(fired(r)).toEqual([]);
     expect(r.outcome).toBe('completed');
     const mig = r.recs.filter((x) => x.event === 'host_page_migrate');
@@ -102,7 +102,7 @@ describe('the pinned-page variant (gfn_cache_pin)', () => {
   });
 
   test.each(['memslot-move-tokens-outstanding', 'memslot-delete-readd', 'area-ram-unplugged'])('%s: pinning does not change the outcome (refresh still on)', (name) => {
-    const r = run(load(name), 'gfn_cache_pin=on');
+    const r = run(load(name), 'gfn_cache_unpinned=off');
     expect(r.ok).toBe(true);
   });
 });

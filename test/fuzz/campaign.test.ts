@@ -5,6 +5,7 @@
  */
 import { runCampaign, type CampaignResult } from '../../harness/fuzz/campaign';
 import { spec } from './support';
+import { cases } from '../support/scale';
 
 /** The figures that must not depend on the number of workers. */
 const figures = (r: CampaignResult): unknown => ({
@@ -20,21 +21,24 @@ const figures = (r: CampaignResult): unknown => ({
   shrunk: r.shrunk.map((s) => s.shrunk.doc),
 });
 
+const CI_RUNS = cases(1000, 3000);
+const UNTRUSTED_RUNS = cases(150, 400);
+
 describe('fuzz campaigns', () => {
   it(
-    'CI campaign: 3000 small runs of seed "ci" on the current profiles, 2 workers, no failure',
+    `CI campaign: ${CI_RUNS} small runs of seed "ci" on the current profiles, 2 workers, no failure (3000 with APF_THOROUGH=1)`,
     () => {
-      const r = runCampaign({ runs: 3000, seed: 'ci', jobs: 2, spec: spec('trusted') });
-      expect({ runs: r.runs, failed: r.failed, byProperty: r.byProperty }).toEqual({ runs: 3000, failed: 0, byProperty: {} });
+      const r = runCampaign({ runs: CI_RUNS, seed: 'ci', jobs: 2, spec: spec('trusted') });
+      expect({ runs: r.runs, failed: r.failed, byProperty: r.byProperty }).toEqual({ runs: CI_RUNS, failed: 0, byProperty: {} });
     },
     60_000,
   );
 
   it(
-    'untrusted-guest campaign: 400 hostile-guest runs against the current host, no failure',
+    `untrusted-guest campaign: ${UNTRUSTED_RUNS} hostile-guest runs against the current host, no failure (400 with APF_THOROUGH=1)`,
     () => {
-      const r = runCampaign({ runs: 400, seed: 'ci', jobs: 2, spec: spec('untrusted') });
-      expect({ runs: r.runs, failed: r.failed, byProperty: r.byProperty }).toEqual({ runs: 400, failed: 0, byProperty: {} });
+      const r = runCampaign({ runs: UNTRUSTED_RUNS, seed: 'ci', jobs: 2, spec: spec('untrusted') });
+      expect({ runs: r.runs, failed: r.failed, byProperty: r.byProperty }).toEqual({ runs: UNTRUSTED_RUNS, failed: 0, byProperty: {} });
     },
     60_000,
   );

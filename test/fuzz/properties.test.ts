@@ -7,13 +7,25 @@ import { AsyncPf } from '../../host/async_pf';
 import { runScenarioCase } from '../../harness/fuzz/case';
 import { hazardObserver, lostWakeupObserver, NMI_WINDOW_PANIC } from '../../harness/fuzz/properties';
 import { scenarioFromValue } from '../../harness/scenario/load';
-import type { TraceRecord, TraceSource } from '../../sim/trace';
+import { TraceRouter, type TraceConsumer } from '../../harness/trace/consumer';
+import { recordProblems } from '../../harness/trace/vocabulary';
+import type { TraceEventName, TraceFieldsOf, TraceRecord, TraceSource } from '../../sim/trace';
 
 let t = 0;
-const rec = (src: TraceSource, cpu: number, event: string, fields: Record<string, number | string | boolean> = {}): TraceRecord => ({ t: (t += 10), cpu, src, event, ...fields });
+/** A record as an emit site would produce it (typed by the trace catalogue, and checked against it). */
+const rec = <E extends TraceEventName>(src: TraceSource, cpu: number, event: E, fields: TraceFieldsOf<E>): TraceRecord => {
+  const r: TraceRecord = { t: (t += 10), cpu, src, event, ...fields };
+  expect(recordProblems(r)).toEqual([]);
+  return r;
+};
+/** Routes records to an observer the way a run does: only the events it declares. */
+const routeTo = (o: TraceConsumer, records: readonly TraceRecord[]): void => {
+  const router = new TraceRouter([o]);
+  for (const r of records) router.onRecord(r);
+};
 const feed = (records: readonly TraceRecord[]): ReturnType<ReturnType<typeof lostWakeupObserver>['finish']> => {
   const o = lostWakeupObserver();
-  for (const r of records) o.onRecord(r);
+  routeTo(o, records);
   return o.finish();
 };
 
@@ -30,7 +42,7 @@ describe('no-lost-wakeup', () => {
 
   it('stays quiet when the wait consumed the dummy, or the wake found the sleeper', () => {
     expect(feed([rec('guest', 1, 'kvm_async_pf_task_wake', { token: 0x1000, found: false, dummy: true }), rec('guest', 0, 'kvm_async_pf_dummy_consumed', { token: 0x1000, task: 'a' })])).toEqual([]);
-    expect(feed([sleeps, rec('guest', 1, 'kvm_async_pf_task_wake', { token: 0x1000, found: true, dummy: false }), rec('guest', 0, 'kvm_async_pf_task_woken', { token: 0x1000, task: 'a' })])).toEqual([]);
+    expect(feed([sleeps, rec('guest', 1, 'kvm_async_pf_task_wake', { token: 0x1000, found: true, dummy: false }), rec('guest', 0, 'kvm_async_pf_task_woken', { token: 0x1000, task: 'a', waited_ns: 30 })])).toEqual([]);
   });
 
   it('forgives what Linux does on purpose: a wake-all unlinks that CPU\'s dummies, a second wake unlinks the dummy', () => {
@@ -49,12 +61,22 @@ describe('no-lost-wakeup', () => {
 describe('known hazards', () => {
   it('nmi-in-async-pf-window: the IF=0 panic of a #PF taken inside an NMI handler', () => {
     const h = hazardObserver();
-    for (const r of [rec('cpu', 0, 'exception', { vector: 14, cpl: 3 }), rec('cpu', 0, 'nmi', { cpl: 0, if: false }), rec('cpu', 0, 'exception', { vector: 14, cpl: 0 }), rec('guest', 0, 'panic', { message: NMI_WINDOW_PANIC })]) h.onRecord(r);
+    routeTo(h, [
+      rec('cpu', 0, 'exception', { vector: 14, error_code: 4, cr2: 0x1000, cpl: 3, if: true }),
+      rec('cpu', 0, 'nmi', { cpl: 0, if: false }),
+      rec('cpu', 0, 'exception', { vector: 14, error_code: 0, cr2: 0x2000, cpl: 0, if: false }),
+      rec('guest', 0, 'panic', { message: NMI_WINDOW_PANIC }),
+    ]);
     expect(h.hazard()).toMatchObject({ name: 'nmi-in-async-pf-window' });
     expect([...(h.hazard()?.explains ?? [])]).toEqual(['no-panic']);
     // The same panic outside an NMI is not the hazard.
     const other = hazardObserver();
-    for (const r of [rec('cpu', 0, 'nmi', {}), rec('cpu', 0, 'iret', { vector: 2 }), rec('cpu', 0, 'exception', { vector: 14, cpl: 0 }), rec('guest', 0, 'panic', { message: NMI_WINDOW_PANIC })]) other.onRecord(r);
+    routeTo(other, [
+      rec('cpu', 0, 'nmi', { cpl: 0, if: true }),
+      rec('cpu', 0, 'iret', { vector: 2, cpl: 0, if: true }),
+      rec('cpu', 0, 'exception', { vector: 14, error_code: 0, cr2: 0x2000, cpl: 0, if: false }),
+      rec('guest', 0, 'panic', { message: NMI_WINDOW_PANIC }),
+    ]);
     expect(other.hazard()).toBeUndefined();
   });
 
@@ -62,14 +84,14 @@ describe('known hazards', () => {
     const seq = (cleared: boolean): ReturnType<ReturnType<typeof hazardObserver>['hazard']> => {
       const h = hazardObserver();
       const records = [
-        rec('guest', 0, 'kvm_guest_cpu_init', {}),
-        rec('host', 0, 'kvm_write_guest', { field: 'token', value: 0x1000, ok: true }),
+        rec('guest', 0, 'kvm_guest_cpu_init', { msr_en: 0x10001n, vector: 0xf3, send_always: false }),
+        rec('host', 0, 'kvm_write_guest', { gpa: 0x10004, len: 4, value: 0x1000, field: 'token', ok: true }),
         rec('guest', 0, 'kvm_pv_disable_apf', {}),
         rec('cpu', 0, 'interrupt', { vector: 0xf3, cpl: 0 }),
         ...(cleared ? [rec('guest', 0, 'apf_token_clear', { token: 0x1000 })] : []),
-        rec('guest', 0, 'kvm_guest_cpu_init', {}),
+        rec('guest', 0, 'kvm_guest_cpu_init', { msr_en: 0x10001n, vector: 0xf3, send_always: false }),
       ];
-      for (const r of records) h.onRecord(r);
+      routeTo(h, records);
       return h.hazard();
     };
     expect(seq(false)).toMatchObject({ name: 'stale-token-after-disable' });

@@ -191,7 +191,7 @@ describe('each profile on a kernel-mode fault', () => {
   });
 
   test('current on a buggy host that injects at CPL 0 regardless: panic', () => {
-    const m = buildGuestMachine({ profile: 'current', hostToggles: { inject_at_cpl0_regardless: true }, hostMemory: SLOW, tasks: [faulter('a', 0, 13, copy)] });
+    const m = buildGuestMachine({ profile: 'current', hostToggles: { cpl0_needs_send_always: false }, hostMemory: SLOW, tasks: [faulter('a', 0, 13, copy)] });
     runToEnd(m);
     expect(m.kernel.panicked()?.message).toBe('Host injected async #PF in kernel mode');
     expect(m.events('panic')[0]?.message).toBe('Host injected async #PF in kernel mode');

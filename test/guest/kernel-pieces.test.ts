@@ -16,6 +16,7 @@ import {
   GUEST_PROFILES,
   GUEST_TOGGLES,
   GuestLayout,
+  GuestLayoutPlan,
   PAGE_OFFSET,
   SleepNode,
   SleeperTable,
@@ -147,10 +148,13 @@ describe('boot loader: page tables', () => {
   test('the direct map covers memory in the kernel half; user pages are mapped US per address space', () => {
     const mem = new GuestMemory(4 * 1024 * 1024);
     const U = 0x7f00_0000_0000;
-    const layout = new GuestLayout(mem, 2, [
-      { mm: 'a', pages: [U, U + PAGE_SIZE] },
-      { mm: 'b', pages: [U] },
-    ]);
+    const layout = new GuestLayout(
+      mem,
+      new GuestLayoutPlan(mem.size, 2, [
+        { mm: 'a', pages: [U, U + PAGE_SIZE] },
+        { mm: 'b', pages: [U] },
+      ]),
+    );
     const mmu = new GuestMmu(mem, identitySlat(mem.pages));
     const xlate = (va: number, pml4: number, user: boolean): number | null => {
       mmu.flush();
@@ -182,6 +186,20 @@ describe('boot loader: page tables', () => {
   test('tasks sharing `mm` share their pages', () => {
     const m = buildMini({ tasks: [{ name: 't1', mm: 'proc', pages: [gva(0x1000)], program: [] }, { name: 't2', mm: 'proc', pages: [gva(0x1000)], program: [] }] });
     expect(m.kernel.userPageGpa('t1', 0x1000)).toBe(m.kernel.userPageGpa('t2', 0x1000));
+  });
+
+  test('the plan decides the frames before any memory is written; the page tables map exactly those', () => {
+    const mem = new GuestMemory(4 * 1024 * 1024);
+    const U = 0x7f00_0000_0000;
+    const plan = new GuestLayoutPlan(mem.size, 1, [{ mm: 'a', pages: [U, U + PAGE_SIZE, U] }]);
+    const f0 = plan.userPageGpa('a', U)!;
+    expect(plan.userPageGpa('a', U + PAGE_SIZE)).toBe(f0 + PAGE_SIZE);
+    expect(plan.userPageGpa('a', U + 12)).toBe(f0 + 12);
+    const layout = new GuestLayout(mem, plan);
+    const mmu = new GuestMmu(mem, identitySlat(mem.pages));
+    expect(mmu.translate((U + PAGE_SIZE + 8) as Gva, false, true, true, layout.addressSpace('a')!.pml4)).toBe(XLATE_OK);
+    expect(mmu.gpa).toBe(f0 + PAGE_SIZE + 8);
+    expect(() => new GuestLayout(new GuestMemory(2 * mem.size), plan)).toThrow(/planned for 4194304 bytes/);
   });
 });
 

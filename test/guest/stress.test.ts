@@ -10,6 +10,7 @@ import type { HostProfileName } from '../../host/config';
 import type { GuestProfileName } from '../../guest/profiles';
 import type { TaskSpec, UserOp } from '../../guest/program';
 import { buildGuestMachine } from '../support/guest-machine';
+import { cases } from '../support/scale';
 
 const BASE = 0x400000;
 const PAGES = 3;
@@ -114,6 +115,6 @@ test('random workloads: data intact, everything exits, no kernel bug', () => {
         for (const t of m.kernel.tasks) expect(t.exitCode).toBe(0);
       },
     ),
-    { numRuns: 40, seed: 4242 },
+    { numRuns: cases(15, 40), seed: 4242 },
   );
 });

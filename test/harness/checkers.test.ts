@@ -2,7 +2,7 @@ import { CHECKERS } from '../../harness/checkers';
 import { check, rec } from './helpers';
 
 const T = 0x1001;
-const enable = (cpu = 0, t = 0) => rec(t, cpu, 'kvm_async_pf_enable', { gpa: 0x10000, send_always: false, delivery_as_int: true, pf_vmexit: false });
+const enable = (cpu = 0, t = 0) => rec(t, cpu, 'kvm_async_pf_enable', { msr_en_val: 0x10001n, gpa: 0x10000, send_always: false, delivery_as_int: true, pf_vmexit: false });
 const notPresent = (t: number, token = T, cpu = 0, injected = true) => rec(t, cpu, 'kvm_async_pf_not_present', { token, gva: 0x7f0000001000, injected, halt: !injected });
 const ready = (t: number, token = T, cpu = 0, notified = true) => rec(t, cpu, 'kvm_async_pf_ready', { token, gva: 0x7f0000001000, notified });
 
@@ -65,16 +65,16 @@ describe('token-unique', () => {
   });
   it('fires on token 0 when page-ready goes through the token slot, not with #PF-based page ready', () => {
     expect(check('token-unique', [enable(), notPresent(10, 0)])[0]?.message).toMatch(/token 0 handed out on cpu0: the token slot uses 0/);
-    const old = rec(0, 0, 'kvm_async_pf_enable', { gpa: 0x10000, send_always: true, delivery_as_int: false, pf_vmexit: false });
+    const old = rec(0, 0, 'kvm_async_pf_enable', { msr_en_val: 0x10003n, gpa: 0x10000, send_always: true, delivery_as_int: false, pf_vmexit: false });
     expect(check('token-unique', [old, notPresent(10, 0)])).toEqual([]);
   });
   it('forgets tokens dropped by a reset', () => {
-    expect(check('token-unique', [notPresent(10), rec(15, 0, 'kvm_vcpu_reset'), notPresent(20)])).toEqual([]);
+    expect(check('token-unique', [notPresent(10), rec(15, 0, 'kvm_vcpu_reset', {}), notPresent(20)])).toEqual([]);
   });
 });
 
 describe('host-writes', () => {
-  const write = (t: number, gpa: number, field = 'token', len = 4, cpu = 0) => rec(t, cpu, 'kvm_write_guest', { gpa, len, value: 1, field });
+  const write = (t: number, gpa: number, field: 'flags' | 'token' | 'reason' = 'token', len = 4, cpu = 0) => rec(t, cpu, 'kvm_write_guest', { gpa, len, value: 1, field, ok: true });
   it('is quiet for flags and token writes inside the registered area', () => {
     expect(check('host-writes', [enable(), write(10, 0x10000, 'flags'), write(20, 0x10004)])).toEqual([]);
   });
@@ -100,7 +100,7 @@ describe('host-writes', () => {
 });
 
 describe('slot-busy', () => {
-  const tokenWrite = (t: number, value: number) => rec(t, 0, 'kvm_write_guest', { gpa: 0x10004, len: 4, value, field: 'token' });
+  const tokenWrite = (t: number, value: number) => rec(t, 0, 'kvm_write_guest', { gpa: 0x10004, len: 4, value, field: 'token', ok: true });
   it('is quiet when the guest clears the slot between page-readies', () => {
     expect(check('slot-busy', [enable(), tokenWrite(10, T), rec(20, 0, 'apf_token_clear', { token: T }), tokenWrite(30, 0x2001)])).toEqual([]);
   });
@@ -108,7 +108,7 @@ describe('slot-busy', () => {
     expect(check('slot-busy', [enable(), tokenWrite(10, T), tokenWrite(30, 0x2001)])[0]?.message).toMatch(/still held 0x1001/);
   });
   it('fires when flags are written over unread flags', () => {
-    const flags = (t: number) => rec(t, 0, 'kvm_write_guest', { gpa: 0x10000, len: 4, value: 1, field: 'flags' });
+    const flags = (t: number) => rec(t, 0, 'kvm_write_guest', { gpa: 0x10000, len: 4, value: 1, field: 'flags', ok: true });
     expect(check('slot-busy', [flags(10), flags(20)])).toHaveLength(1);
     expect(check('slot-busy', [flags(10), rec(15, 0, 'kvm_read_and_reset_apf_flags', { flags: 1 }), flags(20)])).toEqual([]);
   });
@@ -121,7 +121,7 @@ describe('slot-busy', () => {
 
 describe('sleep-context', () => {
   it('fires on a guest BUG record and is quiet otherwise', () => {
-    expect(check('sleep-context', [rec(1, 0, 'sched_switch', { prev: 'a', next: 'b', prev_state: 'D' })])).toEqual([]);
+    expect(check('sleep-context', [rec(1, 0, 'sched_switch', { prev: 'a', next: 'b', prev_state: 'uninterruptible' })])).toEqual([]);
     const v = check('sleep-context', [rec(1, 0, 'bug', { kind: 'scheduling_while_atomic', task: 'a', message: 'preempt_count 1' })]);
     expect(v[0]?.message).toBe('BUG: scheduling while atomic (task a): preempt_count 1');
   });
@@ -145,15 +145,15 @@ describe('hung-task', () => {
 
 describe('page-integrity', () => {
   it('is quiet when the checksum survives eviction', () => {
-    expect(check('page-integrity', [rec(1, -1, 'host_page_evict', { gfn: 5, checksum: 0xabc }), rec(2, 0, 'host_page_fault_in', { gfn: 5, checksum: 0xabc, ok: true, backing: 'swapped' })])).toEqual([]);
+    expect(check('page-integrity', [rec(1, -1, 'host_page_evict', { gfn: 5, checksum: 0xabc, why: 'explicit' }), rec(2, 0, 'host_page_fault_in', { gfn: 5, checksum: 0xabc, ok: true, backing: 'swapped', why: 'sync' })])).toEqual([]);
   });
   it('fires when the page comes back different', () => {
-    expect(check('page-integrity', [rec(1, -1, 'host_page_evict', { gfn: 5, checksum: 0xabc }), rec(2, 0, 'host_page_fault_in', { gfn: 5, checksum: 0xabd, ok: true })])).toHaveLength(1);
+    expect(check('page-integrity', [rec(1, -1, 'host_page_evict', { gfn: 5, checksum: 0xabc, why: 'explicit' }), rec(2, 0, 'host_page_fault_in', { gfn: 5, checksum: 0xabd, ok: true, backing: 'swapped', why: 'sync' })])).toHaveLength(1);
   });
   it('fires when a task reads something other than what it wrote', () => {
-    const w = rec(1, 0, 'task_access', { task: 'a', gva: 0x7f0000001000, write: true, value: 42 });
-    expect(check('page-integrity', [w, rec(2, 0, 'task_access', { task: 'a', gva: 0x7f0000001000, write: false, value: 42 })])).toEqual([]);
-    expect(check('page-integrity', [w, rec(2, 0, 'task_access', { task: 'a', gva: 0x7f0000001000, write: false, value: 0 })])).toHaveLength(1);
+    const w = rec(1, 0, 'task_access', { task: 'a', gva: 0x7f0000001000, write: true, value: 42, kernel: false });
+    expect(check('page-integrity', [w, rec(2, 0, 'task_access', { task: 'a', gva: 0x7f0000001000, write: false, value: 42, kernel: false })])).toEqual([]);
+    expect(check('page-integrity', [w, rec(2, 0, 'task_access', { task: 'a', gva: 0x7f0000001000, write: false, value: 0, kernel: false })])).toHaveLength(1);
   });
 });
 

@@ -8,7 +8,7 @@
  */
 import type { Simulation } from '../../sim/engine';
 import { Priority } from '../../sim/queue';
-import type { TraceFields, TraceSource } from '../../sim/trace';
+import { forwardEmit, type TraceFields, type TraceSource } from '../../sim/trace';
 import type { Machine, MachineFactory } from '../../harness/machine-api';
 import type { Action, Scenario } from '../../harness/scenario/types';
 
@@ -16,7 +16,7 @@ export const fakeMachine: MachineFactory = (scenario: Scenario, sim: Simulation)
   const mode = scenario.tasks[0]?.name ?? 'ok';
   let done = false;
   let panic: string | undefined;
-  const emit = (src: TraceSource, cpu: number, event: string, fields: TraceFields = {}): void => sim.trace.emit(src, cpu, event, fields);
+  const emit = (src: TraceSource, cpu: number, event: string, fields: TraceFields = {}): void => forwardEmit(sim.trace, src, cpu, event, fields);
   const at = (t: number, fn: () => void): void => void sim.scheduleAt(t, Priority.Host, fn, 'fake');
   const T = 0x1001;
   return {

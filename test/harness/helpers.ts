@@ -1,13 +1,19 @@
 /** Helpers for harness tests: synthetic trace records and a checker driver. */
-import type { TraceRecord, TraceSource } from '../../sim/trace';
+import type { TraceEventName, TraceFieldsOf, TraceRecord, TraceSource } from '../../sim/trace';
 import { CHECKERS, CheckerSet, type CheckerSetting, type Violation } from '../../harness/checkers';
-import { eventInfo } from '../../harness/trace/vocabulary';
+import { eventInfo, recordProblems } from '../../harness/trace/vocabulary';
 
-/** A record; `src` comes from the vocabulary unless given. */
-export function rec(t: number, cpu: number, event: string, fields: Record<string, unknown> = {}, src?: TraceSource): TraceRecord {
-  return { t, cpu, src: src ?? eventInfo(event)?.src ?? 'host', event, ...fields };
+/**
+ * A record as an emit site would produce it: the event and fields are checked against the trace
+ * catalogue by the compiler, and again at run time (a synthetic record a checker could never see
+ * would make a test prove nothing). `src` comes from the catalogue unless given.
+ */
+export function rec<E extends TraceEventName>(t: number, cpu: number, event: E, fields: TraceFieldsOf<E>, src?: TraceSource): TraceRecord {
+  const r: TraceRecord = { t, cpu, src: src ?? eventInfo(event)?.src ?? 'host', event, ...fields };
+  const problems = recordProblems(r);
+  if (problems.length > 0) throw new Error(`synthetic record is not one the trace catalogue describes: ${problems.join('; ')}`);
+  return r;
 }
-
 /** Runs one checker (all others off) over records and returns its violations. */
 export function check(name: string, records: readonly TraceRecord[], outcome = 'completed', options: CheckerSetting = true): Violation[] {
   const settings: Record<string, CheckerSetting> = {};

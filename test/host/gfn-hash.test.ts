@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { APF_GFN_HASH_SLOTS, apfGfnHashSlot } from '../../shared-abi/apf';
 import { hash32Pre47 } from '../../shared-abi/hash';
 import { ApfGfnHash, gfnHomeSlot, gfnHomeSlotPre47, type GfnHashFn } from '../../host/x86/gfn_hash';
+import { cases } from '../support/scale';
 
 type Cmd = { op: 'add' | 'del' | 'find'; gfn: number };
 
@@ -56,11 +57,11 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.record({ op: fc.constantFrom<Cmd['op']>('ad
 
 describe('apf gfn hash', () => {
   test('model: random insert/delete/lookup against a Set (hash_32 ≥ v4.7)', () => {
-    fc.assert(fc.property(fc.array(cmdArb, { minLength: 50, maxLength: 300, size: 'max' }), (cmds) => runModel(cmds, gfnHomeSlot)), { seed: 0x5eed, numRuns: 300 });
+    fc.assert(fc.property(fc.array(cmdArb, { minLength: 50, maxLength: 300, size: 'max' }), (cmds) => runModel(cmds, gfnHomeSlot)), { seed: 0x5eed, numRuns: cases(100, 300) });
   });
 
   test('model: same with the pre-v4.7 multiplier (linux-3.0)', () => {
-    fc.assert(fc.property(fc.array(cmdArb, { minLength: 50, maxLength: 300, size: 'max' }), (cmds) => runModel(cmds, gfnHomeSlotPre47)), { seed: 0x5eed + 1, numRuns: 200 });
+    fc.assert(fc.property(fc.array(cmdArb, { minLength: 50, maxLength: 300, size: 'max' }), (cmds) => runModel(cmds, gfnHomeSlotPre47)), { seed: 0x5eed + 1, numRuns: cases(60, 200) });
   });
 
   test('model: a fully loaded table (64 entries) drained in random order', () => {
@@ -71,7 +72,7 @@ describe('apf gfn hash', () => {
         for (const gfn of shuffled) cmds.push({ op: 'del', gfn });
         runModel(cmds, gfnHomeSlot);
       }),
-      { seed: 42, numRuns: 100 },
+      { seed: 42, numRuns: cases(40, 100) },
     );
   });
 

@@ -12,6 +12,7 @@ import { CR0_PE, CR0_PG, type Insn } from '../../shared-abi/arch';
 import { KVM_MSR, X86_MSR } from '../../shared-abi/msr';
 import { X86_EXCEPTION } from '../../shared-abi/vectors';
 import { AREA, DATA_GFN, makeWorld, MEM_PAGES } from './world';
+import { cases } from '../support/scale';
 
 const MEM = MEM_PAGES * PAGE_SIZE;
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
@@ -134,6 +135,6 @@ test('random guest-controlled input never makes the host throw', () => {
         }
       },
     ),
-    { seed: 20240601, numRuns: 300 },
+    { seed: 20240601, numRuns: cases(100, 300) },
   );
 });

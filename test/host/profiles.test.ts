@@ -25,14 +25,12 @@ describe('host profiles', () => {
     expect(f('linux-3.0').supportedKvmFeatures & (1 << KVM_FEATURE.ASYNC_PF_VMEXIT)).toBe(0);
   });
 
-  test('every fix is on in current and each toggle can be reverted alone', () => {
+  test('one polarity: every toggle is on in current (true = the fixed kernel) and each can be turned off alone', () => {
     const cur = resolveHostProfile('current').toggles;
     for (const t of TOGGLES) {
-      // Off in `current`: the two deliberate bugs, and the pinned-cache variant (no kernel has it).
-      const bug = t === 'df_cancellation' || t === 'inject_at_cpl0_regardless' || t === 'gfn_cache_pin';
-      expect(cur[t]).toBe(!bug);
-      const r = resolveHostProfile('current', { [t]: bug });
-      for (const u of TOGGLES) expect(r.toggles[u]).toBe(u === t ? bug : cur[u]);
+      expect([t, cur[t]]).toEqual([t, true]);
+      const r = resolveHostProfile('current', { [t]: false });
+      for (const u of TOGGLES) expect(r.toggles[u]).toBe(u !== t);
     }
   });
 
@@ -40,10 +38,10 @@ describe('host profiles', () => {
     for (let i = 1; i < HOST_PROFILES.length; i++) {
       const a = resolveHostProfile(HOST_PROFILES[i - 1]!).toggles;
       const b = resolveHostProfile(HOST_PROFILES[i]!).toggles;
-      for (const t of TOGGLES) if (t !== 'df_cancellation' && a[t]) expect([t, b[t]]).toEqual([t, true]);
+      for (const t of TOGGLES) if (t !== 'no_df_cancellation' && a[t]) expect([t, b[t]]).toEqual([t, true]);
     }
-    expect(resolveHostProfile('linux-4.19').toggles.df_cancellation).toBe(true);
-    expect(resolveHostProfile('linux-5.8').toggles.df_cancellation).toBe(false);
+    expect(resolveHostProfile('linux-4.19').toggles.no_df_cancellation).toBe(false);
+    expect(resolveHostProfile('linux-5.8').toggles.no_df_cancellation).toBe(true);
   });
 
   test('interrupt_page_ready off makes bit 3 reserved', () => {

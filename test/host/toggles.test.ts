@@ -41,10 +41,10 @@ const legacyPf: Handler = function* (_frame, g) {
 
 test('every toggle has a scenario here', () => {
   const covered: HostToggle[] = [
-    'pending_exception_gate', 'df_cancellation', 'can_deliver_cleanup', 'interrupt_page_ready', 'page_ready_needs_not_present',
+    'pending_exception_gate', 'no_df_cancellation', 'can_deliver_cleanup', 'interrupt_page_ready', 'page_ready_needs_not_present',
     'reject_without_lapic', 'lapic_enabled_check', 'nonzero_token', 'paging_check', 'nested_payload',
-    'protected_state_cpl0', 'keep_queue_on_cr0_pg', 'honour_send_always', 'inject_at_cpl0_regardless',
-    'gfn_cache_refresh', 'gfn_cache_pin',
+    'protected_state_cpl0', 'keep_queue_on_cr0_pg', 'honour_send_always', 'cpl0_needs_send_always',
+    'gfn_cache_refresh', 'gfn_cache_unpinned',
   ];
   expect([...covered].sort()).toEqual(Object.keys(HOST_TOGGLES).sort());
 });
@@ -57,7 +57,7 @@ describe('pending_exception_gate (2a266f23550b)', () => {
   });
 });
 
-describe('df_cancellation (9a6e7c39810e) and the #DF it claimed to fix', () => {
+describe('no_df_cancellation (84b09f33a5de reverting 9a6e7c39810e) and the #DF the cancellation claimed to fix', () => {
   /**
    * Page B completes while the guest computes (≤v5.7 workers do not kick), then the guest
    * touches page A: not-present(A) is queued, and the end-of-iteration completion check finds B.
@@ -105,8 +105,8 @@ describe('df_cancellation (9a6e7c39810e) and the #DF it claimed to fix', () => {
     expect(w.guest.notes('ready').map((n) => n.token)).toEqual(expect.arrayContaining([b, a]));
   });
 
-  test.each([true, false])('linux-4.19 without the gate, df_cancellation %s', (on) => {
-    const w = scenario('linux-4.19', { pending_exception_gate: false, df_cancellation: on });
+  test.each([true, false])('linux-4.19 without the gate, the cancellation present: %s', (on) => {
+    const w = scenario('linux-4.19', { pending_exception_gate: false, no_df_cancellation: !on });
     const a = tokenOf(w, DATA_GFN);
     const b = tokenOf(w, DATA_GFN + 1);
     if (on) {
@@ -348,9 +348,9 @@ describe('honour_send_always', () => {
   });
 });
 
-describe('inject_at_cpl0_regardless (deliberately buggy)', () => {
-  test.each([true, false])('%s', (on) => {
-    const w = unit('inject_at_cpl0_regardless', on, { cpl: 0 });
+describe('cpl0_needs_send_always (off: deliberately buggy)', () => {
+  test.each([true, false])('injects at CPL 0 regardless: %s', (on) => {
+    const w = unit('cpl0_needs_send_always', !on, { cpl: 0 });
     fault(w);
     expect(lastNotPresent(w)).toMatchObject({ injected: on, halt: !on });
   });
@@ -379,9 +379,9 @@ describe('gfn_cache_refresh (the APF area cache: docs/caches.md)', () => {
   });
 });
 
-describe('gfn_cache_pin (the cache holds its page: no migration while cached)', () => {
-  test.each([true, false])('%s', (on) => {
-    const w = unit('gfn_cache_pin', on);
+describe('gfn_cache_unpinned (off: the cache holds its page, no migration while cached)', () => {
+  test.each([true, false])('pinned: %s', (on) => {
+    const w = unit('gfn_cache_unpinned', !on);
     expect(w.kvm.migratePages([1])).toEqual([on ? 'pinned' : 'migrated']);
     expect(w.kvm.hostMem.translate(1, false) === 1).toBe(on);
     expect(w.ev('host_page_migrate').at(-1)).toMatchObject({ ok: !on, why: on ? 'pinned' : 'requested' });

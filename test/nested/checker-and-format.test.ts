@@ -5,8 +5,8 @@
 import { ScenarioError, scenarioFromValue } from '../../harness/scenario/load';
 import { check, rec } from '../harness/helpers';
 
-const switchover = (listener: string) => rec(100, -1, 'nested_migration', { phase: 'switchover', restore: 'two_step', fetch: 'listener', listener });
-const request = (t: number, from = 'kvm_run', via = 'listener') => rec(t, 0, 'postcopy_page_request', { gfn: 0x3ffa, page: 'msr_bitmap of l2a', via, from, listener: false });
+const switchover = (listener: 'before_set_nested_state' | 'after_set_nested_state' | 'never') => rec(100, -1, 'nested_migration', { phase: 'switchover', restore: 'two_step', fetch: 'listener', listener });
+const request = (t: number, from: 'kvm_run' | 'set_nested_state' = 'kvm_run', via: 'vcpu_exit' | 'listener' = 'listener') => rec(t, 0, 'postcopy_page_request', { gfn: 0x3ffa, page: 'msr_bitmap of l2a', via, from, listener: false });
 const served = (t: number, ok = true) => rec(t, 0, 'postcopy_page_served', { gfn: 0x3ffa, page: 'msr_bitmap of l2a', via: 'listener', ok, waited_ns: t - 200 });
 
 describe('nested-state checker', () => {

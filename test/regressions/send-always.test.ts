@@ -48,8 +48,8 @@ describe('the SEND_ALWAYS matrix', () => {
 
   it('a host that injects at CPL 0 regardless: the ≤5.7 guests cope, the current guest panics in kernel mode', () => {
     for (const ctx of IF_ON) {
-      expect(cell(ctx, 'linux-5.2-user-only', 'linux-4.19+inject_at_cpl0_regardless=on')).toMatchObject({ asyncPfInjected: 1, outcome: 'completed' });
-      expect(cell(ctx, 'current', 'current+inject_at_cpl0_regardless=on')).toMatchObject({ outcome: 'panic', panic: 'Host injected async #PF in kernel mode' });
+      expect(cell(ctx, 'linux-5.2-user-only', 'linux-4.19+cpl0_needs_send_always=off')).toMatchObject({ asyncPfInjected: 1, outcome: 'completed' });
+      expect(cell(ctx, 'current', 'current+cpl0_needs_send_always=off')).toMatchObject({ outcome: 'panic', panic: 'Host injected async #PF in kernel mode' });
       expect(cell(ctx, 'current', 'current')).toMatchObject({ asyncPfInjected: 0, artificialHalts: 1, outcome: 'completed' });
     }
   });

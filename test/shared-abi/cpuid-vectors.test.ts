@@ -60,7 +60,7 @@ describe('CPUID (spec §1.4)', () => {
 
 describe('vectors (spec §1.6)', () => {
   test('exception vectors', () => {
-    expect(X86_EXCEPTION).toEqual({ DE: 0, NMI: 2, UD: 6, DF: 8, GP: 13, PF: 14, MC: 18 });
+    expect(X86_EXCEPTION).toEqual({ DE: 0, NMI: 2, UD: 6, DF: 8, TS: 10, NP: 11, SS: 12, GP: 13, PF: 14, AC: 17, MC: 18, CP: 21 });
     expect(PF_VECTOR).toBe(14);
     expect(GP_VECTOR).toBe(13);
     expect(ASYNC_PF_ERROR_CODE).toBe(0);

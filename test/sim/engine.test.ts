@@ -12,6 +12,7 @@ import {
   type Waiter,
 } from '../../sim';
 import { caught } from '../support/caught';
+import { forwardEmit } from '../../sim/trace';
 
 describe('Simulation scheduling', () => {
   test('runs events in time order and advances the clock', () => {
@@ -65,7 +66,7 @@ describe('Simulation scheduling', () => {
   test('trace records carry the simulation time', () => {
     const sim = new Simulation({ seed: 1 });
     const rec = new TraceRecorder(sim.trace);
-    sim.schedule(us(7), 0, () => sim.trace.emit('host', 0, 'tick', { n: 1 }), 'tick');
+    sim.schedule(us(7), 0, () => forwardEmit(sim.trace, 'host', 0, 'tick', { n: 1 }), 'tick');
     sim.run();
     expect(rec.records).toEqual([{ t: 7000, cpu: 0, src: 'host', event: 'tick', n: 1 }]);
   });

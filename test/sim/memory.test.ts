@@ -1,6 +1,7 @@
 import { gfnOf, gpa, PAGE_SIZE, type Gfn, type Gpa, type Gva } from '../../shared-abi/addr';
 import type { LeMemory } from '../../shared-abi/layout';
 import { GuestMemory, GuestMemoryError, SimError } from '../../sim';
+import { pooledBuffers } from '../../sim/memory';
 import { caught } from '../support/caught';
 
 const MiB = 1 << 20;
@@ -232,5 +233,54 @@ describe('address types', () => {
     expect(typeof typeOnly).toBe('function');
     mem.writeU32(gpa(8), 0xdeadbeef);
     expect(mem.readU32(gpa(8))).toBe(0xdeadbeef);
+  });
+});
+
+describe('GuestMemory.release and the buffer pool', () => {
+  const SIZE = 1 * MiB + 3 * 4096; // a size no other test uses, so the pool holds only ours
+  const allZero = (m: GuestMemory): boolean => {
+    for (let a = 0; a < m.size; a += 4) if (m.readU32(a) !== 0) return false;
+    return true;
+  };
+
+  it('a memory built after a release starts all zero, whatever was written and how', () => {
+    const m = new GuestMemory(SIZE);
+    m.writeU8(5, 0xff);
+    m.writeU16(4095, 0xffff); // spans two pages
+    m.writeU32(8190, -1); // spans two pages
+    m.writeU64(3 * 4096 - 4, 0xffff_ffff_ffff_ffffn); // spans two pages
+    m.writeBytes(5 * 4096 - 10, new Uint8Array(4096 + 20).fill(7)); // three pages
+    m.fillPage(100, 0xaa);
+    m.copyPageIn(200, new Uint8Array(4096).fill(3));
+    m.writeU32(SIZE - 4, 0x12345678);
+    expect(allZero(m)).toBe(false);
+    const before = pooledBuffers();
+    m.release();
+    expect(pooledBuffers()).toBe(before + 1);
+    const n = new GuestMemory(SIZE); // takes m's buffer
+    expect(pooledBuffers()).toBe(before);
+    expect(allZero(n)).toBe(true);
+    n.release();
+  });
+
+  it('a released memory refuses every access; releasing twice is harmless', () => {
+    const m = new GuestMemory(SIZE);
+    m.release();
+    m.release();
+    expect(() => m.readU32(0)).toThrow(GuestMemoryError);
+    expect(() => m.writeU8(0, 1)).toThrow(GuestMemoryError);
+    expect(() => m.fillPage(0, 0)).toThrow(GuestMemoryError);
+    expect(m.contains(0, 1)).toBe(false);
+  });
+
+  it('a memory whose buffer was handed out is not pooled (writes through it are not tracked)', () => {
+    const m = new GuestMemory(SIZE);
+    new Uint8Array(m.buffer)[4096 * 7] = 9;
+    const before = pooledBuffers();
+    m.release();
+    expect(pooledBuffers()).toBe(before);
+    const n = new GuestMemory(SIZE);
+    expect(n.readU8(4096 * 7)).toBe(0);
+    n.release();
   });
 });

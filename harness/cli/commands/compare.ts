@@ -12,7 +12,8 @@
  */
 import * as path from 'node:path';
 import { formatDuration } from '../../../sim/clock';
-import type { TraceRecord } from '../../../sim/trace';
+import { PAGE_SIZE } from '../../../shared-abi/addr';
+import { eventSet, TraceRouter, type EventsIn, type TraceConsumer, type TraceRecordOf } from '../../trace/consumer';
 import { guestProfileNames, hostProfileNames } from '../../registry';
 import { runScenario, type RunReport } from '../../runner';
 import { loadScenarioFile } from '../../scenario/load';
@@ -90,26 +91,29 @@ export interface CompareCell {
   readonly replay: string;
 }
 
+const STALL_EVENTS = eventSet(['kvm_page_fault', 'kvm_async_pf_not_present', 'kvm_async_pf_sync', 'kvm_async_pf_halt', 'kvm_async_pf_unhalt', 'kvm_async_pf_task_wait_schedule', 'kvm_async_pf_task_wait_halt']);
+
 /** Watches one run's records for the guest's wait kind and the time vCPUs stood still. */
-class StallMeter {
+class StallMeter implements TraceConsumer<EventsIn<typeof STALL_EVENTS>> {
+  readonly events = STALL_EVENTS;
   stalledNs = 0;
   private readonly haltSince = new Map<number, number>();
   private readonly faultSince = new Map<string, number>();
   waitSchedule = false;
   waitHalt = false;
 
-  onRecord(r: TraceRecord): void {
+  onRecord(r: TraceRecordOf<EventsIn<typeof STALL_EVENTS>>): void {
     switch (r.event) {
       case 'kvm_page_fault': {
-        const key = `${r.cpu}:${Math.floor(Number(r.fault_address) / 4096)}`;
+        const key = `${r.cpu}:${Math.floor(r.fault_address / PAGE_SIZE)}`;
         if (!this.faultSince.has(key)) this.faultSince.set(key, r.t);
         return;
       }
       case 'kvm_async_pf_not_present':
-        this.faultSince.delete(`${r.cpu}:${Math.floor(Number(r.gva) / 4096)}`);
+        this.faultSince.delete(`${r.cpu}:${Math.floor(r.gva / PAGE_SIZE)}`);
         return;
       case 'kvm_async_pf_sync': {
-        const key = `${r.cpu}:${Number(r.gfn)}`;
+        const key = `${r.cpu}:${r.gfn}`;
         const since = this.faultSince.get(key);
         if (since !== undefined) this.stalledNs += r.t - since;
         this.faultSince.delete(key);
@@ -233,7 +237,7 @@ export function compareCommand(argv: readonly string[], io: CliIo, deps: CliDeps
           const o: Overrides = { ...base, guest: guest.profile, host: host.profile, toggles: [...(base.toggles ?? []), ...guest.toggles, ...host.toggles, ...combo] };
           const s = applyOverrides({ ...ctx.scenario, file: ctx.given }, o);
           const meter = new StallMeter();
-          const r = runScenario(s, { ...(deps.machine === undefined ? {} : { machine: deps.machine }), onRecord: (rec) => meter.onRecord(rec) });
+          const r = runScenario(s, { ...(deps.machine === undefined ? {} : { machine: deps.machine }), onRecord: new TraceRouter([meter]).onRecord });
           meter.finish(r.endT);
           const varied: Record<string, boolean> = {};
           for (const t of combo) varied[t.name] = t.value;

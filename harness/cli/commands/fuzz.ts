@@ -9,22 +9,27 @@
  *   apf fuzz --untrusted ...           the host against a hostile bare-metal guest
  *   apf fuzz --canary no-ack ...       against a deliberately broken guest (must fail)
  *   apf fuzz --replay FILE             judge one scenario file with the fuzz properties
+ *   apf fuzz ... --shard I/N --json > shard-I.json   one shard of a campaign (CI matrix)
+ *   apf fuzz merge shard-1.json ... shard-N.json     the shards' results as the whole campaign's
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { GuestProfileName, GuestToggle } from '../../../guest/profiles';
 import type { HostProfileName, HostToggle } from '../../../host/config';
-import { runCampaign, type CampaignResult } from '../../fuzz/campaign';
+import { mergeTallies, runCampaign, shrinkRuns, shrinkTargets, tallyFingerprint, type CampaignResult, type CampaignTally } from '../../fuzz/campaign';
 import { CANARY_NAMES, canaryByName } from '../../fuzz/canaries';
 import { runScenarioCase, type FuzzMode } from '../../fuzz/case';
 import { FUZZ_SIZES, type FuzzSize } from '../../fuzz/generators';
 import { defaultJobs } from '../../fuzz/pool';
 import { progressReporter } from '../../fuzz/progress';
 import { writeFailures, type WrittenFailure } from '../../fuzz/report';
-import type { SearchSpec } from '../../fuzz/search';
+import type { SearchSpec, ShrinkOutcome } from '../../fuzz/search';
 import { freshSeed } from '../../fuzz/seeds';
+import { canonicalSeed } from '../../../sim/prng';
 import { loadScenarioFile } from '../../scenario/load';
 import { checkProfile, parseToggle, shellWord, UsageError, type ToggleSetting } from '../../scenario/overrides';
 import { closest } from '../../util/names';
+import { parseShard, type Shard } from '../../util/shard';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, type OptionSpecs, type Parsed } from '../args';
 import type { CliIo } from '../io';
 
@@ -38,6 +43,7 @@ const OPTIONS: OptionSpecs = {
   size: { type: 'string', value: 'SIZE', help: 'small (default), medium or large scenarios' },
   untrusted: { type: 'boolean', help: 'untrusted-guest mode: a hostile bare-metal guest, the host is the target' },
   canary: { type: 'string', value: 'NAME', help: `fuzz a deliberately broken guest (${CANARY_NAMES.join(', ')}): the campaign must fail` },
+  shard: { type: 'string', value: 'I/N', help: 'run only runs i with i % N == I-1 (a CI job of N); `apf fuzz merge` combines the --json results' },
   'fail-fast': { type: 'boolean', help: 'stop at the first failure (still the lowest failing run, for any --jobs)' },
   'shrink-budget': { type: 'string', value: 'N', help: 'runs a shrink may spend (default 300)' },
   out: { type: 'string', value: 'DIR', help: 'where shrunk failures go (default ./runs/fuzz, or $APF_RUNS_DIR/fuzz)' },
@@ -65,6 +71,8 @@ export const FUZZ_HELP = helpText(
     '  apf fuzz --untrusted --runs 1000 --seed 3',
     '  apf fuzz --canary no-ack --runs 300 --seed 1      # must find the broken ACK',
     '  apf fuzz --replay runs/fuzz/fuzz-1-14.json --canary no-ack',
+    '  apf fuzz --runs 9000 --seed 1 --shard 2/3 --json > shard-2.json   # one of three CI jobs',
+    '  apf fuzz merge shard-1.json shard-2.json shard-3.json         # the same report as one campaign',
   ],
 );
 
@@ -77,6 +85,7 @@ interface FuzzSettings {
   readonly toggles: readonly ToggleSetting[];
   readonly shrinkBudget: number;
   readonly failFast: boolean;
+  readonly shard: Shard | undefined;
   readonly out: string;
 }
 
@@ -127,6 +136,9 @@ function settings(p: Parsed, io: CliIo): FuzzSettings {
   const mode: FuzzMode = untrusted ? 'untrusted' : 'trusted';
   const seed = seedArg('fuzz', p);
   const jobs = nonNegativeInt(p, 'jobs') ?? defaultJobs();
+  const shardText = str(p, 'shard');
+  const shard = shardText === undefined ? undefined : parseShard(shardText);
+  if (shard !== undefined && flag(p, 'fail-fast')) throw new UsageError('apf fuzz: --fail-fast cannot be combined with --shard (a shard cannot know where the other shards fail first)');
   return {
     runs: positiveIntArg('fuzz', p, 'runs') ?? 500,
     seed: seed ?? freshSeed(),
@@ -139,12 +151,13 @@ function settings(p: Parsed, io: CliIo): FuzzSettings {
     toggles,
     shrinkBudget: positiveIntArg('fuzz', p, 'shrink-budget') ?? 300,
     failFast: flag(p, 'fail-fast'),
+    shard,
     out: path.resolve(io.cwd, str(p, 'out') ?? (io.env.APF_RUNS_DIR === undefined ? path.join('runs', 'fuzz') : path.join(io.env.APF_RUNS_DIR, 'fuzz'))),
   };
 }
 
-/** The command line that reproduces the campaign (every option that changes what runs). */
-function campaignCommand(s: FuzzSettings): string {
+/** The command line that reproduces the campaign (every option that changes what runs); with its shard unless `whole`. */
+function campaignCommand(s: FuzzSettings, whole = false): string {
   const g = s.spec.gen;
   const words = ['apf', 'fuzz', '--runs', String(s.runs), '--seed', String(s.seed)];
   if (s.spec.case.mode === 'untrusted') words.push('--untrusted');
@@ -155,6 +168,7 @@ function campaignCommand(s: FuzzSettings): string {
   if (s.spec.case.canary !== undefined) words.push('--canary', s.spec.case.canary);
   if (s.failFast) words.push('--fail-fast');
   if (s.shrinkBudget !== 300) words.push('--shrink-budget', String(s.shrinkBudget));
+  if (s.shard !== undefined && !whole) words.push('--shard', `${s.shard.index}/${s.shard.count}`);
   return words.map(shellWord).join(' ');
 }
 
@@ -178,9 +192,21 @@ function replayOne(p: Parsed, io: CliIo, file: string): number {
   return r.ok ? 0 : 1;
 }
 
-function summaryLines(r: CampaignResult, s: FuzzSettings, written: readonly WrittenFailure[]): string[] {
+/** What a report is made of: the campaign's result and how to name and reproduce it. */
+interface ReportInput {
+  readonly result: CampaignResult;
+  readonly spec: SearchSpec;
+  /** The command that reproduces what this report covers (the shard's, or the whole campaign's). */
+  readonly command: string;
+  /** The whole campaign's command, without --shard. */
+  readonly campaign: string;
+  readonly out: string;
+}
+
+function summaryLines(r: CampaignResult, command: string, written: readonly WrittenFailure[]): string[] {
   const secs = (r.elapsedMs / 1000).toFixed(1);
   const speed = `${Math.round(r.runsPerSec)} runs/s`;
+  const of = r.shard === undefined ? '' : `shard ${r.shard.index}/${r.shard.count} of ${r.total} runs; `;
   const outcomes = Object.entries(r.outcomes)
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k} ${v}`)
@@ -191,7 +217,7 @@ function summaryLines(r: CampaignResult, s: FuzzSettings, written: readonly Writ
     .join(', ');
   const hazardLine = hazards === '' ? [] : [`known hazards (what the modelled kernel really does; not failures, see docs/fuzzing.md): ${hazards}`];
   if (r.failed === 0) {
-    lines.push(`PASS ${r.runs} runs, 0 failures (seed ${r.seed}; ${secs} s, ${speed} on ${r.jobs === 0 ? 'this thread' : `${r.jobs} worker${r.jobs === 1 ? '' : 's'}`})`);
+    lines.push(`PASS ${r.runs} runs, 0 failures (seed ${r.seed}; ${of}${secs} s, ${speed} on ${r.jobs === 0 ? 'this thread' : `${r.jobs} worker${r.jobs === 1 ? '' : 's'}`})`);
     lines.push(`outcomes: ${outcomes}; campaign fingerprint ${r.fingerprint}`);
     lines.push(...hazardLine);
     return lines;
@@ -200,7 +226,7 @@ function summaryLines(r: CampaignResult, s: FuzzSettings, written: readonly Writ
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
-  lines.push(`FAIL ${r.failed} of ${r.runs} runs failed (seed ${r.seed}; ${secs} s, ${speed}): ${kinds}`);
+  lines.push(`FAIL ${r.failed} of ${r.runs} runs failed (seed ${r.seed}; ${of}${secs} s, ${speed}): ${kinds}`);
   const first = r.failures[0];
   if (first !== undefined) lines.push(`first failure: run ${first.index}: ${first.failures[0]?.property ?? '?'}: ${first.failures[0]?.message ?? ''}`);
   for (const sh of r.shrunk) {
@@ -217,58 +243,43 @@ function summaryLines(r: CampaignResult, s: FuzzSettings, written: readonly Writ
   lines.push('');
   lines.push(`outcomes: ${outcomes}; campaign fingerprint ${r.fingerprint}`);
   lines.push(...hazardLine);
-  lines.push(`reproduce the campaign: ${campaignCommand(s)}`);
+  lines.push(`reproduce the campaign: ${command}`);
   return lines;
 }
 
-export function fuzzCommand(argv: readonly string[], io: CliIo): number {
-  const p = parse('fuzz', argv, OPTIONS, 0);
-  if (flag(p, 'help')) {
-    io.out(FUZZ_HELP);
-    return 0;
-  }
-  const replay = str(p, 'replay');
-  if (replay !== undefined) return replayOne(p, io, replay);
-  const s = settings(p, io);
-  const json = flag(p, 'json');
-  const quiet = flag(p, 'quiet') || json;
-  const g = s.spec.gen;
-  const what =
-    s.spec.case.mode === 'untrusted'
-      ? `untrusted bare-metal guest, host ${g.host}`
-      : `guest ${g.guest}${s.spec.case.canary === undefined ? '' : ` (canary ${s.spec.case.canary})`}, host ${g.host}`;
-  if (!quiet) {
-    io.err(`apf fuzz: ${s.runs} runs, seed ${String(s.seed)}${s.seedGiven ? '' : ' (fresh)'}, ${s.jobs === 0 ? 'in this process' : `${s.jobs} worker${s.jobs === 1 ? '' : 's'}`}, ${what}, size ${g.size}\n`);
-  }
-  const bar = quiet ? undefined : progressReporter((t) => io.err(t), io.errIsTTY === true);
-  let result: CampaignResult;
-  try {
-    result = runCampaign({
-      runs: s.runs,
-      seed: s.seed,
-      jobs: s.jobs,
-      spec: s.spec,
-      shrinkBudget: s.shrinkBudget,
-      failFast: s.failFast,
-      ...(bar === undefined ? {} : { onProgress: (pr: Parameters<typeof bar.update>[0]) => bar.update(pr) }),
-    });
-  } finally {
-    bar?.end();
-  }
-  const ctx = { seed: result.seed, mode: s.spec.case.mode, command: campaignCommand(s), ...(s.spec.case.canary === undefined ? {} : { canary: s.spec.case.canary }) };
-  const written = writeFailures(result.shrunk, s.out, io.cwd, ctx);
+/** What `apf fuzz merge` needs from a shard's --json result, besides the report itself. */
+interface MergeData {
+  /** The whole campaign's command (without --shard): shards of one campaign share it. */
+  readonly campaign: string;
+  readonly total: number;
+  readonly shard: Shard;
+  readonly seedInput: number | string;
+  readonly spec: SearchSpec;
+  readonly shrinkBudget: number;
+  readonly tally: CampaignTally;
+  /** The shard's shrunk failures in full (merge reuses them instead of shrinking again). */
+  readonly shrunk: readonly ShrinkOutcome[];
+}
+
+/** Prints the report (text or --json) and writes the shrunk failures; returns the exit status. */
+function report(io: CliIo, json: boolean, input: ReportInput, merge: MergeData | undefined): number {
+  const { result, spec } = input;
+  const g = spec.gen;
+  const ctx = { seed: result.seed, mode: spec.case.mode, command: input.campaign, ...(spec.case.canary === undefined ? {} : { canary: spec.case.canary }) };
+  const written = writeFailures(result.shrunk, input.out, io.cwd, ctx);
   if (json) {
     io.out(
       JSON.stringify(
         {
           format: 'apf-fuzz-result/1',
-          command: ctx.command,
+          command: input.command,
           seed: result.seed,
-          mode: s.spec.case.mode,
-          canary: s.spec.case.canary ?? null,
-          guest: s.spec.case.mode === 'untrusted' ? null : g.guest,
+          mode: spec.case.mode,
+          canary: spec.case.canary ?? null,
+          guest: spec.case.mode === 'untrusted' ? null : g.guest,
           host: g.host,
           size: g.size,
+          ...(result.shard === undefined ? {} : { shard: `${result.shard.index}/${result.shard.count}`, total: result.total }),
           runs: result.runs,
           passed: result.passed,
           failed: result.failed,
@@ -295,14 +306,154 @@ export function fuzzCommand(argv: readonly string[], io: CliIo): number {
           jobs: result.jobs,
           elapsedMs: result.elapsedMs,
           runsPerSec: result.runsPerSec,
+          ...(merge === undefined ? {} : { merge }),
         },
         null,
         2,
       ) + '\n',
     );
   } else {
-    io.out(summaryLines(result, s, written).join('\n') + '\n');
+    io.out(summaryLines(result, input.command, written).join('\n') + '\n');
   }
   return result.failed === 0 ? 0 : 1;
 }
 
+const MERGE_HELP = helpText(
+  'apf fuzz merge FILE... [--jobs J] [--out DIR] [--json]',
+  [
+    'Combines the --json results of the shards of one campaign (apf fuzz ... --shard I/N --json > FILE) into',
+    'the report a single run of the whole campaign gives: the same counts, failures, shrunk files and campaign',
+    'fingerprint. Every shard 1..N must be given exactly once. Exit status: 0 no failure, 1 failures, 2 bad input.',
+  ],
+  {
+    jobs: OPTIONS.jobs!,
+    out: OPTIONS.out!,
+    json: OPTIONS.json!,
+    help: OPTIONS.help!,
+  },
+);
+
+function readShard(io: CliIo, file: string): MergeData {
+  const abs = path.resolve(io.cwd, file);
+  let text: string;
+  try {
+    text = fs.readFileSync(abs, 'utf8');
+  } catch {
+    throw new UsageError(`${file}: no such file`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new UsageError(`${file}: not JSON (expected the output of apf fuzz --shard I/N --json)`);
+  }
+  const d = doc as { format?: unknown; merge?: Partial<MergeData> };
+  const m = d.merge;
+  if (d.format !== 'apf-fuzz-result/1' || typeof m !== 'object' || m === null || typeof m.campaign !== 'string' || m.tally === undefined || m.shard === undefined || m.spec === undefined) {
+    throw new UsageError(`${file}: not a shard result (expected the output of apf fuzz --shard I/N --json)`);
+  }
+  return m as MergeData;
+}
+
+/** `apf fuzz merge FILE...`. */
+function mergeCommand(argv: readonly string[], io: CliIo): number {
+  const specs: OptionSpecs = { jobs: OPTIONS.jobs!, out: OPTIONS.out!, json: OPTIONS.json!, help: OPTIONS.help! };
+  const p = parse('fuzz merge', argv, specs, Number.MAX_SAFE_INTEGER);
+  if (flag(p, 'help')) {
+    io.out(MERGE_HELP);
+    return 0;
+  }
+  if (p.positionals.length === 0) throw new UsageError('apf fuzz merge: expected the shard result files (apf fuzz ... --shard I/N --json > FILE)');
+  const parts = p.positionals.map((f) => ({ file: f, data: readShard(io, f) }));
+  const first = parts[0]!;
+  const count = first.data.shard.count;
+  const seen = new Map<number, string>();
+  for (const { file, data } of parts) {
+    if (data.campaign !== first.data.campaign || data.total !== first.data.total) {
+      throw new UsageError(`apf fuzz merge: ${file} is from another campaign ("${data.campaign}", not "${first.data.campaign}" as in ${first.file})`);
+    }
+    if (data.shard.count !== count) throw new UsageError(`apf fuzz merge: ${file} is shard ${data.shard.index}/${data.shard.count}, but ${first.file} is one of ${count}`);
+    const dup = seen.get(data.shard.index);
+    if (dup !== undefined) throw new UsageError(`apf fuzz merge: ${file} and ${dup} are both shard ${data.shard.index}/${count}`);
+    seen.set(data.shard.index, file);
+  }
+  const missing: number[] = [];
+  for (let i = 1; i <= count; i++) if (!seen.has(i)) missing.push(i);
+  if (missing.length > 0) throw new UsageError(`apf fuzz merge: shard${missing.length === 1 ? '' : 's'} ${missing.map((i) => `${i}/${count}`).join(', ')} missing`);
+
+  const start = Date.now();
+  const d = first.data;
+  const tally = mergeTallies(parts.map((x) => x.data.tally));
+  // The single run shrinks the first failure of each of the earliest kinds: reuse what the shards
+  // shrank (the same deterministic shrink), and shrink here what no shard did.
+  const targets = shrinkTargets(tally, 3);
+  const have = new Map<number, ShrinkOutcome>();
+  for (const x of parts) for (const sh of x.data.shrunk) have.set(sh.index, sh);
+  const jobs = nonNegativeInt(p, 'jobs') ?? defaultJobs();
+  const todo = targets.filter((i) => !have.has(i));
+  for (const sh of shrinkRuns({ spec: d.spec, seed: d.seedInput, jobs, shrinkBudget: d.shrinkBudget }, todo)) have.set(sh.index, sh);
+  const shrunk = targets.map((i) => have.get(i)).filter((x): x is ShrinkOutcome => x !== undefined);
+  const result: CampaignResult = {
+    seed: canonicalSeed(d.seedInput),
+    total: d.total,
+    runs: tally.runs,
+    passed: tally.passed,
+    failed: tally.failed,
+    failures: tally.failures,
+    byProperty: tally.byProperty,
+    outcomes: tally.outcomes,
+    hazards: tally.hazards,
+    events: tally.events,
+    shrunk,
+    fingerprint: tallyFingerprint(tally),
+    tally,
+    jobs,
+    elapsedMs: Date.now() - start,
+    runsPerSec: 0,
+  };
+  const out = path.resolve(io.cwd, str(p, 'out') ?? (io.env.APF_RUNS_DIR === undefined ? path.join('runs', 'fuzz') : path.join(io.env.APF_RUNS_DIR, 'fuzz')));
+  return report(io, flag(p, 'json'), { result, spec: d.spec, command: d.campaign, campaign: d.campaign, out }, undefined);
+}
+
+export function fuzzCommand(argv: readonly string[], io: CliIo): number {
+  if (argv[0] === 'merge') return mergeCommand(argv.slice(1), io);
+  const p = parse('fuzz', argv, OPTIONS, 0);
+  if (flag(p, 'help')) {
+    io.out(FUZZ_HELP);
+    return 0;
+  }
+  const replay = str(p, 'replay');
+  if (replay !== undefined) return replayOne(p, io, replay);
+  const s = settings(p, io);
+  const json = flag(p, 'json');
+  const quiet = flag(p, 'quiet') || json;
+  const g = s.spec.gen;
+  const what =
+    s.spec.case.mode === 'untrusted'
+      ? `untrusted bare-metal guest, host ${g.host}`
+      : `guest ${g.guest}${s.spec.case.canary === undefined ? '' : ` (canary ${s.spec.case.canary})`}, host ${g.host}`;
+  if (!quiet) {
+    const shard = s.shard === undefined ? '' : ` (shard ${s.shard.index}/${s.shard.count})`;
+    io.err(`apf fuzz: ${s.runs} runs${shard}, seed ${String(s.seed)}${s.seedGiven ? '' : ' (fresh)'}, ${s.jobs === 0 ? 'in this process' : `${s.jobs} worker${s.jobs === 1 ? '' : 's'}`}, ${what}, size ${g.size}\n`);
+  }
+  const bar = quiet ? undefined : progressReporter((t) => io.err(t), io.errIsTTY === true);
+  let result: CampaignResult;
+  try {
+    result = runCampaign({
+      runs: s.runs,
+      seed: s.seed,
+      jobs: s.jobs,
+      spec: s.spec,
+      shrinkBudget: s.shrinkBudget,
+      failFast: s.failFast,
+      ...(s.shard === undefined ? {} : { shard: s.shard }),
+      ...(bar === undefined ? {} : { onProgress: (pr: Parameters<typeof bar.update>[0]) => bar.update(pr) }),
+    });
+  } finally {
+    bar?.end();
+  }
+  const campaign = campaignCommand(s, true);
+  const merge: MergeData | undefined =
+    s.shard === undefined ? undefined : { campaign, total: s.runs, shard: s.shard, seedInput: s.seed, spec: s.spec, shrinkBudget: s.shrinkBudget, tally: result.tally, shrunk: result.shrunk };
+  return report(io, json, { result, spec: s.spec, command: campaignCommand(s), campaign, out: s.out }, merge);
+}

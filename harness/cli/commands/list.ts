@@ -5,9 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HOST_PROFILE_INFO } from '../../../host/profiles';
-import { GUEST_PROFILE_INFO } from '../../guest-names';
 import { CHECKERS } from '../../checkers';
-import { guestToggleInfo, hostProfileNames, hostToggleInfo } from '../../registry';
+import { guestProfileInfo, guestToggleInfo, hostProfileNames, hostToggleInfo } from '../../registry';
 import { loadScenarioFile, ScenarioError } from '../../scenario/load';
 import { ACTIONS, OUTCOMES } from '../../scenario/schema';
 import { flag, helpText, parse, type OptionSpecs } from '../args';
@@ -67,7 +66,7 @@ export function listCommand(argv: readonly string[], io: CliIo): number {
   }
   const data = {
     scenarios: listScenarios(io.cwd),
-    guestProfiles: GUEST_PROFILE_INFO,
+    guestProfiles: guestProfileInfo(),
     hostProfiles: hostProfileNames().map((name) => ({ name, version: HOST_PROFILE_INFO[name].version, description: HOST_PROFILE_INFO[name].description })),
     hostToggles: hostToggleInfo(),
     guestToggles: guestToggleInfo(),

@@ -7,6 +7,7 @@
 import { PAGE_SIZE, type Gva } from '../../../shared-abi/addr';
 import type { GuestCode, Insn, InsnResult, NestedGuestCode, NestedVmexit, TrapFrame, Vmcs12 } from '../../../shared-abi/arch';
 import { GuestMemory } from '../../../sim/memory';
+import { recordingEmitter } from '../../support/emitter';
 import { SLAT_MMIO, SLAT_VIOLATION } from '../../../sim/cpu/mmu';
 import { STEP_BUSY, STEP_EXIT, STEP_FAULTED, STEP_RETIRED, Vcpu } from '../../../sim/cpu/vcpu';
 
@@ -59,7 +60,7 @@ function rig(l1Insns: (vmcs: Vmcs12) => Insn[], l2Insns: Insn[]) {
     memory: mem,
     slat: { translate: (gfn) => (gfn >= MEM / PAGE_SIZE ? SLAT_MMIO : unmapped.has(gfn) ? SLAT_VIOLATION : gfn) },
     clock: { now: 0 },
-    trace: { emit: (_src, _cpu, event, fields) => void events.push({ event, fields }) },
+    trace: recordingEmitter((_src, _cpu, event, fields) => void events.push({ event, fields })),
   });
   const l2 = new ListCode(l2Insns);
   const vmcs: Vmcs12 = { gpa: 8 * PAGE_SIZE, pages: [9 * PAGE_SIZE, 10 * PAGE_SIZE], memBase: L2_BASE, memSize: 4 * PAGE_SIZE, extIntExiting: true, guest: { cpl: 3, ifFlag: false }, code: l2 };

@@ -5,6 +5,7 @@
 import { type Gva, PAGE_SIZE } from '../../../shared-abi/addr';
 import { CR0_PG, PFEC_PRESENT, PFEC_USER, PFEC_WRITE, PTE_P, PTE_RW, PTE_US, type GuestCode, type Insn, type InsnResult, type TrapFrame } from '../../../shared-abi/arch';
 import { GuestMemory } from '../../../sim/memory';
+import { recordingEmitter } from '../../support/emitter';
 import { SLAT_MMIO, SLAT_VIOLATION } from '../../../sim/cpu/mmu';
 import { STEP_BUSY, STEP_EXIT, STEP_FAULTED, STEP_RETIRED, Vcpu } from '../../../sim/cpu/vcpu';
 
@@ -74,7 +75,7 @@ function rig(guest: GuestCode, memBytes = 64 * PAGE_SIZE): Rig {
     // Identity unless a test remaps a frame (`hfn`); frames beyond memory are not RAM.
     slat: { translate: (gfn) => (gfn >= memBytes / PAGE_SIZE ? SLAT_MMIO : !mapped.has(gfn) ? SLAT_VIOLATION : (hfn.get(gfn) ?? gfn)) },
     clock,
-    trace: { emit: (_src, _cpu, event, fields) => void events.push({ event, fields }) },
+    trace: recordingEmitter((_src, _cpu, event, fields) => void events.push({ event, fields })),
   });
   cpu.attach(guest);
   return { mem, cpu, mapped, hfn, events, clock };

@@ -1,0 +1,6 @@
+// A value of the wrong type (`notified` is a boolean).
+import { TraceBus } from '../../sim/trace';
+import { VirtualClock } from '../../sim/clock';
+
+const bus = new TraceBus(new VirtualClock());
+bus.emit('host', 0, 'kvm_async_pf_ready', { token: 1, gva: 0, notified: 1 }); // error
