@@ -41,8 +41,13 @@ interface BenchReport {
 
 const USAGE = 'usage: npm run bench [-- --json] [-- --quick] [-- --out FILE]';
 
-/** Parses the flags; a bad one is a one-line message and exit status 2. */
-function parseArgs(argv: readonly string[]): { json: boolean; quick: boolean; out: string | undefined } {
+/** A bad flag: `main` prints `bench: MESSAGE` and the usage line, and exits with status 2. */
+export class BenchUsageError extends Error {
+  override name = 'BenchUsageError';
+}
+
+/** Parses the flags; a bad one throws BenchUsageError. */
+export function parseArgs(argv: readonly string[]): { json: boolean; quick: boolean; out: string | undefined } {
   let json = false;
   let quick = false;
   let out: string | undefined;
@@ -62,12 +67,19 @@ function parseArgs(argv: readonly string[]): { json: boolean; quick: boolean; ou
 }
 
 function fail(msg: string): never {
-  console.error(`bench: ${msg}\n${USAGE}`);
-  process.exit(2);
+  throw new BenchUsageError(msg);
 }
 
 function main(argv: readonly string[]): void {
-  const { json, quick, out } = parseArgs(argv);
+  let flags: ReturnType<typeof parseArgs>;
+  try {
+    flags = parseArgs(argv);
+  } catch (e) {
+    if (!(e instanceof BenchUsageError)) throw e;
+    console.error(`bench: ${e.message}\n${USAGE}`);
+    process.exit(2);
+  }
+  const { json, quick, out } = flags;
   const log = (s: string): void => {
     if (!json) console.log(s);
   };
@@ -161,4 +173,4 @@ function main(argv: readonly string[]): void {
   if (json) process.stdout.write(text);
 }
 
-main(process.argv.slice(2));
+if (require.main === module) main(process.argv.slice(2));

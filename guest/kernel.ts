@@ -39,7 +39,7 @@ export interface GuestKernelOptions {
   readonly tasks: readonly TaskSpec[];
   /** Replacement async-PF handlers (docs/handlers.md); the profile's defaults fill the rest. */
   readonly handlers?: Partial<ApfHandlers>;
-  /** Async-PF design (issue 10, guest/designs; default `current`). */
+  /** Async-PF design (guest/designs; default `current`). */
   readonly design?: DesignName;
   /** Timer tick frequency (default 250). */
   readonly hz?: number;

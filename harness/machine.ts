@@ -34,7 +34,7 @@ import { GUEST_KNOBS, HOST_KNOBS, layerKnobs } from './scenario/knobs';
 
 const AUTO_FEATURES = kvmFeatureEax('ASYNC_PF', 'ASYNC_PF_VMEXIT', 'ASYNC_PF_INT');
 
-/** Things a scenario file cannot express but code can (issue 4's pluggable handlers). */
+/** Things a scenario file cannot express but code can (pluggable handlers, docs/handlers.md). */
 export interface MachineExtras {
   readonly handlers?: Partial<ApfHandlers>;
   /** Called once the host is built, with the host and guest memory (the fuzzer's untrusted-guest oracle reads host state at the end of a run). */

@@ -108,7 +108,7 @@ export interface HostMemoryConfig {
 /** The VMM's view of the VM: what userspace (QEMU) configures. */
 export interface VmConfig {
   readonly profile: HostProfileName;
-  /** Async-PF design (issue 10, host/designs; default `current`). */
+  /** Async-PF design (host/designs; default `current`). */
   readonly design?: DesignName;
   readonly toggles?: Partial<Record<HostToggle, boolean>>;
   /** EAX of CPUID 0x40000001 exposed to the guest (bit numbers from shared-abi/cpuid.ts). */

@@ -1,5 +1,5 @@
 /**
- * The async-PF designs of issue 10 (docs/designs.md): the protocol as merged and the alternatives
+ * The async-PF designs (docs/designs.md): the protocol as merged and the alternatives
  * argued over on the mailing lists in 2020, each a host + guest variant selected by one name
  * (`machine.design` in a scenario). Host and guest each implement their half (host/designs,
  * guest/designs); this is the vocabulary they share.

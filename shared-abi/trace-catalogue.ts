@@ -230,6 +230,7 @@ export const TRACE_CATALOGUE = {
     src: 'host',
     section: 'host',
     fields: { fault_address: num(), error_code: num(), gva: num() },
+    tracepoint: 'kvm_page_fault',
     when: 'EPT violation exit for a non-resident page',
   },
   kvm_mce_inject: {
@@ -254,6 +255,7 @@ export const TRACE_CATALOGUE = {
     src: 'host',
     section: 'host',
     fields: { write: bool(), ecx: num('msr'), data: big(), exception: bool('#GP') },
+    tracepoint: 'kvm_msr',
     when: 'every MSR access (guest-initiated)',
   },
   kvm_set_msr_host: {
@@ -272,6 +274,7 @@ export const TRACE_CATALOGUE = {
     src: 'host',
     section: 'host',
     fields: { exception: num('vector'), has_error: bool(), error_code: num(), address: num('CR2 payload'), async: bool() },
+    tracepoint: 'kvm_inj_exception',
     when: 'an exception delivered at VM entry',
   },
   kvm_inj_nmi: { src: 'host', section: 'host', fields: {}, when: 'an NMI delivered at VM entry' },
@@ -279,7 +282,8 @@ export const TRACE_CATALOGUE = {
     src: 'host',
     section: 'host',
     fields: { apicid: num(), dm: oneOf(['fixed', 'nmi', 'init']), vec: num(), coalesced: bool() },
-    when: 'LAPIC accepted an interrupt',
+    tracepoint: 'kvm_apic_accept_irq',
+    when: 'LAPIC accepted an interrupt (the kernel format shows the delivery mode and edge triggering)',
   },
   kvm_apic_irq_dropped: {
     src: 'host',
@@ -287,8 +291,8 @@ export const TRACE_CATALOGUE = {
     fields: { apicid: num(), vec: num(), why: oneOf(['sw_disabled', 'hw_disabled']) },
     when: 'a fixed interrupt hit a disabled LAPIC and was lost',
   },
-  kvm_inj_virq: { src: 'host', section: 'host', fields: { irq: num('vector') }, when: 'an interrupt delivered at VM entry' },
-  kvm_apic_eoi: { src: 'host', section: 'host', fields: { vector: num() }, when: 'EOI write retired the highest ISR bit' },
+  kvm_inj_virq: { src: 'host', section: 'host', fields: { irq: num('vector') }, tracepoint: 'kvm_inj_virq', when: 'an interrupt delivered at VM entry' },
+  kvm_apic_eoi: { src: 'host', section: 'host', fields: { vector: num() }, tracepoint: 'kvm_eoi', when: 'EOI write retired the highest ISR bit (printed in the format of the kernel\'s kvm_eoi, apicid = the vCPU)' },
   kvm_lapic_enable: {
     src: 'host',
     section: 'host',

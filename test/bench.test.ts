@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { runBaseline } from '../bench/baseline';
+import { BenchUsageError, parseArgs } from '../bench/main';
 import { hottest, LAYERS, OTHER, selfTimeByLayer, type CpuProfile } from '../bench/profile';
 import { PAGES_PER_TASK, runRoundTrips } from '../bench/roundtrip';
 import { REPO } from './harness/cli-helpers';
@@ -44,10 +45,16 @@ describe('npm run bench flags', () => {
       encoding: 'utf8',
     });
 
-  it.each([[['--bogus'], "unknown flag '--bogus'"], [['--out'], '--out needs a file name']])('%j: one-line message, usage, exit 2, no stack', (args, msg) => {
-    const r = bench(args);
+  it.each([[['--bogus'], "unknown flag '--bogus'"], [['--out'], '--out needs a file name'], [['--out', '--json'], '--out needs a file name']])('%j is refused with a one-line message', (args, msg) => {
+    expect(() => parseArgs(args)).toThrow(BenchUsageError);
+    expect(() => parseArgs(args)).toThrow(msg);
+    expect(parseArgs(['--json', '--quick', '--out', 'f.json'])).toEqual({ json: true, quick: true, out: 'f.json' });
+  });
+
+  it('a bad flag from the command line: the message, usage, exit 2, no stack (one real process)', () => {
+    const r = bench(['--bogus']);
     expect(r.status).toBe(2);
-    expect(String(r.stderr)).toContain(`bench: ${msg}`);
+    expect(String(r.stderr)).toContain("bench: unknown flag '--bogus'");
     expect(String(r.stderr)).toContain('usage: npm run bench');
     expect(String(r.stderr)).not.toMatch(/\n\s+at /);
   });

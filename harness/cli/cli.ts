@@ -5,6 +5,7 @@
  *   apf run [FILE]      run a scenario (default: scenarios/default.json)
  *   apf list            scenarios, profiles, toggles, checkers
  *   apf compare FILE    one scenario over guest × host profiles
+ *   apf diff A B        two traces (or one scenario under two settings) aligned per vCPU
  *   apf fuzz            seeded search for failing interleavings, with shrinking and replay
  *   apf schema          JSON Schema of scenario files
  */
@@ -13,6 +14,7 @@ import { ScenarioError } from '../scenario/load';
 import { UsageError } from '../scenario/overrides';
 import { closest } from '../util/names';
 import { compareCommand } from './commands/compare';
+import { diffCommand } from './commands/diff';
 import { fuzzCommand } from './commands/fuzz';
 import { listCommand } from './commands/list';
 import { runCommand } from './commands/run';
@@ -27,9 +29,10 @@ export interface CliDeps {
 type Command = (argv: readonly string[], io: CliIo, deps: CliDeps) => number;
 
 const COMMANDS: Readonly<Record<string, { run: Command; about: string }>> = {
-  run: { run: runCommand, about: 'run a scenario and print its timeline, summary and verdict (default: scenarios/default.json)' },
+  run: { run: runCommand, about: 'run a scenario and print its timeline, summary and verdict (default: scenarios/default.json); DIR or several files: a suite' },
   list: { run: (a, io) => listCommand(a, io), about: 'list scenarios, profiles, toggles, checkers (--json)' },
   compare: { run: compareCommand, about: 'run one scenario over guest × host profiles and print a table of outcomes' },
+  diff: { run: diffCommand, about: 'align two traces per vCPU (two jsonl files, or one scenario under two settings) and show the first divergence' },
   fuzz: { run: (a, io) => fuzzCommand(a, io), about: 'seeded search for failing interleavings: random scenarios on worker threads, shrunk failures with replay lines' },
   schema: { run: (a, io) => schemaCommand(a, io), about: 'print the JSON Schema of scenario files' },
 };

@@ -64,6 +64,8 @@ export interface CampaignResult {
   readonly outcomes: Readonly<Record<string, number>>;
   /** Passing runs that ended in a known hazard (properties.ts), per hazard. */
   readonly hazards: Readonly<Record<string, number>>;
+  /** The lowest-indexed runs that ended in a known hazard (at most LISTED_HAZARDS), in run order. */
+  readonly hazardRuns: readonly HazardRun[];
   /** Simulation events over all runs. */
   readonly events: number;
   /** Shrunk failures, lowest run index first: the first failure of each kind. */
@@ -79,6 +81,14 @@ export interface CampaignResult {
 }
 
 const LISTED_FAILURES = 100;
+/** Hazard runs listed (with files and replay lines) per campaign. */
+export const LISTED_HAZARDS = 10;
+
+/** A run that ended in a known hazard. */
+export interface HazardRun {
+  readonly index: number;
+  readonly hazard: string;
+}
 
 /**
  * Everything a campaign reports, kept as bounded aggregates while runs stream in: the counts, the
@@ -96,6 +106,8 @@ export interface CampaignTally {
   byProperty: Record<string, number>;
   outcomes: Record<string, number>;
   hazards: Record<string, number>;
+  /** The lowest-indexed hazard runs, ascending (at most LISTED_HAZARDS; absent in tallies written before it existed). */
+  hazardRuns: HazardRun[];
   events: number;
   /** First failing property ('?' when none) -> lowest failing run index of that kind. */
   firstByKind: Record<string, number>;
@@ -104,7 +116,7 @@ export interface CampaignTally {
 }
 
 export function emptyTally(): CampaignTally {
-  return { runs: 0, passed: 0, failed: 0, failures: [], byProperty: {}, outcomes: {}, hazards: {}, events: 0, firstByKind: {}, fpSum: [0, 0] };
+  return { runs: 0, passed: 0, failed: 0, failures: [], byProperty: {}, outcomes: {}, hazards: {}, hazardRuns: [], events: 0, firstByKind: {}, fpSum: [0, 0] };
 }
 
 const bump = (m: Record<string, number>, k: string, by = 1): void => {
@@ -140,7 +152,10 @@ function fmix(h: number): number {
 export function addRun(t: CampaignTally, r: RunSummary): void {
   t.runs++;
   bump(t.outcomes, r.outcome);
-  if (r.hazard !== undefined) bump(t.hazards, r.hazard);
+  if (r.hazard !== undefined) {
+    bump(t.hazards, r.hazard);
+    insertHazard(t.hazardRuns, { index: r.index, hazard: r.hazard });
+  }
   t.events += r.events;
   const [a, b] = runWords(r);
   t.fpSum[0] = (t.fpSum[0] + a) >>> 0;
@@ -167,6 +182,15 @@ function insertFailure(list: RunSummary[], r: RunSummary): void {
   if (list.length > LISTED_FAILURES) list.length = LISTED_FAILURES;
 }
 
+/** Keeps `list` the lowest-indexed LISTED_HAZARDS hazard runs, ascending. */
+function insertHazard(list: HazardRun[], h: HazardRun): void {
+  if (list.length >= LISTED_HAZARDS && (list[list.length - 1]?.index ?? -1) < h.index) return;
+  let i = list.length;
+  while (i > 0 && (list[i - 1]?.index ?? -1) > h.index) i--;
+  list.splice(i, 0, h);
+  if (list.length > LISTED_HAZARDS) list.length = LISTED_HAZARDS;
+}
+
 /** The tally of the union of disjoint sets of runs. */
 export function mergeTallies(parts: readonly CampaignTally[]): CampaignTally {
   const t = emptyTally();
@@ -178,6 +202,7 @@ export function mergeTallies(parts: readonly CampaignTally[]): CampaignTally {
     for (const [k, v] of Object.entries(p.byProperty)) bump(t.byProperty, k, v);
     for (const [k, v] of Object.entries(p.outcomes)) bump(t.outcomes, k, v);
     for (const [k, v] of Object.entries(p.hazards)) bump(t.hazards, k, v);
+    for (const h of (p.hazardRuns as HazardRun[] | undefined) ?? []) insertHazard(t.hazardRuns, h);
     for (const [k, v] of Object.entries(p.firstByKind)) {
       const cur = t.firstByKind[k];
       if (cur === undefined || v < cur) t.firstByKind[k] = v;
@@ -381,6 +406,7 @@ export function runCampaign(opts: CampaignOptions): CampaignResult {
       byProperty: tally.byProperty,
       outcomes: tally.outcomes,
       hazards: tally.hazards,
+      hazardRuns: tally.hazardRuns,
       events: tally.events,
       shrunk,
       fingerprint: tallyFingerprint(tally),

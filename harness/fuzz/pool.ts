@@ -68,6 +68,13 @@ function resolveOrNull(id: string): string | null {
 
 export interface PoolOptions {
   readonly size: number;
+  /**
+   * The module each worker loads and serves (it exports `serve(port, notify)`); default the fuzz
+   * worker, worker.ts. The suite runner (`apf run DIR`) serves harness/suite/worker.ts.
+   */
+  readonly entry?: string;
+  /** Names the workers in error messages (default "fuzz"). */
+  readonly label?: string;
   readonly loader?: Loader;
   /** Give up when no worker has answered for this long while jobs are out (default 10 min). */
   readonly stallMs?: number;
@@ -84,12 +91,13 @@ export function defaultJobs(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
-export class WorkerPool {
+export class WorkerPool<Req = WorkerRequest, Reply extends { readonly type: string } = WorkerReply> {
   private readonly slots: Slot[] = [];
   private readonly counter: Int32Array;
   private readonly stallMs: number;
   private lastReply = Date.now();
   private closed = false;
+  private readonly label: string;
 
   constructor(opts: PoolOptions) {
     if (!Number.isSafeInteger(opts.size) || opts.size < 1) throw new RangeError(`pool size must be a positive integer, got ${opts.size}`);
@@ -98,7 +106,8 @@ export class WorkerPool {
     this.stallMs = opts.stallMs ?? 600_000;
     const swcPath = resolveOrNull('@swc/core');
     const tsNodePath = resolveOrNull('ts-node');
-    const entry = path.join(__dirname, 'worker.ts');
+    const entry = opts.entry ?? path.join(__dirname, 'worker.ts');
+    this.label = opts.label ?? 'fuzz';
     for (let i = 0; i < opts.size; i++) {
       const { port1, port2 } = new MessageChannel();
       const worker = new Worker(BOOT, {
@@ -124,7 +133,7 @@ export class WorkerPool {
     return this.slots.filter((s) => s.busy).length;
   }
 
-  send(slot: number, req: WorkerRequest): void {
+  send(slot: number, req: Req): void {
     const s = this.slots[slot];
     if (s === undefined || s.busy) throw new Error(`worker ${slot} is not idle`);
     s.busy = true;
@@ -135,16 +144,16 @@ export class WorkerPool {
    * Collects replies, waiting up to `waitMs` when none is ready. A worker's `fatal` reply (it could
    * not load the code) throws.
    */
-  collect(waitMs: number): { slot: number; reply: WorkerReply }[] {
+  collect(waitMs: number): { slot: number; reply: Reply }[] {
     const deadline = Date.now() + waitMs;
     if (this.busy() === 0) this.lastReply = Date.now();
     for (;;) {
       const seen = Atomics.load(this.counter, 0);
-      const out: { slot: number; reply: WorkerReply }[] = [];
+      const out: { slot: number; reply: Reply }[] = [];
       this.slots.forEach((s, slot) => {
         for (let m = receiveMessageOnPort(s.port); m !== undefined; m = receiveMessageOnPort(s.port)) {
-          const reply = m.message as WorkerReply;
-          if (reply.type === 'fatal') throw new Error(`fuzz worker ${slot} failed to start: ${reply.message}`);
+          const reply = m.message as Reply;
+          if (reply.type === 'fatal') throw new Error(`${this.label} worker ${slot} failed to start: ${(reply as { message?: string }).message ?? '?'}`);
           s.busy = false;
           out.push({ slot, reply });
         }
@@ -155,7 +164,7 @@ export class WorkerPool {
         return out;
       }
       if (now >= deadline || this.busy() === 0) return out;
-      if (now - this.lastReply > this.stallMs) throw new Error(`fuzz workers stopped answering (${Math.round(this.stallMs / 1000)} s without a result)`);
+      if (now - this.lastReply > this.stallMs) throw new Error(`${this.label} workers stopped answering (${Math.round(this.stallMs / 1000)} s without a result)`);
       Atomics.wait(this.counter, 0, seen, Math.min(deadline - now, 1000));
     }
   }

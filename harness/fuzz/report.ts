@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { shellWord } from '../scenario/overrides';
+import { APF_COMMAND, shellWord } from '../scenario/overrides';
 import { formatDoc, type JsonObject } from './doc';
 import type { FuzzMode } from './case';
 import type { ShrinkOutcome } from './search';
@@ -34,20 +34,20 @@ const oneLine = (s: string, max = 240): string => {
   return l.length > max ? l.slice(0, max - 1) + '…' : l;
 };
 
-/** `apf run FILE --seed N --guest G --host H` for a document. */
+/** `npx apf run FILE --seed N --guest G --host H` for a document. */
 export function replayCommand(file: string, doc: JsonObject): string {
   const machine = (doc.machine ?? {}) as JsonObject;
   const guest = ((machine.guest ?? {}) as JsonObject).profile;
   const host = ((machine.host ?? {}) as JsonObject).profile;
-  const words = ['apf', 'run', file, '--seed', String(doc.seed ?? 1)];
+  const words = [...APF_COMMAND, 'run', file, '--seed', String(doc.seed ?? 1)];
   if (typeof guest === 'string' && doc.bare === undefined) words.push('--guest', guest);
   if (typeof host === 'string') words.push('--host', host);
   return words.map(shellWord).join(' ');
 }
 
-/** `apf fuzz --replay FILE [--canary C]`. */
+/** `npx apf fuzz --replay FILE [--canary C]`. */
 export function judgeCommand(file: string, ctx: Pick<FailureContext, 'canary'>): string {
-  const words = ['apf', 'fuzz', '--replay', file];
+  const words = [...APF_COMMAND, 'fuzz', '--replay', file];
   if (ctx.canary !== undefined) words.push('--canary', ctx.canary);
   return words.map(shellWord).join(' ');
 }
@@ -90,5 +90,41 @@ export function writeFailures(shrunk: readonly ShrinkOutcome[], dir: string, cwd
     fs.writeFileSync(file, formatDoc(doc));
     fs.writeFileSync(originalFile, formatDoc(annotate(s.original.doc, s, ctx, 'original')));
     return { index: s.index, file: shown(file), originalFile: shown(originalFile), replay: replayCommand(shown(file), doc), judge: judgeCommand(shown(file), ctx) };
+  });
+}
+
+export interface WrittenHazard {
+  readonly index: number;
+  readonly hazard: string;
+  readonly file: string;
+  /** `npx apf run FILE --seed ...`: the run, with its timeline. */
+  readonly replay: string;
+  /** `npx apf fuzz --replay FILE`: the run judged by the fuzz properties (passes, naming the hazard). */
+  readonly judge: string;
+}
+
+/**
+ * Writes the scenario of each listed hazard run (a passing run that ended in a known hazard) to
+ * `dir` as `fuzz-SEED-INDEX.hazard.json`; returns the files and the lines that replay them.
+ */
+export function writeHazards(runs: readonly { readonly index: number; readonly hazard: string }[], docOf: (index: number) => JsonObject, dir: string, cwd: string, ctx: FailureContext): WrittenHazard[] {
+  if (runs.length === 0) return [];
+  fs.mkdirSync(dir, { recursive: true });
+  const shown = (abs: string): string => {
+    const rel = path.relative(cwd, abs);
+    return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : abs;
+  };
+  return runs.map((h) => {
+    const abs = path.join(dir, `fuzz-${slug(ctx.seed)}-${h.index}.hazard.json`);
+    const { name: _n, description: _d, notes: _notes, ...rest } = docOf(h.index);
+    const doc: JsonObject = {
+      name: `fuzz-${ctx.seed}-${h.index}-hazard`,
+      description: oneLine(`apf fuzz run ${h.index} of seed ${ctx.seed} ended in a known hazard: ${h.hazard}`),
+      notes: [`Found by: ${ctx.command}`, 'A known hazard is what the modelled kernel really does, not a failure of the harness (docs/fuzzing.md).'],
+      ...rest,
+    };
+    fs.writeFileSync(abs, formatDoc(doc));
+    const file = shown(abs);
+    return { index: h.index, hazard: h.hazard, file, replay: replayCommand(file, doc), judge: judgeCommand(file, ctx) };
   });
 }

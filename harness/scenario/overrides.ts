@@ -127,6 +127,12 @@ export function applyOverrides(s0: Scenario, o: Overrides): Scenario {
   };
 }
 
+/**
+ * How a printed command starts. In a checkout `apf` is not on PATH, but `npx apf` runs the
+ * package's own bin (package.json "bin"), so every replay line works as printed from the clone.
+ */
+export const APF_COMMAND: readonly string[] = ['npx', 'apf'];
+
 /** Shell-quotes one word when it needs it. */
 export function shellWord(w: string): string {
   return /^[A-Za-z0-9_./:=,+@%-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
@@ -137,7 +143,7 @@ export function shellWord(w: string): string {
  * toggles and budgets. `file` should be the path as the user can type it (relative to the cwd).
  */
 export function replayLine(file: string | undefined, s: Scenario, o: Overrides): string {
-  const words = ['apf', 'run'];
+  const words = [...APF_COMMAND, 'run'];
   if (file !== undefined) words.push(file);
   if (o.variant !== undefined) words.push('--variant', o.variant);
   words.push('--seed', String(s.seed), '--guest', s.machine.guest.profile, '--host', s.machine.host.profile);

@@ -1,5 +1,5 @@
 /**
- * Generates the comparison table of docs/designs.md (issue 10): every async-PF design
+ * Generates the comparison table of docs/designs.md: every async-PF design
  * (shared-abi/designs.ts) × every context scenario, each cell read from the trace of an in-process
  * run of that scenario with `machine.design` set. test/designs/table.test.ts checks that the
  * checked-in table is what this produces.

@@ -7,7 +7,9 @@
  * The "task" column says who emitted the record (`CPU n/KVM` for the host's vCPU thread,
  * `kworker/n` for the async page-in worker, `guest` and `vcpu` for the guest kernel and the CPU,
  * `apf` for the harness). Host tracepoints the kernel has are rendered with the kernel's format
- * string (shared-abi formatTracepoint); fields the kernel's tracepoint lacks follow in brackets.
+ * string (shared-abi formatTracepoint): the async-PF ones and kvm_msr, kvm_inj_exception,
+ * kvm_inj_virq, kvm_apic_accept_irq, kvm_apic_eoi (as kvm_eoi) and kvm_page_fault; fields the
+ * kernel's tracepoint lacks follow in brackets.
  */
 import { formatTracepoint, TRACEPOINTS, type TracepointDef, type TracepointFields, type TracepointKey } from '../../shared-abi/tracepoints';
 import { formatTime } from '../../sim/clock';
@@ -34,21 +36,48 @@ function comm(rec: { src: string; cpu: number }): string {
   }
 }
 
-/** The kernel's text for tracepoint `key` (shared-abi formatTracepoint), when the record carries its fields. */
-function render<K extends TracepointKey>(key: K, rec: TraceRecord): { text: string; used: ReadonlySet<string> } | undefined {
+type Value = number | bigint | boolean;
+const isValue = (v: unknown): v is Value => typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean';
+
+/** The kernel's text for tracepoint `key` from the given field values (shared-abi formatTracepoint). */
+function render<K extends TracepointKey>(key: K, values: Readonly<Record<string, unknown>>, used: readonly string[]): { text: string; used: ReadonlySet<string> } | undefined {
   const def: TracepointDef = TRACEPOINTS[key];
-  const fields: Record<string, number | bigint> = {};
+  const fields: Record<string, Value> = {};
   for (const f of def.fields) {
-    const v = rec[f.name];
-    if (typeof v !== 'number' && typeof v !== 'bigint') return undefined;
+    const v = values[f.name];
+    if (!isValue(v)) return undefined;
     fields[f.name] = v;
   }
-  return { text: formatTracepoint(key, fields as TracepointFields<K>), used: new Set(def.fields.map((f) => f.name)) };
+  return { text: formatTracepoint(key, fields as TracepointFields<K>), used: new Set(used) };
 }
 
+/** APIC delivery modes by the simulation's name, as the ICR's bits 8-10 encode them. */
+const DELIVERY_MODE: Readonly<Record<string, number>> = { fixed: 0, lowprio: 1, smi: 2, nmi: 4, init: 5, sipi: 6, extint: 7 };
+
+/**
+ * Records whose fields differ from the kernel tracepoint's: how to get the kernel's fields. The
+ * simulated LAPIC names the delivery mode and delivers edge-triggered interrupts only; its EOI
+ * record is the kernel's kvm_eoi of the record's vCPU.
+ */
+const ADAPTERS: Readonly<Record<string, (rec: TraceRecord) => { key: TracepointKey; values: Record<string, unknown>; used: string[] } | undefined>> = {
+  kvm_apic_accept_irq: (rec) => {
+    const dm = typeof rec.dm === 'string' ? DELIVERY_MODE[rec.dm] : rec.dm;
+    if (dm === undefined) return undefined;
+    return { key: 'kvm_apic_accept_irq', values: { ...rec, dm: (typeof dm === 'number' ? dm : 0) << 8, tm: 0 }, used: ['apicid', 'dm', 'vec'] };
+  },
+  kvm_apic_eoi: (rec) => ({ key: 'kvm_eoi', values: { apicid: Math.max(rec.cpu, 0), vector: rec.vector }, used: ['vector'] }),
+};
+
 function kernelText(rec: TraceRecord): { text: string; used: ReadonlySet<string> } | undefined {
-  if (rec.event === 'kvm_async_pf_completed') return render(rec.pfn !== undefined ? 'kvm_async_pf_completed_old' : 'kvm_async_pf_completed', rec);
-  return rec.event in TRACEPOINTS ? render(rec.event as TracepointKey, rec) : undefined;
+  const adapt = ADAPTERS[rec.event]?.(rec);
+  if (adapt !== undefined) return render(adapt.key, adapt.values, adapt.used);
+  if (rec.event === 'kvm_async_pf_completed') {
+    const key = rec.pfn !== undefined ? 'kvm_async_pf_completed_old' : 'kvm_async_pf_completed';
+    return render(key, rec, TRACEPOINTS[key].fields.map((f) => f.name));
+  }
+  if (!(rec.event in TRACEPOINTS) || rec.event === 'kvm_eoi') return undefined;
+  const key = rec.event as TracepointKey;
+  return render(key, rec, TRACEPOINTS[key].fields.map((f) => f.name));
 }
 
 /** One record as a trace-cmd style line (no newline). */

@@ -1,7 +1,7 @@
 /**
  * stale-translation on synthetic traces: quiet on writes through the current translation (and on
  * writes of a host that never traced translations), fires on each kind of stale write; then the
- * scenario-format side of issue 11: memslot layouts and the memslot actions are validated.
+ * scenario-format side of the cache work: memslot layouts and the memslot actions are validated.
  */
 import { check, rec } from '../harness/helpers';
 import { scenarioFromValue, ScenarioError } from '../../harness/scenario/load';

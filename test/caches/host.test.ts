@@ -1,5 +1,5 @@
 /**
- * The host side of issue 11 in isolation: host-physical memory and its allocator, memslots and
+ * The host side of the guest address space and its caches in isolation: host-physical memory and its allocator, memslots and
  * their changes (the EPT follows them), host page migration and unplug, and the APF area cache's
  * life cycle (init on EN with the era's length, check-and-refresh on use, MMU-notifier
  * invalidation, the LRU and long-term pins), plus the rule that none of it shows on the trace of

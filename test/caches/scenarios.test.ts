@@ -27,7 +27,7 @@ const failedExpectations = (r: RunReport): string[] => r.expectations.filter((e)
 
 const NAMES = ['memslot-move-tokens-outstanding', 'apf-page-migrated', 'memslot-delete-readd', 'area-ram-unplugged'];
 
-test('scenarios/caches/ holds the four scenarios of issue 11', () => {
+test('scenarios/caches/ holds the four cache scenarios', () => {
   expect(scenarioFiles(DIR).map((f) => path.basename(f, '.json')).sort()).toEqual([...NAMES].sort());
 });
 

@@ -1,5 +1,5 @@
 /**
- * Host page-in failure end to end (issue 10): a `failing` page's async fault-in fails, page ready is
+ * Host page-in failure end to end: a `failing` page's async fault-in fails, page ready is
  * still sent, the retry fails synchronously and the VMM injects an action-required #MC, which the
  * guest turns into SIGBUS (user mode), -EFAULT (kernel access with an exception-table entry) or a
  * panic (kernel access without one). Vivek Goyal's experiment: with IRQs off for 10 virtual

@@ -33,7 +33,7 @@ describe('apf fuzz --shard and apf fuzz merge', () => {
       const files: string[] = [];
       let shardRuns = 0;
       for (const i of [3, 1, 2]) {
-        const r = fuzz(...campaign, '--shard', `${i}/3`, '--jobs', '1', '--json');
+        const r = fuzz(...campaign, '--shard', `${i}/3`, '--jobs', '0', '--json');
         expect(r.err).toBe('');
         const j = JSON.parse(r.out) as { shard: string; runs: number; command: string };
         expect(j.shard).toBe(`${i}/3`);
@@ -45,14 +45,14 @@ describe('apf fuzz --shard and apf fuzz merge', () => {
       }
       expect(shardRuns).toBe(30);
       fs.rmSync(path.join(work, 'found'), { recursive: true, force: true });
-      const merged = fuzz('merge', ...files, '--out', 'found', '--jobs', '1', '--json');
+      const merged = fuzz('merge', ...files, '--out', 'found', '--jobs', '0', '--json');
       expect(merged.err).toBe('');
       expect(merged.code).toBe(1);
       expect(report(merged.out)).toEqual(single);
       for (const sh of single.shrunk as { file: string }[]) expect(fs.existsSync(path.join(work, sh.file))).toBe(true);
       // The text report too, but for the wall-clock figures.
-      const wholeText = fuzz(...campaign, '--jobs', '2', '-q');
-      const mergedText = fuzz('merge', ...files, '--out', 'found', '--jobs', '1');
+      const wholeText = fuzz(...campaign, '--jobs', '0', '-q');
+      const mergedText = fuzz('merge', ...files, '--out', 'found', '--jobs', '0');
       expect(text(mergedText.out)).toEqual(text(wholeText.out));
     },
     120_000,
@@ -62,8 +62,8 @@ describe('apf fuzz --shard and apf fuzz merge', () => {
     'a passing campaign: two shards merge to the single run\'s fingerprint, exit 0',
     () => {
       const campaign = ['--runs', '24', '--seed', 'shard', '--out', 'none'];
-      const single = report(fuzz(...campaign, '--jobs', '2', '--json').out);
-      for (const i of [1, 2]) fs.writeFileSync(path.join(work, `pass-${i}.json`), fuzz(...campaign, '--shard', `${i}/2`, '--jobs', '1', '--json').out);
+      const single = report(fuzz(...campaign, '--jobs', '0', '--json').out);
+      for (const i of [1, 2]) fs.writeFileSync(path.join(work, `pass-${i}.json`), fuzz(...campaign, '--shard', `${i}/2`, '--jobs', '0', '--json').out);
       const merged = fuzz('merge', 'pass-1.json', 'pass-2.json', '--out', 'none', '--json');
       expect(merged.code).toBe(0);
       expect(report(merged.out)).toEqual(single);

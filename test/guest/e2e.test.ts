@@ -1,5 +1,5 @@
 /**
- * End-to-end: the guest kernel on the real host KVM (host/), issue 4's "done when" list.
+ * End-to-end: the guest kernel on the real host KVM (host/): everything the guest kernel must do against it.
  */
 import { gva, type Gva } from '../../shared-abi/addr';
 import { allocApfToken, KVM_APF_WAKE_ALL_TOKEN } from '../../shared-abi/apf';

@@ -7,7 +7,7 @@ const notPresent = (t: number, token = T, cpu = 0, injected = true) => rec(t, cp
 const ready = (t: number, token = T, cpu = 0, notified = true) => rec(t, cpu, 'kvm_async_pf_ready', { token, gva: 0x7f0000001000, notified });
 
 describe('checker registry', () => {
-  it('has the eight checkers of issue 5 first, then later ones (stale-translation: issue 11), each with a description and an invariant', () => {
+  it('has the eight original checkers first, then later ones (stale-translation), each with a description and an invariant', () => {
     expect(CHECKERS.map((c) => c.name).slice(0, 8)).toEqual([
       'apf-answered', 'token-unique', 'host-writes', 'slot-busy', 'sleep-context', 'hung-task', 'page-integrity', 'interrupts',
     ]);

@@ -52,7 +52,7 @@ describe('toggles on the command line', () => {
     expect(j.outcome).toBe('budget');
     expect(j.violations.map((v) => v.checker)).toContain('hung-task');
     expect(j.host.toggles).toEqual({ keep_queue_on_cr0_pg: false });
-    expect(j.replay).toBe('apf run scenarios/smi-keeps-queue.json --seed 1 --guest current --host current --toggle keep_queue_on_cr0_pg=off');
+    expect(j.replay).toBe('npx apf run scenarios/smi-keeps-queue.json --seed 1 --guest current --host current --toggle keep_queue_on_cr0_pg=off');
   });
 });
 

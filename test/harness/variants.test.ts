@@ -57,7 +57,7 @@ describe('regression variants', () => {
     const buggy = cli(['run', file, '--variant', 'buggy', '--quiet', '--runs-dir', runs], { cwd: REPO });
     expect(buggy.code).toBe(0);
     expect(buggy.out).toMatch(/^PASS smi-clears-apf-queue: bug reproduced: /);
-    expect(buggy.out).toContain(`replay: apf run ${file} --variant buggy --seed 1 --guest current --host current`);
+    expect(buggy.out).toContain(`replay: npx apf run ${file} --variant buggy --seed 1 --guest current --host current`);
     const header = cli(['run', file, '--variant', 'buggy', '--runs-dir', runs], { cwd: REPO }).out;
     expect(header).toContain('  variant: buggy — current host with keep_queue_on_cr0_pg off');
     expect(cli(['run', file, '--variant', 'nope', '--runs-dir', runs], { cwd: REPO })).toMatchObject({ code: 2, err: expect.stringContaining('has no variant "nope"') });

@@ -1,6 +1,6 @@
 /**
  * scenarios/nested: every scenario runs in-process with its expectations met, the set covers what
- * issue 9 asks for, docs/nested.md lists each one (the table is generated from the files), and a
+ * the nested work asks for, docs/nested.md lists each one (the table is generated from the files), and a
  * nested run is deterministic.
  */
 import * as fs from 'node:fs';
@@ -23,7 +23,7 @@ describe('scenarios/nested', () => {
     expect(s.verdict.pass?.length ?? 0).toBeGreaterThan(20);
   });
 
-  it('covers issue 9: the L2 fault matrix, both token forms, page-ready orderings, the L1 #PF window, every restore ordering', () => {
+  it('covers the nested cases: the L2 fault matrix, both token forms, page-ready orderings, the L1 #PF window, every restore ordering', () => {
     const names = files.map((f) => path.basename(f, '.json'));
     for (const bit2 of ['bit2', 'no-bit2']) {
       for (const cpl of ['cpl3', 'cpl0']) for (const sa of ['', '-send-always']) expect(names).toContain(`l2-fault-${bit2}-${cpl}${sa}`);

@@ -295,7 +295,7 @@ export function compareCommand(argv: readonly string[], io: CliIo, deps: CliDeps
   }
   const fixed = (base.toggles ?? []).map((t) => ` --toggle ${t.text}`).join('');
   const file = multi ? 'FILE' : first.given;
-  lines.push('', `replay a line: apf run ${file} --seed ${String(base.seed ?? first.scenario.seed)} --guest GUEST --host HOST${fixed}${varyNames.map((n) => ` --toggle ${n}=on|off`).join('')} (--json lists each run's replay line)`);
+  lines.push('', `replay a line: npx apf run ${file} --seed ${String(base.seed ?? first.scenario.seed)} --guest GUEST --host HOST${fixed}${varyNames.map((n) => ` --toggle ${n}=on|off`).join('')} (--json lists each run's replay line)`);
   io.out(lines.join('\n') + '\n');
   return 0;
 }

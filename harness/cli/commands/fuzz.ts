@@ -22,12 +22,12 @@ import { runScenarioCase, type FuzzMode } from '../../fuzz/case';
 import { FUZZ_SIZES, type FuzzSize } from '../../fuzz/generators';
 import { defaultJobs } from '../../fuzz/pool';
 import { progressReporter } from '../../fuzz/progress';
-import { writeFailures, type WrittenFailure } from '../../fuzz/report';
-import type { SearchSpec, ShrinkOutcome } from '../../fuzz/search';
+import { writeFailures, writeHazards, type WrittenFailure, type WrittenHazard } from '../../fuzz/report';
+import { caseDoc, type SearchSpec, type ShrinkOutcome } from '../../fuzz/search';
 import { freshSeed } from '../../fuzz/seeds';
 import { canonicalSeed } from '../../../sim/prng';
 import { loadScenarioFile } from '../../scenario/load';
-import { checkProfile, parseToggle, shellWord, UsageError, type ToggleSetting } from '../../scenario/overrides';
+import { APF_COMMAND, checkProfile, parseToggle, shellWord, UsageError, type ToggleSetting } from '../../scenario/overrides';
 import { closest } from '../../util/names';
 import { parseShard, type Shard } from '../../util/shard';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, type OptionSpecs, type Parsed } from '../args';
@@ -159,7 +159,7 @@ function settings(p: Parsed, io: CliIo): FuzzSettings {
 /** The command line that reproduces the campaign (every option that changes what runs); with its shard unless `whole`. */
 function campaignCommand(s: FuzzSettings, whole = false): string {
   const g = s.spec.gen;
-  const words = ['apf', 'fuzz', '--runs', String(s.runs), '--seed', String(s.seed)];
+  const words = [...APF_COMMAND, 'fuzz', '--runs', String(s.runs), '--seed', String(s.seed)];
   if (s.spec.case.mode === 'untrusted') words.push('--untrusted');
   else if (g.guest !== 'current') words.push('--guest', g.guest);
   if (g.host !== 'current') words.push('--host', g.host);
@@ -203,7 +203,7 @@ interface ReportInput {
   readonly out: string;
 }
 
-function summaryLines(r: CampaignResult, command: string, written: readonly WrittenFailure[]): string[] {
+function summaryLines(r: CampaignResult, command: string, written: readonly WrittenFailure[], hazardsWritten: readonly WrittenHazard[]): string[] {
   const secs = (r.elapsedMs / 1000).toFixed(1);
   const speed = `${Math.round(r.runsPerSec)} runs/s`;
   const of = r.shard === undefined ? '' : `shard ${r.shard.index}/${r.shard.count} of ${r.total} runs; `;
@@ -215,7 +215,15 @@ function summaryLines(r: CampaignResult, command: string, written: readonly Writ
   const hazards = Object.entries(r.hazards)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
-  const hazardLine = hazards === '' ? [] : [`known hazards (what the modelled kernel really does; not failures, see docs/fuzzing.md): ${hazards}`];
+  const more = Object.values(r.hazards).reduce((a, b) => a + b, 0) - hazardsWritten.length;
+  const hazardLine =
+    hazards === ''
+      ? []
+      : [
+          `known hazards (what the modelled kernel really does; not failures, see docs/fuzzing.md): ${hazards}`,
+          ...hazardsWritten.flatMap((h) => [`  run ${h.index}: ${h.hazard}: ${h.file}`, `    replay: ${h.replay}`, `    judge:  ${h.judge}`]),
+          ...(more > 0 ? [`  (${more} more hazard run${more === 1 ? '' : 's'} not listed)`] : []),
+        ];
   if (r.failed === 0) {
     lines.push(`PASS ${r.runs} runs, 0 failures (seed ${r.seed}; ${of}${secs} s, ${speed} on ${r.jobs === 0 ? 'this thread' : `${r.jobs} worker${r.jobs === 1 ? '' : 's'}`})`);
     lines.push(`outcomes: ${outcomes}; campaign fingerprint ${r.fingerprint}`);
@@ -267,6 +275,8 @@ function report(io: CliIo, json: boolean, input: ReportInput, merge: MergeData |
   const g = spec.gen;
   const ctx = { seed: result.seed, mode: spec.case.mode, command: input.campaign, ...(spec.case.canary === undefined ? {} : { canary: spec.case.canary }) };
   const written = writeFailures(result.shrunk, input.out, io.cwd, ctx);
+  // result.seed is canonical, so it generates the same documents as the seed given.
+  const hazardsWritten = writeHazards(result.hazardRuns, (index) => caseDoc(spec, result.seed, index), input.out, io.cwd, ctx);
   if (json) {
     io.out(
       JSON.stringify(
@@ -286,6 +296,7 @@ function report(io: CliIo, json: boolean, input: ReportInput, merge: MergeData |
           byProperty: result.byProperty,
           outcomes: result.outcomes,
           hazards: result.hazards,
+          hazardRuns: hazardsWritten.map((h) => ({ index: h.index, hazard: h.hazard, file: h.file, replay: h.replay, judge: h.judge })),
           failures: result.failures.map((f) => ({ index: f.index, outcome: f.outcome, failures: f.failures })),
           shrunk: result.shrunk.map((sh) => {
             const w = written.find((x) => x.index === sh.index);
@@ -313,7 +324,7 @@ function report(io: CliIo, json: boolean, input: ReportInput, merge: MergeData |
       ) + '\n',
     );
   } else {
-    io.out(summaryLines(result, input.command, written).join('\n') + '\n');
+    io.out(summaryLines(result, input.command, written, hazardsWritten).join('\n') + '\n');
   }
   return result.failed === 0 ? 0 : 1;
 }
@@ -403,6 +414,7 @@ function mergeCommand(argv: readonly string[], io: CliIo): number {
     byProperty: tally.byProperty,
     outcomes: tally.outcomes,
     hazards: tally.hazards,
+    hazardRuns: tally.hazardRuns ?? [],
     events: tally.events,
     shrunk,
     fingerprint: tallyFingerprint(tally),

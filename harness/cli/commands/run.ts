@@ -15,8 +15,10 @@ import { applyOverrides, parseToggle, replayLine, UsageError, type Overrides } f
 import type { Scenario } from '../../scenario/types';
 import { JsonlSink } from '../../trace/jsonl';
 import { PerfettoSink } from '../../trace/perfetto';
-import { EXTENSION, FileOut, formatForFile, TRACE_FORMATS, type TraceFormat, type TraceSink } from '../../trace/sink';
+import { EXTENSION, FileOut, formatForFile, TRACE_FORMATS, type TextOut, type TraceFormat, type TraceSink } from '../../trace/sink';
 import { TextSink } from '../../trace/text';
+import { CollectSink, htmlReport, REPORT_RECORDS, writeReport, type CollectedRecords } from '../../report/html';
+import { suiteCommand } from '../../suite/suite';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, timeArg, type OptionSpecs, type Parsed } from '../args';
 import { DEFAULT_SCENARIO, shownPath, type CliIo } from '../io';
 import type { CliDeps } from '../cli';
@@ -38,23 +40,36 @@ export const HELP_OPTION: OptionSpecs = { help: { type: 'boolean', short: 'h', h
 
 const RUN_OPTIONS: OptionSpecs = {
   ...COMMON_OPTIONS,
-  trace: { type: 'string', value: 'FILE', help: 'write the trace to FILE (format from --trace-format, else from the extension)' },
+  trace: { type: 'string', value: 'FILE', help: 'write the trace to FILE (format from --trace-format, else from the extension; - is stdout, as text)' },
   'trace-format': { type: 'string', value: 'FMT', help: 'text (trace-cmd style), jsonl or perfetto (Chrome trace JSON for ui.perfetto.dev)' },
   verbose: { type: 'boolean', short: 'v', help: 'show every timeline line and every record kind' },
   'runs-dir': { type: 'string', value: 'DIR', help: 'where failure files and automatic traces go (default: ./runs, or $APF_RUNS_DIR)' },
+  report: { type: 'string', value: 'FILE', help: 'write a self-contained HTML picture of the run(s): per-vCPU swim lanes, protocol arrows, violations, summary' },
+  junit: { type: 'string', value: 'FILE', help: 'suite runs: write the verdicts as JUnit XML (for CI)' },
+  shard: { type: 'string', value: 'I/N', help: 'suite runs: run only the I-th of N interleaved slices of the files (CI sharding)' },
+  jobs: { type: 'string', value: 'N', help: 'suite runs: worker threads (default: the cores, at most the files; 0 runs in this thread)' },
   ...HELP_OPTION,
 };
 
 export const RUN_HELP = helpText(
-  'apf run [FILE] [options]',
+  'apf run [FILE|DIR ...] [options]',
   [
     'Runs one scenario (default: the built-in scenarios/default.json) and prints a per-vCPU timeline,',
     'a summary, the checkers\' findings and the verdict. Exit status: 0 expectations hold, 1 they do not',
     '(or a checker fired), 2 bad input. On failure the trace and a failure file are kept under runs/',
     'and a one-line replay command is printed.',
+    '',
+    'Given a directory or several files it runs a suite: every scenario file, on worker threads, and',
+    'prints one verdict line per file (PASS, FAIL or SKIP with the reason) and the replay line of each',
+    'failure. Exit 1 if any failed.',
   ],
   RUN_OPTIONS,
-  ['example:', '  apf run scenarios/default.json --seed 7 --host linux-4.19 --toggle nonzero_token=off --trace out.json --trace-format perfetto'],
+  [
+    'examples:',
+    '  apf run scenarios/default.json --seed 7 --host linux-4.19 --toggle nonzero_token=off --trace out.json --trace-format perfetto',
+    '  apf run scenarios/ --junit junit.xml --shard 1/4',
+    '  apf run scenarios/regressions --variant buggy --report buggy.html',
+  ],
 );
 
 /** Reads the overrides shared by run and compare. */
@@ -84,8 +99,8 @@ function traceFormatArg(p: Parsed, file: string | undefined): TraceFormat {
 }
 
 /** Creates the trace sink for a file. */
-export function traceSink(format: TraceFormat, file: string, s: Scenario, runId: string): { sink: TraceSink; out: FileOut } {
-  const out = new FileOut(file);
+export function traceSink(format: TraceFormat, file: string | TextOut, s: Scenario, runId: string): { sink: TraceSink; out: TextOut } {
+  const out = typeof file === 'string' ? new FileOut(file) : file;
   const meta = { scenario: s.name, seed: String(s.seed), guest: s.machine.guest.profile, host: s.machine.host.profile, runId };
   switch (format) {
     case 'jsonl':
@@ -103,50 +118,80 @@ export function traceSink(format: TraceFormat, file: string, s: Scenario, runId:
   }
 }
 
-export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): number {
-  const p = parse('run', argv, RUN_OPTIONS, 1);
-  if (flag(p, 'help')) {
-    io.out(RUN_HELP);
-    return 0;
-  }
-  const given = p.positionals[0];
-  const file = given === undefined ? DEFAULT_SCENARIO : path.resolve(io.cwd, given);
-  const fileShown = given ?? shownPath(io.cwd, DEFAULT_SCENARIO);
-  const overrides = overridesFrom('run', p);
-  const traceFile = str(p, 'trace');
-  const format = traceFormatArg(p, traceFile);
-  const json = flag(p, 'json');
-  const quiet = flag(p, 'quiet');
+/** One scenario run as `apf run FILE` does it (also what each suite worker does per file). */
+export interface RunRequest {
+  /** Absolute path of the scenario file. */
+  readonly file: string;
+  /** The path as the user typed it (goes into the replay line). */
+  readonly fileShown: string;
+  readonly overrides: Overrides;
+  readonly cwd: string;
+  /** Absolute runs directory (failure files, automatic traces). */
+  readonly runsDir: string;
+  /** --trace FILE (absolute), or undefined for the automatic trace kept only on failure. */
+  readonly traceFile?: string;
+  readonly traceShownArg?: string;
+  readonly format: TraceFormat;
+  readonly json: boolean;
+  readonly quiet: boolean;
+  readonly verbose: boolean;
+  /** Also print the header (scenario, machine) before the run. */
+  readonly header: boolean;
+  /** Keep up to this many records (as jsonl objects with their text line) for the HTML report. */
+  readonly collect?: number;
+}
 
-  const loaded = loadScenarioFile(file, fileShown);
-  const scenario = applyOverrides({ ...loaded, file: fileShown }, overrides);
-  const replay = replayLine(fileShown, scenario, overrides);
+/** What a run printed and produced. */
+export interface RunDone {
+  readonly code: number;
+  readonly out: string;
+  readonly err: string;
+  /** The first line of the verdict ("PASS name: ..." / "FAIL name: ..."). */
+  readonly verdict: string;
+  readonly result: RunResult | null;
+  readonly collected: CollectedRecords;
+}
+
+/** Runs one scenario file; input problems throw ScenarioError / UsageError. */
+export function executeRun(req: RunRequest, deps: CliDeps = {}): RunDone {
+  let out = '';
+  let err = '';
+  const loaded = loadScenarioFile(req.file, req.fileShown);
+  const scenario = applyOverrides({ ...loaded, file: req.fileShown }, req.overrides);
+  const replay = replayLine(req.fileShown, scenario, req.overrides);
   const runId = nanoid(12);
-  const runsDir = path.resolve(io.cwd, str(p, 'runs-dir') ?? io.env.APF_RUNS_DIR ?? 'runs');
+  const { runsDir, json, quiet } = req;
 
-  if (!json && !quiet) io.out(headerLines({ scenario }, { fileShown, warnings: scenario.warnings }).join('\n') + '\n');
+  if (req.header && !json && !quiet) out += headerLines({ scenario }, { fileShown: req.fileShown, warnings: scenario.warnings }).join('\n') + '\n';
 
   // The trace streams to --trace FILE, or to runs/<runId>.trace.jsonl (kept only if the run fails).
   let auto = false;
   let tracePath: string;
   const runsDirExisted = fs.existsSync(runsDir);
-  if (traceFile !== undefined) tracePath = path.resolve(io.cwd, traceFile);
+  if (req.traceFile !== undefined) tracePath = req.traceFile;
   else {
     auto = true;
     fs.mkdirSync(runsDir, { recursive: true });
-    tracePath = path.join(runsDir, `${runId}${EXTENSION[format]}`);
+    tracePath = path.join(runsDir, `${runId}${EXTENSION[req.format]}`);
   }
-  let opened: { sink: TraceSink; out: FileOut };
+  // `--trace -`: the trace goes to stdout, ahead of the report.
+  const toStdout = req.traceFile !== undefined && req.traceShownArg === '-';
+  let opened: { sink: TraceSink; out: TextOut };
   try {
-    opened = traceSink(format, tracePath, scenario, runId);
+    opened = traceSink(req.format, toStdout ? { write: (t) => (out += t), end: () => undefined } : tracePath, scenario, runId);
   } catch (e) {
-    throw new UsageError(`apf run: cannot write the trace to ${traceFile ?? tracePath}: ${(e as Error).message}`);
+    throw new UsageError(`apf run: cannot write the trace to ${req.traceShownArg ?? tracePath}: ${(e as Error).message}`);
   }
+  const collector = new CollectSink(req.collect ?? 0);
 
   let report: RunReport | undefined;
   let crash: unknown;
   try {
-    report = runScenario(scenario, { sinks: [opened.sink], keepRecords: json || quiet ? 0 : 20_000, ...(deps.machine === undefined ? {} : { machine: deps.machine }) });
+    report = runScenario(scenario, {
+      sinks: req.collect === undefined ? [opened.sink] : [opened.sink, collector],
+      keepRecords: json || quiet ? 0 : 20_000,
+      ...(deps.machine === undefined ? {} : { machine: deps.machine }),
+    });
   } catch (e) {
     crash = e;
   } finally {
@@ -158,7 +203,7 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
   }
 
   const failed = report === undefined || !report.ok;
-  const traceShown = shownPath(io.cwd, tracePath);
+  const traceShown = toStdout ? '-' : shownPath(req.cwd, tracePath);
   if (auto && !failed) removeQuietly(tracePath, runsDirExisted ? undefined : runsDir);
   let failureFile: string | undefined;
   if (failed) {
@@ -168,29 +213,90 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
   const ctx = {
     runId,
     replay,
-    trace: !auto || failed ? { file: traceShown, format } : null,
-    failureFile: failureFile === undefined ? null : shownPath(io.cwd, failureFile),
+    trace: !auto || failed ? { file: traceShown, format: req.format } : null,
+    failureFile: failureFile === undefined ? null : shownPath(req.cwd, failureFile),
   };
 
   if (report === undefined) {
     // A bug in the harness itself: keep everything and say so.
-    const err = crash instanceof Error ? crash : new Error(String(crash));
+    const e = crash instanceof Error ? crash : new Error(String(crash));
     if (failureFile !== undefined) {
-      fs.writeFileSync(failureFile, JSON.stringify({ runId, scenario: fileShown, replay, internalError: { message: err.message, stack: err.stack ?? null }, trace: ctx.trace }, null, 2) + '\n');
+      fs.writeFileSync(failureFile, JSON.stringify({ runId, scenario: req.fileShown, replay, internalError: { message: e.message, stack: e.stack ?? null }, trace: ctx.trace }, null, 2) + '\n');
     }
-    io.err(`apf run: internal error: ${err.message}\nreplay: ${replay}\ntrace: ${traceShown}\nfailure details: ${ctx.failureFile ?? '-'}\n`);
-    return 1;
+    err += `apf run: internal error: ${e.message}\nreplay: ${replay}\ntrace: ${traceShown}\nfailure details: ${ctx.failureFile ?? '-'}\n`;
+    return { code: 1, out, err, verdict: `FAIL ${scenario.name}: internal error: ${e.message}`, result: null, collected: collector.done() };
   }
 
   const result = toResult(report, ctx);
   if (failureFile !== undefined) writeFailure(failureFile, result, report, loaded);
-  if (json) io.out(JSON.stringify(result, null, 2) + '\n');
+  const files = { ...(ctx.trace === null || toStdout ? {} : { traceFile: ctx.trace.file }), ...(ctx.failureFile === null ? {} : { failureFile: ctx.failureFile }) };
+  const verdict = verdictLines(report, { replay })[0] ?? '';
+  if (json) out += JSON.stringify(result, null, 2) + '\n';
   else {
-    const files = { ...(ctx.trace === null ? {} : { traceFile: ctx.trace.file }), ...(ctx.failureFile === null ? {} : { failureFile: ctx.failureFile }) };
-    const lines = quiet ? verdictLines(report, { replay, ...files }) : reportLines(report, { fileShown, verbose: flag(p, 'verbose'), replay, ...files });
-    io.out(lines.join('\n') + '\n');
+    const lines = quiet ? verdictLines(report, { replay, ...files }) : reportLines(report, { fileShown: req.fileShown, verbose: req.verbose, replay, ...files });
+    out += lines.join('\n') + '\n';
   }
-  return report.ok ? 0 : 1;
+  return { code: report.ok ? 0 : 1, out, err, verdict, result, collected: collector.done() };
+}
+
+export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): number {
+  const p = parse('run', argv, RUN_OPTIONS, Infinity);
+  if (flag(p, 'help')) {
+    io.out(RUN_HELP);
+    return 0;
+  }
+  const overrides = overridesFrom('run', p);
+  const runsDir = path.resolve(io.cwd, str(p, 'runs-dir') ?? io.env.APF_RUNS_DIR ?? 'runs');
+  const reportFile = str(p, 'report');
+  const given = p.positionals;
+  const single = given.length <= 1 && (given[0] === undefined || !isDirectory(path.resolve(io.cwd, given[0]))) && str(p, 'junit') === undefined && str(p, 'shard') === undefined;
+  if (!single) {
+    if (str(p, 'trace') !== undefined) throw new UsageError('apf run: --trace names one file; with several scenarios use --report FILE (or run them one by one)');
+    return suiteCommand({ given, overrides, runsDir, junit: str(p, 'junit'), shard: str(p, 'shard'), report: reportFile, jobs: nonNegativeIntArg(p, 'jobs'), json: flag(p, 'json'), quiet: flag(p, 'quiet') }, io, deps);
+  }
+  const first = given[0];
+  const file = first === undefined ? DEFAULT_SCENARIO : path.resolve(io.cwd, first);
+  const fileShown = first ?? shownPath(io.cwd, DEFAULT_SCENARIO);
+  const traceArg = str(p, 'trace');
+  const done = executeRun(
+    {
+      file,
+      fileShown,
+      overrides,
+      cwd: io.cwd,
+      runsDir,
+      ...(traceArg === undefined ? {} : { traceFile: traceArg === '-' ? '-' : path.resolve(io.cwd, traceArg), traceShownArg: traceArg }),
+      format: traceArg === '-' && str(p, 'trace-format') === undefined ? 'text' : traceFormatArg(p, traceArg),
+      json: flag(p, 'json'),
+      quiet: flag(p, 'quiet'),
+      verbose: flag(p, 'verbose'),
+      header: true,
+      ...(reportFile === undefined ? {} : { collect: REPORT_RECORDS }),
+    },
+    deps,
+  );
+  if (done.out !== '') io.out(done.out);
+  if (done.err !== '') io.err(done.err);
+  if (reportFile !== undefined && done.result !== null) {
+    writeReport(io, reportFile, htmlReport({ title: `apf run ${fileShown}`, runs: [{ file: fileShown, verdict: done.verdict, result: done.result, collected: done.collected }] }));
+  }
+  return done.code;
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function nonNegativeIntArg(p: Parsed, name: string): number | undefined {
+  const v = str(p, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new UsageError(`apf run: --${name} ${v}: expected a whole number (0 or more)`);
+  return n;
 }
 
 /** Removes the automatic trace of a passing run, and the runs directory if this run created it and it is empty. */
