@@ -105,6 +105,8 @@ export interface ApfApi {
   newDummyNode(token: number): SleepNode;
   /** The cost (and the PREEMPT_RT self-check) of kzalloc(GFP_ATOMIC) for a dummy node. */
   allocDummy(): Code;
+  /** Whether the allocation just made failed (GFP_ATOMIC can; `dummyAllocFailures` injects it). */
+  dummyAllocFailed(): boolean;
   /** kfree of a dummy node. */
   freeDummy(node: SleepNode | null, why: 'consumed' | 'unused' | 'wake_all'): void;
 

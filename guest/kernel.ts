@@ -65,6 +65,8 @@ export interface GuestKernelOptions {
    * the host may have swapped out: a fault there is a kernel-mode fault in the idle task.
    */
   readonly idleRead?: Gva;
+  /** The first `n` kzalloc(GFP_ATOMIC) calls for dummy nodes fail (default 0). */
+  readonly dummyAllocFailures?: number;
   /** Stop the simulation when the guest panics (default true). */
   readonly stopOnPanic?: boolean;
   /** An in-kernel hypervisor running nested guests (guest/nested): this kernel is an L1. */
@@ -259,6 +261,8 @@ export class GuestKernel {
   readonly nmiUserRead: Gva | null;
   readonly idleRead: Gva | null;
   readonly stopOnPanic: boolean;
+  /** Dummy-node allocations still to fail (`dummyAllocFailures`). */
+  dummyAllocFailuresLeft: number;
   /** All tasks (idle tasks and kthreads included). */
   readonly allTasks: Task[] = [];
   /** The CPU whose instruction stream is being resolved right now. */
@@ -309,6 +313,7 @@ export class GuestKernel {
     this.nmiUserRead = opts.nmiUserRead ?? null;
     this.idleRead = opts.idleRead ?? null;
     this.stopOnPanic = opts.stopOnPanic ?? true;
+    this.dummyAllocFailuresLeft = Math.max(0, Math.floor(opts.dummyAllocFailures ?? 0));
     this.raiseIrq = opts.raiseIrq;
     this.raiseNmi = opts.raiseNmi;
     this.hypervisor = opts.hypervisor;

@@ -35,6 +35,8 @@ import { sourceTrace } from '../sim/trace';
 
 /** Cost of kzalloc(GFP_ATOMIC) of a dummy node, ns. */
 export const DUMMY_ALLOC_NS = 100;
+/** cpu_relax() between retries after a failed dummy allocation, ns. */
+export const CPU_RELAX_NS = 50;
 
 // ---------------------------------------------------------------------------------------------
 // Default handlers
@@ -111,6 +113,8 @@ export function* doAsyncPageFault(api: ApfApi, tf: TrapFrame, cr2: number | null
 export function* kvmHandleAsyncPf(api: ApfApi, tf: TrapFrame, cr2: number | null): Code<boolean> {
   const flags = yield* api.handlers.readAndResetFlags(api);
   if (flags === 0) return false;
+  // v5.8: only the exact values 1 and 2 are async; anything else goes on as an ordinary #PF.
+  if (api.config.facts.exactFlags === true && flags !== KVM_PV_REASON_PAGE_NOT_PRESENT && flags !== KVM_PV_REASON_PAGE_READY) return false;
   if (api.toggles.apf_panics && !api.interruptsWereEnabled(tf)) yield* api.panic('Host injected async #PF in interrupt disabled region');
   if ((flags & KVM_PV_REASON_PAGE_NOT_PRESENT) !== 0) {
     if (api.toggles.apf_panics && !api.userMode(tf)) yield* api.panic('Host injected async #PF in kernel mode');
@@ -214,10 +218,25 @@ export function* kvmAsyncPfTaskWake(api: ApfApi, token: number): Code {
     if (api.toggles.dummy_alloc_outside_lock && !allocated) {
       yield* api.unlockBucket(b);
       yield* api.allocDummy();
-      allocated = true;
+      // GFP_ATOMIC can fail: relax and look again (the waiter may have linked itself meanwhile).
+      if (api.dummyAllocFailed()) {
+        api.trace('kvm_async_pf_dummy_alloc_failed', { token, locked: false });
+        yield* api.compute(CPU_RELAX_NS);
+      } else {
+        allocated = true;
+      }
       continue;
     }
-    if (!allocated) yield* api.allocDummy();
+    if (!allocated) {
+      yield* api.allocDummy();
+      // Before 0547758a6de3 the allocation is under the lock; on failure: unlock, relax, retry.
+      if (api.dummyAllocFailed()) {
+        yield* api.unlockBucket(b);
+        api.trace('kvm_async_pf_dummy_alloc_failed', { token, locked: true });
+        yield* api.compute(CPU_RELAX_NS);
+        continue;
+      }
+    }
     api.sleepers.add(api.newDummyNode(token));
     yield* api.unlockBucket(b);
     api.trace('kvm_async_pf_task_wake', { token, found: false, dummy: true });
@@ -348,6 +367,12 @@ export function makeApfApi(k: GuestKernel): ApfApi {
     newWaiterNode: (token, halted) => new SleepNode(token >>> 0, k.cpu().id, k.current(), halted),
     newDummyNode: (token) => new SleepNode(token >>> 0, k.cpu().id, null, false),
     allocDummy: () => allocDummy(k),
+    dummyAllocFailed: () => {
+      if (k.dummyAllocFailuresLeft <= 0) return false;
+      k.dummyAllocFailuresLeft--;
+      k.sleepers.stats.dummiesAllocated--;
+      return true;
+    },
     freeDummy: (node, why) => {
       k.sleepers.stats.dummiesFreed++;
       if (why === 'consumed') k.sleepers.stats.dummiesConsumed++;

@@ -36,6 +36,11 @@ export interface GuestProfileFacts {
   readonly wait: WaitKind;
   /** spec §4.2: the CPUID bit the per-CPU init requires. */
   readonly requiredFeature: 'ASYNC_PF' | 'ASYNC_PF_INT';
+  /**
+   * The v5.8 __kvm_handle_async_pf switched on the exact flag values: 1 waits, 2 wakes, anything
+   * else is an ordinary #PF. From v5.9 any non-zero value is async and bit 0 decides.
+   */
+  readonly exactFlags?: boolean;
   /** True where the spec marks the profile's behaviour [unverified]. */
   readonly unverified?: string;
 }
@@ -50,8 +55,8 @@ const F_5_2 = {
   wait: 'halt_capable',
   requiredFeature: 'ASYNC_PF',
 } as const satisfies Omit<GuestProfileFacts, 'description'>;
-const F_5_8 = { ...F_5_2, version: '5.8', layout: 'v5.8', pfEntry: 'exc_page_fault', wait: 'schedule' } as const;
-const F_5_9 = { ...F_5_8, version: '5.9', pageReady: 'interrupt', requiredFeature: 'ASYNC_PF_INT' } as const;
+const F_5_8 = { ...F_5_2, version: '5.8', layout: 'v5.8', pfEntry: 'exc_page_fault', wait: 'schedule', exactFlags: true } as const;
+const F_5_9 = { ...F_5_8, version: '5.9', pageReady: 'interrupt', requiredFeature: 'ASYNC_PF_INT', exactFlags: false } as const;
 const F_6_6 = { ...F_5_9, version: '6.6' } as const;
 const F_CURRENT = { ...F_6_6, version: '6.8', layout: 'v6.7', enabledFlag: 'percpu' } as const;
 
@@ -94,7 +99,7 @@ export const GUEST_TOGGLES = {
   config_preempt: 'CONFIG_PREEMPT: kernel code is preemptible (interrupt-return and preempt_enable preemption); ≤5.7 guests then set SEND_ALWAYS',
   preempt_count: 'CONFIG_PREEMPT_COUNT: preempt_disable/spin_lock count in preempt_count (implied by config_preempt)',
   preempt_rt: 'PREEMPT_RT: spinlock_t sleeps; allocation under a raw spinlock is a "sleeping function called from invalid context" bug',
-  dummy_alloc_outside_lock: 'ddd7ed842627 (May 2022): the wake path allocates its dummy node outside the raw bucket lock',
+  dummy_alloc_outside_lock: '0547758a6de3 (May 2022): the wake path allocates its dummy node outside the raw bucket lock',
   wake_all_frees_dummies: 'not in Linux: wake-all frees the dummy nodes it unlinks (the leak fix Sean Christopherson proposed)',
   page_ready_eoi: 'Sept 2020 "don\'t forget to ACK async PF IRQ": the page-ready handler EOIs the LAPIC first',
   teardown_boot_cpu: '8b79feffeca2 (Apr 2021): suspend tears APF down on the boot CPU too (syscore ops)',

@@ -144,14 +144,11 @@ function hostAction(kvm: Kvm, a: Action, gfns: (refs: readonly PageRef[]) => num
       kvm.setMsr(a.cpu, a.msr, a.value);
       return true;
     case 'save_restore': {
-      // Migration of the APF MSRs: read them on the source, start from a fresh vCPU's values on
-      // the destination (EN = 0 drops the queue, as a new vCPU has none), restore in `order`.
+      // Migration of the APF MSRs: read them on the source, start from a fresh vCPU on the
+      // destination (no queue, token counter 0: only the MSRs travel), restore in `order`.
       const en = kvm.getMsr(a.cpu, MSR_KVM_ASYNC_PF_EN) ?? 0n;
       const int = kvm.getMsr(a.cpu, MSR_KVM_ASYNC_PF_INT) ?? 0n;
-      if (a.reset !== false) {
-        kvm.setMsr(a.cpu, MSR_KVM_ASYNC_PF_EN, 0n);
-        kvm.setMsr(a.cpu, MSR_KVM_ASYNC_PF_INT, 0n);
-      }
+      if (a.reset !== false) kvm.freshVcpuForMigration(a.cpu);
       const order = a.order === 'int-en' ? [MSR_KVM_ASYNC_PF_INT, MSR_KVM_ASYNC_PF_EN] : [MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT];
       for (const msr of order) kvm.setMsr(a.cpu, msr, msr === MSR_KVM_ASYNC_PF_EN ? en : int);
       return true;

@@ -9,6 +9,7 @@
 import { hex } from '../shared-abi/addr';
 import { ASYNC_PF_PER_VCPU, KVM_APF_WAKE_ALL_TOKEN } from '../shared-abi/apf';
 import type { Simulation } from '../sim/engine';
+import { Priority, type EventHandle } from '../sim/queue';
 import { GUEST_RAM_HOST_PFN, type HostMemory, type PageInTicket } from './hostmem';
 
 /** x86 part of a work item (`struct kvm_arch_async_pf`). */
@@ -34,9 +35,12 @@ export interface AsyncPfWork {
   notpresentInjected: boolean;
   /** Whether the worker's fault-in succeeded (false for a failing page). */
   ok: boolean;
-  state: 'queued' | 'done' | 'freed';
+  /** `flushing`: taken off the lists by a clear that waits for its running worker. */
+  state: 'queued' | 'done' | 'freed' | 'flushing';
   /** The worker's page-in, while it runs. */
   ticket: PageInTicket | null;
+  /** The worker has not started yet (the workqueue has not run it): its start event. */
+  pending: EventHandle | null;
 }
 
 /** The x86 hooks of the generic code (spec §3.6.1, §3.7.2–§3.7.4, §3.7.0 step 6). */
@@ -63,19 +67,25 @@ export interface AsyncPfHost {
   readonly arch: AsyncPfArch;
   /** The old `kvm_async_pf_completed` class with `pfn`. */
   readonly completedHasPfn: boolean;
+  /** Time from queueing the work to its worker starting the fault-in, ns (0: at once). */
+  readonly workerStartNs: number;
+  /**
+   * The caller of a clear waits for running workers (cancel_work_sync): `begin` when it starts
+   * waiting, `end` when the last one has finished. The vCPU cannot run in between.
+   */
+  clearWait(phase: 'begin' | 'end'): void;
   /** An allocation from async_pf_cache fails (test hook / configured probability). */
   allocFails(kind: 'fault' | 'wakeup_all'): boolean;
   /** __kvm_vcpu_wake_up: wake the vCPU thread if it is blocked. */
   wakeUp(): void;
-  /**
-   * The vCPU (or VM) this work belongs to: 'alive'; 'flushed' (torn down after flushing the
-   * work: a completion is dropped silently); 'freed' (torn down without flushing: a completion
-   * now runs against freed memory).
-   */
-  lifecycle(): 'alive' | 'flushed' | 'freed';
+  /** The vCPU (or VM) this work belongs to: 'alive', or 'flushed' (torn down, its queue cleared). */
+  lifecycle(): 'alive' | 'flushed';
 }
 
 export type SetupResult = 'queued' | 'queue_full' | 'alloc_fail';
+
+/** Who cleared the queue (the `reason` of `kvm_async_pf_clear_queue`). */
+export type ClearReason = 'disable' | 'reset' | 'cr0_pg' | 'destroy' | 'migrate';
 
 export interface AsyncPfCounters {
   setups: number;
@@ -83,7 +93,10 @@ export interface AsyncPfCounters {
   dequeued: number;
   wakeAllsQueued: number;
   cleared: number;
-  afterFree: number;
+  /** Work items a clear cancelled before their worker started (their page never fetched). */
+  cancelledBeforeStart: number;
+  /** Work items a clear had to wait for (their worker was paging in). */
+  clearWaits: number;
 }
 
 /** `vcpu->async_pf`: the generic per-vCPU state and operations. */
@@ -94,8 +107,11 @@ export class AsyncPf {
   readonly done: AsyncPfWork[] = [];
   /** Items counted against ASYNC_PF_PER_VCPU (queue + wake-all items on done). */
   queued = 0;
-  readonly counters: AsyncPfCounters = { setups: 0, completions: 0, dequeued: 0, wakeAllsQueued: 0, cleared: 0, afterFree: 0 };
+  readonly counters: AsyncPfCounters = { setups: 0, completions: 0, dequeued: 0, wakeAllsQueued: 0, cleared: 0, cancelledBeforeStart: 0, clearWaits: 0 };
   private seq = 0;
+  /** The clear in progress that waits for running workers: how many are left, and since when. */
+  private flushingWork: AsyncPfWork[] = [];
+  private flush: { reason: ClearReason; left: number; since: number; doneWasEmpty: boolean } | null = null;
 
   constructor(private readonly host: AsyncPfHost) {}
 
@@ -114,30 +130,37 @@ export class AsyncPf {
       ok: false,
       state: 'queued',
       ticket: null,
+      pending: null,
     };
     this.queue.push(work);
     this.queued++;
     this.counters.setups++;
     work.notpresentInjected = this.host.arch.notPresent(work);
-    work.ticket = this.host.hostMem.pageIn(arch.gfn, 'worker', 'worker', this.host.vcpuId, (ok) => this.execute(work, ok));
+    // schedule_work: the worker runs when the workqueue gets to it (at once unless configured).
+    const delay = this.host.workerStartNs;
+    if (delay > 0) {
+      work.pending = this.host.sim.schedule(delay, Priority.Worker, () => this.startWorker(work), `vcpu${this.host.vcpuId}.async_pf_execute`, 'host');
+    } else {
+      this.startWorker(work);
+    }
     return 'queued';
+  }
+
+  /** The worker begins: async_pf_execute faults the page in. */
+  private startWorker(work: AsyncPfWork): void {
+    work.pending = null;
+    work.ticket = this.host.hostMem.pageIn(work.arch.gfn, 'worker', 'worker', this.host.vcpuId, (ok) => this.execute(work, ok));
   }
 
   /** async_pf_execute, after the fault-in (spec §3.7.0). */
   private execute(work: AsyncPfWork, ok: boolean): void {
     work.ticket = null;
-    const life = this.host.lifecycle();
-    if (life === 'flushed') return;
-    if (life === 'freed') {
-      // The pre-2024 hazard: the worker outlives the vCPU/VM it points to.
-      this.counters.afterFree++;
-      this.host.sim.trace.emit('worker', this.host.vcpuId, 'kvm_async_pf_after_free', {
-        token: work.arch.token,
-        gva: work.cr2OrGpa,
-        message: 'async_pf_execute ran after its vCPU was freed (work not flushed at teardown)',
-      });
+    if (work.state === 'flushing') {
+      this.finishFlushed(work, ok);
       return;
     }
+    const life = this.host.lifecycle();
+    if (life === 'flushed') return;
     if (work.state !== 'queued') return;
     work.ok = ok;
     const first = this.done.length === 0;
@@ -145,12 +168,40 @@ export class AsyncPf {
     work.state = 'done';
     this.counters.completions++;
     if (this.host.arch.hasPresentQueued && first) this.host.arch.presentQueued();
-    // Old profiles' tracepoint has `pfn` between `address` and `gva` (the order is hashed).
-    const fields = this.host.completedHasPfn
+    this.host.sim.trace.emit('worker', this.host.vcpuId, 'kvm_async_pf_completed', this.completedFields(work, ok));
+    this.host.wakeUp();
+  }
+
+  /** The tracepoint's fields: old profiles have `pfn` between `address` and `gva` (the order is hashed). */
+  private completedFields(work: AsyncPfWork, ok: boolean): { address: number; pfn?: number; gva: number; ok: boolean } {
+    return this.host.completedHasPfn
       ? { address: work.addr, pfn: ok ? GUEST_RAM_HOST_PFN + work.arch.gfn : 0, gva: work.cr2OrGpa, ok }
       : { address: work.addr, gva: work.cr2OrGpa, ok };
-    this.host.sim.trace.emit('worker', this.host.vcpuId, 'kvm_async_pf_completed', fields);
+  }
+
+  /**
+   * A worker a clear is waiting for has finished its page-in. It runs to its end as usual (the
+   * page is now in host memory, the item goes on `done`, APF_READY and a wake-up), and the clear,
+   * which has been waiting in cancel_work_sync, then frees it. When it was the last one the
+   * clear returns and its caller carries on.
+   */
+  private finishFlushed(work: AsyncPfWork, ok: boolean): void {
+    const f = this.flush;
+    work.ok = ok;
+    work.state = 'freed';
+    this.counters.completions++;
+    // The worker's own tail: on an empty `done` it raises APF_READY (v5.8+); then the wake-up.
+    const first = f !== null && f.doneWasEmpty;
+    if (f !== null) f.doneWasEmpty = false;
+    if (this.host.arch.hasPresentQueued && first) this.host.arch.presentQueued();
+    this.host.sim.trace.emit('worker', this.host.vcpuId, 'kvm_async_pf_completed', this.completedFields(work, ok));
     this.host.wakeUp();
+    if (f === null) return;
+    f.left--;
+    if (f.left > 0) return;
+    this.flush = null;
+    this.host.sim.trace.emit('host', this.host.vcpuId, 'kvm_async_pf_clear_queue_done', { reason: f.reason, waited_ns: this.host.sim.now - f.since });
+    this.host.clearWait('end');
   }
 
   /** kvm_check_async_pf_completion: the dequeue loop (spec §3.7.1). */
@@ -175,16 +226,37 @@ export class AsyncPf {
   /**
    * kvm_clear_async_pf_completion_queue (spec §3.10): cancel every item, free everything on
    * `done`, `queued := 0`. No guest notification, no gfn-hash update (callers reset the hash).
+   *
+   * Cancelling is cancel_work_sync: an item whose worker has not started is cancelled and its page
+   * is never fetched; an item whose worker is paging in cannot be cancelled, and the caller waits
+   * until that page-in has ended (`clearWait`), the page arriving in host memory. The items leave
+   * the lists at once, so nothing can dequeue them meanwhile.
    */
-  clear(reason: 'disable' | 'reset' | 'cr0_pg' | 'destroy'): number {
+  clear(reason: ClearReason): number {
     const dropped: AsyncPfWork[] = [];
+    const running: AsyncPfWork[] = [];
+    const notStarted: AsyncPfWork[] = [];
     for (const w of this.queue) {
-      if (w.ticket !== null) w.ticket.cancel();
-      w.ticket = null;
+      if (reason === 'migrate') {
+        // The destination's vCPU starts with no queue: the source's work stays behind with the
+        // source (its page-ins run on there, nobody on this side waits for them).
+        w.pending?.cancel();
+        w.pending = null;
+        w.ticket?.cancel();
+        w.ticket = null;
+      } else if (w.state === 'queued' && w.pending !== null) {
+        w.pending.cancel();
+        w.pending = null;
+        notStarted.push(w);
+      } else if (w.state === 'queued' && w.ticket !== null) {
+        running.push(w);
+      }
       dropped.push(w);
     }
+    const doneWasEmpty = this.done.length === 0;
     for (const w of this.done) if (!dropped.includes(w)) dropped.push(w);
     for (const w of dropped) w.state = 'freed';
+    for (const w of running) w.state = 'flushing';
     this.queue.length = 0;
     this.done.length = 0;
     this.queued = 0;
@@ -194,13 +266,46 @@ export class AsyncPf {
       dropped: dropped.length,
       tokens: dropped.map((w) => hex(w.arch.token)).join(','),
     });
+    for (const w of this.queueOrder(notStarted, running)) {
+      const started = w.state === 'flushing';
+      if (started) this.counters.clearWaits++;
+      else this.counters.cancelledBeforeStart++;
+      this.host.sim.trace.emit('host', this.host.vcpuId, 'kvm_async_pf_cancel_work_sync', {
+        token: w.arch.token,
+        gfn: w.arch.gfn,
+        outcome: started ? 'wait' : 'cancelled',
+      });
+    }
+    if (running.length > 0) {
+      if (this.flush === null) {
+        this.flush = { reason, left: 0, since: this.host.sim.now, doneWasEmpty };
+        this.host.clearWait('begin');
+      }
+      this.flush.left += running.length;
+      this.flushingWork = [...this.flushingWork.filter((w) => w.state === 'flushing'), ...running];
+    }
     return dropped.length;
   }
 
-  /** Detach every running worker without touching the lists (teardown without flush). */
+  /** Frames whose page-in a clear in progress is waiting for. */
+  flushingGfns(): number[] {
+    return this.flushingWork.filter((w) => w.state === 'flushing').map((w) => w.arch.gfn);
+  }
+
+  /** The outstanding items of a clear in the order cancel_work_sync meets them (oldest first). */
+  private queueOrder(a: readonly AsyncPfWork[], b: readonly AsyncPfWork[]): AsyncPfWork[] {
+    return [...a, ...b].sort((x, y) => x.seq - y.seq);
+  }
+
+  /** The clear in progress is waiting for running workers. */
+  get clearWaiting(): boolean {
+    return this.flush !== null;
+  }
+
+  /** Work items whose worker is running or yet to run (teardown reports them). */
   workersInFlight(): number {
     let n = 0;
-    for (const w of this.queue) if (w.ticket !== null) n++;
+    for (const w of this.queue) if (w.ticket !== null || w.pending !== null) n++;
     return n;
   }
 
@@ -226,6 +331,7 @@ export class AsyncPf {
       ok: true,
       state: 'done',
       ticket: null,
+      pending: null,
     };
     const first = this.done.length === 0;
     this.done.push(work);

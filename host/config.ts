@@ -25,8 +25,8 @@ export const HOST_TOGGLES = {
   can_deliver_cleanup: 'the June 2019 delivery-condition cleanup (guest mode needs opt-in; HLT pass-through goes sync)',
   /** v5.8: page ready as an interrupt with ACK (DELIVERY_AS_INT required for any PV delivery) (spec §7.7). */
   interrupt_page_ready: 'page ready delivered as an interrupt with a token slot and ACK (v5.8)',
-  /** June 2020: page ready only if not-present was injected, or wake-all (spec §7.8). */
-  page_ready_needs_not_present: 'page ready only for faults whose not-present was injected (June 2020)',
+  /** 2a18b7e7cd88 (June 2020, v5.8-rc1): page ready only if not-present was injected, or wake-all (spec §7.8). */
+  page_ready_needs_not_present: 'page ready only for faults whose not-present was injected (2a18b7e7cd88, v5.8-rc1)',
   /** Sept 2020: APF MSRs refused without an in-kernel LAPIC (spec §3.2 step 5). */
   reject_without_lapic: 'APF MSRs fail without an in-kernel LAPIC (Sept 2020)',
   /** 2f15d027c05f: dequeue only with the LAPIC software-enabled; enabling it re-raises APF_READY (spec §7.10). */
@@ -37,14 +37,10 @@ export const HOST_TOGGLES = {
   paging_check: 'no async #PF delivered while CR0.PG=0 (Feb 2022)',
   /** ~v6.1: nested async #PF as an exception VM-exit with payload (else nested_apf_token) (spec §5.1). */
   nested_payload: 'nested async #PF as exception-VM-exit payload (~v6.1) instead of nested_apf_token',
-  /** Jan 2024: flush the async PF work when a vCPU is destroyed (spec §7.15). */
-  flush_on_destroy: 'flush async PF work before freeing a vCPU (Jan 2024)',
   /** b9595d1ddef8: protected guest state counts as CPL 0 (spec §7.16). */
   protected_state_cpl0: 'protected guest state (SEV-ES/SNP/TDX) treated as CPL 0 (b9595d1ddef8)',
   /** ab4e41eb9fab: CR0.PG toggles (SMI) keep the queue; PG 0->1 re-raises APF_READY (spec §7.17). */
   keep_queue_on_cr0_pg: 'CR0.PG toggles keep the async PF queue (ab4e41eb9fab)',
-  /** 68c35f89d016: barrier between APF_READY and the pageready_pending check (spec §7.17). */
-  ack_kick_barrier: 'full barrier between raising APF_READY and reading pageready_pending (68c35f89d016)',
   /** Honour the guest's SEND_ALWAYS bit (false = Vitaly's unmerged "ignore SEND_ALWAYS" host). */
   honour_send_always: 'honour KVM_ASYNC_PF_SEND_ALWAYS (false: treat every guest as user-only)',
   /** Every real host: not-present is injected at CPL 0 only with SEND_ALWAYS. Off: a deliberately buggy host that injects at CPL 0 regardless. */
@@ -133,6 +129,12 @@ export interface VmConfig {
    * GFP_ATOMIC in kvm_async_pf_wakeup_all), drawn from the `host.alloc` PRNG stream. Default never.
    */
   readonly asyncAllocFailure?: { readonly numerator: number; readonly denominator: number };
+  /**
+   * Time from `schedule_work` to the async-PF worker starting its fault-in, ns (default 0: at
+   * once). While it has not started, a queue clear cancels the item and its page is never fetched;
+   * once it runs, the clear waits for the page-in (cancel_work_sync).
+   */
+  readonly workerStartNs?: number;
   /**
    * Initial async-PF token counter (`apf.id`) of every vCPU (default 0): lets a scenario reach the
    * counter's wrap-around without a billion faults.

@@ -319,10 +319,16 @@ export class HostMemory implements SecondLevelMmu, PageStates {
     this.sim.trace.emit('host', -1, 'host_page_evict', { gfn, checksum, why });
   }
 
-  /** Drops every page-in in progress without completing it (the VM's address space is gone). */
-  cancelAll(): void {
-    for (const f of this.inflight.values()) f.handle.cancel();
-    this.inflight.clear();
+  /**
+   * Drops every page-in in progress without completing it (the VM's address space is gone), but
+   * those of the frames in `keep` (a teardown is waiting for them to end).
+   */
+  cancelAll(keep: ReadonlySet<number> = new Set()): void {
+    for (const [g, f] of this.inflight) {
+      if (keep.has(f.gfn)) continue;
+      f.handle.cancel();
+      this.inflight.delete(g);
+    }
   }
 
   /** Keeps a frame out of LRU eviction (reference counted). It still counts against `limitPages`. */

@@ -125,8 +125,6 @@ export class KvmVcpu {
   /** Why the vCPU stopped (`thread === 'stopped'`). */
   stoppedBy: string | null = null;
   readonly requests = new Set<KvmRequest>();
-  /** Requests raised in the ACK race window: visible only after the next entry (see asyncPagePresentQueued). */
-  readonly lateRequests = new Set<KvmRequest>();
   apfHaltCause: { gfn: number; why: 'undeliverable' | 'repeated' } | null = null;
   /** A kick/exit/wake-up happened: the next boundary is a full entry. */
   entryNeeded = true;
@@ -138,8 +136,8 @@ export class KvmVcpu {
   resetPending: 'init' | 'reset' | null = null;
   /** Other KVM PV MSRs (stored only). */
   readonly otherMsrs = new Map<number, bigint>();
-  /** Lifecycle: 'alive'; torn down with the work flushed; or freed with workers still running. */
-  life: 'alive' | 'flushed' | 'freed' = 'alive';
+  /** Lifecycle: 'alive', or torn down (its queue cleared, running page-ins waited for). */
+  life: 'alive' | 'flushed' = 'alive';
   /** @internal run-loop bookkeeping */
   event: EventHandle | null = null;
   /** @internal start of the compute instruction in flight */
@@ -147,7 +145,6 @@ export class KvmVcpu {
   /** @internal synchronous fault-ins the vCPU thread is waiting for */
   stalls = 0;
   private readonly stallTickets: PageInTicket[] = [];
-  private ackWindowEnd = -1;
 
   constructor(
     readonly kvm: Kvm,
@@ -166,6 +163,8 @@ export class KvmVcpu {
       vcpuId: id,
       arch: x86AsyncPfArch(this),
       completedHasPfn: kvm.profile.completedHasPfn,
+      workerStartNs: kvm.workerStartNs,
+      clearWait: (phase) => (phase === 'begin' ? this.beginWait() : this.endWait()),
       allocFails: (kind) => kvm.allocFails(kind),
       wakeUp: () => this.wakeUp('async_pf_completed'),
       lifecycle: () => this.life,
@@ -224,10 +223,9 @@ export class KvmVcpu {
     this.entryNeeded = true;
   }
 
-  /** kvm_make_request. `late`: raised in the ACK race window (seen only after the next entry). */
-  makeRequest(req: KvmRequest, late = false, cause?: { gfn: number; why: 'undeliverable' | 'repeated' }): void {
-    if (late) this.lateRequests.add(req);
-    else this.requests.add(req);
+  /** kvm_make_request. */
+  makeRequest(req: KvmRequest, cause?: { gfn: number; why: 'undeliverable' | 'repeated' }): void {
+    this.requests.add(req);
     if (req === 'apf_halt') this.apfHaltCause = cause ?? this.apfHaltCause;
   }
 
@@ -314,13 +312,22 @@ export class KvmVcpu {
     this.stallTickets.push(ticket);
   }
 
-  /** ACK handling opened the window in which the Oct 2025 race can hit (until the vCPU re-enters). */
-  openAckWindow(wasPending: boolean): void {
-    this.ackWindowEnd = wasPending ? this.kvm.sim.now + this.kvm.exitCostNs : -1;
+  /**
+   * The vCPU thread is inside a host call that waits (a queue clear in cancel_work_sync): it runs
+   * no guest code until `endWait`. Whatever called it (the WRMSR, INIT/RESET, the CR0 write, RSM,
+   * a vCPU ioctl from userspace, which holds the vCPU mutex) returns only then.
+   */
+  private beginWait(): void {
+    this.stalls++;
+    if (this.thread === 'scheduled') this.thread = 'stalled';
   }
 
-  inAckWindow(): boolean {
-    return this.kvm.sim.now < this.ackWindowEnd;
+  private endWait(): void {
+    this.stalls--;
+    if (this.stalls === 0 && this.thread === 'stalled' && this.life === 'alive') {
+      this.entryNeeded = true;
+      scheduleRun(this, 0);
+    }
   }
 
   /** A host bug the guest triggered (the model's oops): trace it and stop the vCPU. */
@@ -330,7 +337,7 @@ export class KvmVcpu {
   }
 
   /** @internal teardown: stop the thread and the LAPIC timer, drop synchronous waits. */
-  teardown(life: 'flushed' | 'freed'): void {
+  teardown(life: 'flushed'): void {
     this.life = life;
     if (this.event !== null) this.event.cancel();
     this.event = null;
@@ -371,7 +378,7 @@ export function pageTableFrames(mem: GuestMemory, cr3: number): Set<number> {
 }
 
 /** Aggregated counters of a VM. */
-export type KvmStats = KvmVcpuStats & { wakeAlls: number; asyncPfCompleted: number; afterFree: number };
+export type KvmStats = KvmVcpuStats & { wakeAlls: number; asyncPfCompleted: number };
 
 /** A VM: configuration, profile, host memory, vCPUs. */
 export class Kvm {
@@ -381,6 +388,8 @@ export class Kvm {
   readonly design: HostDesign;
   readonly hostMem: HostMemory;
   readonly exitCostNs: number;
+  /** Workqueue delay before an async-PF worker starts its fault-in (`VmConfig.workerStartNs`). */
+  readonly workerStartNs: number;
   /** Schedule perturbation: the largest extra delay of a run-loop iteration (0: off), and its PRNG stream. */
   readonly stepJitterNs: number;
   readonly jitterRng: Prng | null;
@@ -404,6 +413,7 @@ export class Kvm {
     this.design = hostDesign(config.design ?? 'current');
     this.hostMem = new HostMemory(sim, memory, config.memory);
     this.exitCostNs = Math.max(0, Math.round(config.exitCostNs ?? DEFAULT_EXIT_COST_NS));
+    this.workerStartNs = Math.max(0, Math.round(config.workerStartNs ?? 0));
     this.stepJitterNs = Math.max(0, Math.round(config.stepJitterNs ?? 0));
     // The stream is only created when jitter is on, so runs without it draw exactly as before.
     this.jitterRng = this.stepJitterNs > 0 ? sim.prng.stream('host.jitter') : null;
@@ -537,9 +547,31 @@ export class Kvm {
   }
 
   /**
-   * Destroy a vCPU. With `flush_on_destroy` (Jan 2024) the async work is flushed: nothing of it
-   * runs afterwards. Without it, a worker still faulting in completes later against freed state
-   * (`kvm_async_pf_after_free`).
+   * The destination side of a live migration: the vCPU's APF state as a newly created vCPU has it,
+   * before userspace restores the MSRs. Only MSR_KVM_ASYNC_PF_EN and _INT travel with the
+   * migration stream; the queue, the gfn hash, the token counter (`apf.id`) and
+   * `pageready_pending` start from zero. The source's outstanding work stays on the source.
+   */
+  freshVcpuForMigration(id: number): void {
+    const v = this.alive(id);
+    if (v === undefined) return;
+    v.asyncPf.clear('migrate');
+    v.apf.hash.reset();
+    v.apf.msrEnVal = 0n;
+    v.apf.msrIntVal = 0n;
+    v.apf.vec = 0;
+    v.apf.id = 0;
+    v.apf.pageReadyPending = false;
+    v.apf.halted = false;
+    v.apfHaltCause = null;
+    v.requests.delete('apf_halt');
+    v.requests.delete('apf_ready');
+  }
+
+  /**
+   * Destroy a vCPU: its queue is cleared (kvm_clear_async_pf_completion_queue, which waits for
+   * running page-ins) and it stops. KVM itself destroys vCPUs only with their VM; this is the
+   * model's way to tear one down while the others go on.
    */
   destroyVcpu(id: number): void {
     const v = this.alive(id);
@@ -547,25 +579,25 @@ export class Kvm {
     this.teardownVcpu(v);
   }
 
-  /** Destroy the VM and all its vCPUs (see `destroyVcpu`). */
+  /**
+   * Destroy the VM and all its vCPUs. Every vCPU's queue clear waits for its running page-ins; the
+   * VM's other page-ins (its mm is gone) are dropped.
+   */
   destroyVm(): void {
     if (this.destroyed) return;
     let inFlight = 0;
     for (const v of this.vcpuMap.values()) if (v.life === 'alive') inFlight += this.teardownVcpu(v);
     this.destroyed = true;
-    // With the fix the VM's mm is gone for the workers too (mmget_not_zero fails): nothing more runs.
-    if (this.toggles.flush_on_destroy) this.hostMem.cancelAll();
+    const keep = new Set<number>();
+    for (const v of this.vcpuMap.values()) for (const g of v.asyncPf.flushingGfns()) keep.add(g);
+    this.hostMem.cancelAll(keep);
     this.sim.trace.emit('host', -1, 'kvm_vm_destroy', { in_flight: inFlight });
   }
 
   private teardownVcpu(v: KvmVcpu): number {
     const inFlight = v.asyncPf.workersInFlight();
-    if (this.toggles.flush_on_destroy) {
-      v.asyncPf.clear('destroy');
-      v.teardown('flushed');
-    } else {
-      v.teardown('freed');
-    }
+    v.asyncPf.clear('destroy');
+    v.teardown('flushed');
     v.trace('kvm_vcpu_destroy', { in_flight: inFlight });
     return inFlight;
   }
@@ -646,12 +678,11 @@ export class Kvm {
 
   /** Counters summed over vCPUs. */
   stats(): KvmStats {
-    const s: KvmStats = { ...newStats(), wakeAlls: 0, asyncPfCompleted: 0, afterFree: 0 };
+    const s: KvmStats = { ...newStats(), wakeAlls: 0, asyncPfCompleted: 0 };
     for (const v of this.vcpuMap.values()) {
       for (const k of Object.keys(v.stats) as (keyof KvmVcpuStats)[]) s[k] += v.stats[k];
       s.wakeAlls += v.asyncPf.counters.wakeAllsQueued;
       s.asyncPfCompleted += v.asyncPf.counters.completions;
-      s.afterFree += v.asyncPf.counters.afterFree;
     }
     return s;
   }

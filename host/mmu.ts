@@ -66,7 +66,7 @@ export function faultinPfn(v: KvmVcpu, cr2OrGpa: number, gfn: number, errorCode:
     if (v.apf.hash.find(gfn)) {
       v.trace(v.kvm.profile.repeatedFaultTracepoint, { gva: cr2OrGpa, gfn });
       v.stats.repeatedFaults++;
-      v.makeRequest('apf_halt', false, { gfn, why: 'repeated' });
+      v.makeRequest('apf_halt', { gfn, why: 'repeated' });
       return 'repeated';
     }
     // c. set up the work item

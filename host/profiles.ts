@@ -24,8 +24,16 @@ export interface HostEraFacts {
   readonly layout: ApfLayoutName;
   /** Name of the repeated-fault tracepoint (spec §6; the rename is after v6.6, see docs/host.md). */
   readonly repeatedFaultTracepoint: 'kvm_async_pf_doublefault' | 'kvm_async_pf_repeated_fault';
-  /** `kvm_async_pf_completed` carries a `pfn` field (spec §6, older class). */
+  /**
+   * `kvm_async_pf_completed` carries a `pfn` field: only while the worker took a page reference,
+   * i.e. before f2e106692d51 ("KVM: Drop FOLL_GET in GUP when doing async page fault", v3.13).
+   */
   readonly completedHasPfn: boolean;
+  /**
+   * v2.6.38 traced `kvm_async_pf_ready` before turning a wake-all item's token into ~0, so a
+   * wake-all shows token 0 (the zeroed item's token) there; later kernels set ~0 first.
+   */
+  readonly readyTracedBeforeWakeAllToken: boolean;
   /** hash_32 multiplier: GOLDEN_RATIO_32 from v4.7, GOLDEN_RATIO_PRIME_32 before (spec §1.6, §8.4). */
   readonly hashPre47: boolean;
   /** KVM_CAP_ENFORCE_PV_FEATURE_CPUID exists (~v5.10, spec §1.4). Older hosts ignore `enforcePvCpuid`. */
@@ -67,10 +75,8 @@ const OFF: HostToggles = {
   nonzero_token: false,
   paging_check: false,
   nested_payload: false,
-  flush_on_destroy: false,
   protected_state_cpl0: false,
   keep_queue_on_cr0_pg: false,
-  ack_kick_barrier: false,
   honour_send_always: true,
   cpl0_needs_send_always: true,
   gfn_cache_refresh: true,
@@ -86,7 +92,8 @@ interface ProfileDef {
 const OLD_FACTS = {
   layout: 'v2.6.38',
   repeatedFaultTracepoint: 'kvm_async_pf_doublefault',
-  completedHasPfn: true,
+  completedHasPfn: false,
+  readyTracedBeforeWakeAllToken: false,
   pvCpuidEnforcement: false,
   presentSetsRunnable: true,
 } as const;
@@ -98,6 +105,7 @@ const V58_FACTS = {
   layout: 'v5.8',
   repeatedFaultTracepoint: 'kvm_async_pf_doublefault',
   completedHasPfn: false,
+  readyTracedBeforeWakeAllToken: false,
   hashPre47: false,
   pvCpuidEnforcement: false,
   nestedOptIn: true,
@@ -108,10 +116,11 @@ const V58_FACTS = {
 // Each era's fixes on top of the previous era's (spec §7), so that a profile reads as
 // "what changed" and a fix appears in exactly one place.
 const T_4_19: HostToggles = { ...OFF, pending_exception_gate: true, no_df_cancellation: false };
-const T_5_8: HostToggles = { ...T_4_19, no_df_cancellation: true, can_deliver_cleanup: true, interrupt_page_ready: true };
-const T_5_13: HostToggles = { ...T_5_8, page_ready_needs_not_present: true, reject_without_lapic: true, lapic_enabled_check: true };
+// 2a18b7e7cd88 (page ready only after not-present) went into the second KVM pull for v5.8-rc1.
+const T_5_8: HostToggles = { ...T_4_19, no_df_cancellation: true, can_deliver_cleanup: true, interrupt_page_ready: true, page_ready_needs_not_present: true };
+const T_5_13: HostToggles = { ...T_5_8, reject_without_lapic: true, lapic_enabled_check: true };
 const T_6_6: HostToggles = { ...T_5_13, nonzero_token: true, paging_check: true, nested_payload: true };
-const T_CURRENT: HostToggles = { ...T_6_6, flush_on_destroy: true, protected_state_cpl0: true, keep_queue_on_cr0_pg: true, ack_kick_barrier: true };
+const T_CURRENT: HostToggles = { ...T_6_6, protected_state_cpl0: true, keep_queue_on_cr0_pg: true };
 
 const PROFILES: Record<HostProfileName, ProfileDef> = {
   'linux-3.0': {
@@ -120,6 +129,8 @@ const PROFILES: Record<HostProfileName, ProfileDef> = {
       ...OLD_FACTS,
       version: 'v3.0',
       hostEra: 'v2.6.38',
+      completedHasPfn: true,
+      readyTracedBeforeWakeAllToken: true,
       hashPre47: true,
       nestedOptIn: false,
       presentSetsRunnable: false,
@@ -140,12 +151,12 @@ const PROFILES: Record<HostProfileName, ProfileDef> = {
     toggles: T_4_19,
   },
   'linux-5.8': {
-    description: 'v5.8 merge: page ready as an interrupt with token slot and ACK; before the June 2020 not-present rule and the Sept 2020 LAPIC check',
+    description: 'v5.8: page ready as an interrupt with token slot and ACK, only after an injected not-present (2a18b7e7cd88); before the Sept 2020 LAPIC check',
     facts: V58_FACTS,
     toggles: T_5_8,
   },
   'linux-5.13': {
-    description: 'v5.13: PV CPUID enforcement, LAPIC-less rejection, page ready only after not-present, no page ready into a disabled LAPIC',
+    description: 'v5.13: PV CPUID enforcement, LAPIC-less rejection, no page ready into a disabled LAPIC',
     facts: { ...V58_FACTS, version: 'v5.13', pvCpuidEnforcement: true },
     toggles: T_5_13,
   },
@@ -155,7 +166,7 @@ const PROFILES: Record<HostProfileName, ProfileDef> = {
     toggles: T_6_6,
   },
   current: {
-    description: 'current (~v6.19 with the 2024-2025 fixes): flush on destroy, protected state as CPL 0, queue kept over CR0.PG toggles, ACK barrier',
+    description: 'current (~v6.19 with the 2024-2025 fixes): protected state as CPL 0, queue kept over CR0.PG toggles',
     facts: { ...V58_FACTS, version: 'v6.19', layout: 'v6.7', repeatedFaultTracepoint: 'kvm_async_pf_repeated_fault', pvCpuidEnforcement: true },
     toggles: T_CURRENT,
   },

@@ -172,8 +172,29 @@ export const TRACE_CATALOGUE = {
   kvm_async_pf_clear_queue: {
     src: 'host',
     section: 'host',
-    fields: { reason: oneOf(['disable', 'reset', 'cr0_pg', 'destroy']), dropped: num('count'), tokens: str('comma list of hex tokens') },
+    fields: {
+      reason: oneOf(['disable', 'reset', 'cr0_pg', 'destroy', 'migrate'], '`migrate`: a fresh destination vCPU (the source\'s work stays behind, nobody waits)'),
+      dropped: num('count'),
+      tokens: str('comma list of hex tokens'),
+    },
     when: 'kvm_clear_async_pf_completion_queue',
+  },
+  kvm_async_pf_cancel_work_sync: {
+    src: 'host',
+    section: 'host',
+    fields: {
+      token: num(),
+      gfn: num(),
+      outcome: oneOf(['cancelled', 'wait'], '`cancelled`: the worker had not started, its page is never fetched; `wait`: the worker is paging in, the clear waits for it'),
+    },
+    when: 'cancel_work_sync on one outstanding item inside kvm_clear_async_pf_completion_queue, right after `kvm_async_pf_clear_queue`',
+  },
+  kvm_async_pf_clear_queue_done: {
+    src: 'host',
+    section: 'host',
+    fields: { reason: oneOf(['disable', 'reset', 'cr0_pg', 'destroy', 'migrate']), waited_ns: num() },
+    when:
+      'the last page-in a clear was waiting for has ended (its `kvm_async_pf_completed` comes just before): the clear returns and its caller (the WRMSR, INIT/RESET, the CR0 write, RSM, the teardown) carries on. Only when the clear had to wait',
   },
   kvm_async_pf_ack: {
     src: 'host',
@@ -204,12 +225,6 @@ export const TRACE_CATALOGUE = {
     section: 'host',
     fields: { gfn: num(), gva: num(), why: oneOf(['prefetch', 'cannot_do', 'queue_full', 'alloc_fail']), ok: bool() },
     when: 'fault resolved synchronously, emitted when the page-in finished (the vCPU was blocked for the latency)',
-  },
-  kvm_async_pf_after_free: {
-    src: 'worker',
-    section: 'host',
-    fields: { token: num(), gva: num(), message: str() },
-    when: 'a worker completed after its vCPU/VM was torn down without flushing (`flush_on_destroy` off): the pre-2024 use-after-free',
   },
   kvm_page_fault: {
     src: 'host',
@@ -491,6 +506,12 @@ export const TRACE_CATALOGUE = {
   kvm_async_pf_task_wait_schedule: { src: 'guest', section: 'guest', fields: { token: num(), task: str() }, when: 'a task parks on a token (schedule-based wait)' },
   kvm_async_pf_task_wait_halt: { src: 'guest', section: 'guest', fields: { token: num(), task: str() }, when: 'halt-based wait (≤5.7 guests in atomic/idle context)' },
   kvm_async_pf_dummy_consumed: { src: 'guest', section: 'guest', fields: { token: num(), task: str() }, when: 'the wait found a dummy node: the wake came first' },
+  kvm_async_pf_dummy_alloc_failed: {
+    src: 'guest',
+    section: 'guest',
+    fields: { token: num(), locked: bool('the allocation was made under the bucket lock (before 0547758a6de3)') },
+    when: "kvm_async_pf_task_wake's kzalloc(GFP_ATOMIC) of a dummy node failed (`machine.guest.dummyAllocFailures`): the wake relaxes and looks for the waiter again",
+  },
   kvm_async_pf_task_wake: {
     src: 'guest',
     section: 'guest',

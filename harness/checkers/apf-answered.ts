@@ -33,7 +33,7 @@ export const apfAnswered = defineChecker({
     'documented path (APF disable, INIT/RESET, CR0.PG change on old hosts, vCPU/VM teardown, the guest kernel going away). ' +
     'No page-ready goes to a token that was never injected or was already answered.',
   options: {},
-  events: eventSet(['kvm_async_pf_not_present', 'kvm_async_pf_ready', 'kvm_async_pf_df_cancel'], APF_DROP_EVENTS, KERNEL_GONE),
+  events: eventSet(['kvm_async_pf_not_present', 'kvm_async_pf_ready', 'kvm_async_pf_df_cancel', 'kvm_async_pf_wakeup_all'], APF_DROP_EVENTS, KERNEL_GONE),
   create(_opts, report) {
     const faults = new Map<number, Fault>();
 
@@ -43,9 +43,21 @@ export const apfAnswered = defineChecker({
       for (const f of faults.values()) if (f.state.s === 'outstanding' && (cpu < 0 || f.cpu === cpu)) f.state = { s: 'dropped', t, why };
     };
 
+    // Wake-alls queued per vCPU and not yet seen as a page-ready. v3.0 traces a wake-all's
+    // page-ready with token 0 (the tracepoint ran before the token became ~0); such a record is a
+    // wake-all when one is queued and no fault with token 0 is outstanding on that vCPU.
+    const wakeAllsQueued = new Map<number, number>();
+    const isWakeAll = (cpu: number, token: number): boolean => {
+      if (token === WAKE_ALL) return true;
+      if (token !== 0 || (wakeAllsQueued.get(cpu) ?? 0) === 0) return false;
+      const f = faults.get(0);
+      return f === undefined || f.cpu !== cpu || f.state.s !== 'outstanding';
+    };
+
     const onReady = (rec: TraceRecordOf<'kvm_async_pf_ready'>): void => {
       const { token, notified } = rec;
-      if (token === WAKE_ALL) {
+      if (isWakeAll(rec.cpu, token)) {
+        wakeAllsQueued.set(rec.cpu, Math.max(0, (wakeAllsQueued.get(rec.cpu) ?? 0) - 1));
         if (!notified) return;
         for (const f of faults.values()) if (f.state.s === 'outstanding' && f.cpu === rec.cpu) f.state = { s: 'wake-all', t: rec.t };
         return;
@@ -100,6 +112,9 @@ export const apfAnswered = defineChecker({
           }
           case 'kvm_async_pf_ready':
             onReady(rec);
+            return;
+          case 'kvm_async_pf_wakeup_all':
+            if (rec.queued) wakeAllsQueued.set(rec.cpu, (wakeAllsQueued.get(rec.cpu) ?? 0) + 1);
             return;
           case 'kvm_async_pf_df_cancel': {
             const { token, pending_token: pending } = rec;

@@ -78,6 +78,12 @@ export function describe(rec: AnyTraceRecord, ctx: TimelineContext = {}): string
       return `#DF "fix" (2017): cancels page-ready ${h(rec.token)} AND the pending not-present ${h(rec.pending_token)}`;
     case 'kvm_async_pf_clear_queue':
       return `drops ${s(rec.dropped)} outstanding page-in${rec.dropped === 1 ? '' : 's'} (${s(rec.reason)})${typeof rec.tokens === 'string' && rec.tokens !== '' ? `: ${rec.tokens}` : ''}, no notification`;
+    case 'kvm_async_pf_cancel_work_sync':
+      return rec.outcome === 'wait'
+        ? `token ${h(rec.token)}: its worker is already paging in → the clear must wait for it (the vCPU is stuck in the host)`
+        : `token ${h(rec.token)}: its worker had not started → cancelled, the page is never fetched`;
+    case 'kvm_async_pf_clear_queue_done':
+      return `the clear (${s(rec.reason)}) returns after waiting ${typeof rec.waited_ns === 'number' ? `${Math.round(rec.waited_ns / 1000)} µs` : '?'} for running page-ins; the vCPU runs again`;
     case 'kvm_async_pf_enable':
       return (
         `guest enabled APF: shared area at gpa ${h(rec.gpa)}` +
@@ -104,8 +110,6 @@ export function describe(rec: AnyTraceRecord, ctx: TimelineContext = {}): string
       return verbose ? `guest EOI for ${vec(rec.vector)}` : undefined;
     case 'kvm_apic_irq_dropped':
       return `LAPIC drops ${vec(rec.vec)} (${s(rec.why)})${rec.vec === 0xf3 ? ': that page-ready is lost' : ''}`;
-    case 'kvm_async_pf_after_free':
-      return `worker ran after its vCPU was freed (token ${h(rec.token)}): use after free`;
     case 'kvm_async_pf_enable_failed':
       return `enable failed: cannot map the area at gpa ${h(rec.gpa)} (EN = ${h(rec.msr_en_val)} is stored anyway)`;
     case 'kvm_host_oops':

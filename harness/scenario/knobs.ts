@@ -52,6 +52,11 @@ export const HOST_KNOBS = {
   enforcePvCpuid: host('enforcePvCpuid', bool('enforcePvCpuid'), 'KVM_CAP_ENFORCE_PV_FEATURE_CPUID.'),
   exitCost: host('exitCostNs', Time, 'Cost of a VM exit round trip.'),
   tokenCounter: host('apfTokenCounter', U32, 'Initial APF token counter of every vCPU (apf.id), e.g. 0xfffff to reach the wrap-around.'),
+  workerStart: host(
+    'workerStartNs',
+    Time,
+    'Delay from queueing an async page fault to its worker starting the page-in (default 0). A queue clear cancels work not yet started (its page is never fetched) and waits for work already paging in.',
+  ),
   stepJitter: host(
     'stepJitterNs',
     Time,
@@ -65,6 +70,11 @@ export const GUEST_KNOBS = {
   hz: guest('hz', int('a timer frequency in Hz', 1, 10_000), 'Guest timer tick rate (CONFIG_HZ).'),
   hungTaskTimeout: guest('hungTaskTimeoutNs', Time, 'Hung-task detector timeout (virtual time).'),
   nmiUserRead: guest('nmiUserRead', Address, "Address the perf-style NMI handler reads in the interrupted task's address space (an NMI that can fault)."),
+  dummyAllocFailures: guest(
+    'dummyAllocFailures',
+    int('a count', 0, 1_000_000),
+    'The first n kzalloc(GFP_ATOMIC) calls for dummy nodes in kvm_async_pf_task_wake fail (default 0): the guest relaxes and looks again.',
+  ),
   idleRead: guest(
     'idleRead',
     Address,

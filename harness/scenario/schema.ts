@@ -333,7 +333,7 @@ export const ACTIONS = {
   vm_destroy: 'host: destroy the VM',
   evict: 'host: swap out pages now',
   set_msr: 'host-initiated MSR write (as userspace does on restore)',
-  save_restore: 'migration: save the APF MSRs, reset the vCPU, restore them in `order`',
+  save_restore: 'migration: save the APF MSRs, continue on a fresh destination vCPU (no queue, token counter 0), restore them in `order`',
   nested_migrate: 'migration with post-copy while nested guests run: restore the nested state (`restore`) with its pages still on the source (docs/nested.md)',
   page_ready: 'host: send page-ready for `token` to a vCPU (write its token slot, raise its vector; the ABI allows any vCPU)',
   memslot_delete: 'VMM: delete memslot `slot` (its frames stop being RAM; the memory is kept for a re-add) (docs/caches.md)',

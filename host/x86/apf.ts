@@ -312,7 +312,7 @@ export function asyncPageNotPresent(v: KvmVcpu, work: AsyncPfWork): boolean {
     return true;
   }
   // 4. Otherwise halt the vCPU until the page is in.
-  v.makeRequest('apf_halt', false, { gfn: work.arch.gfn, why: 'undeliverable' });
+  v.makeRequest('apf_halt', { gfn: work.arch.gfn, why: 'undeliverable' });
   return false;
 }
 
@@ -327,7 +327,7 @@ function asyncPageNotPresentOld(v: KvmVcpu, work: AsyncPfWork): boolean {
   v.trace('kvm_async_pf_not_present', { token, gva: work.cr2OrGpa, injected, halt });
   v.apf.hash.add(work.arch.gfn);
   if (halt) {
-    v.makeRequest('apf_halt', false, { gfn: work.arch.gfn, why: 'undeliverable' });
+    v.makeRequest('apf_halt', { gfn: work.arch.gfn, why: 'undeliverable' });
     return false;
   }
   if (apfWrite(v, APF_FLAGS_OFFSET, KVM_PV_REASON_PAGE_NOT_PRESENT, flagsField(v))) {
@@ -426,7 +426,9 @@ function asyncPagePresentOld(v: KvmVcpu, work: AsyncPfWork): void {
     cancel = readable && reason === KVM_PV_REASON_PAGE_NOT_PRESENT && pending !== null && pending.vector === PF_VECTOR && apfAccessible(v, APF_FLAGS_OFFSET);
   }
   const notified = wanted && readable && !cancel && apfAccessible(v, APF_FLAGS_OFFSET);
-  v.trace('kvm_async_pf_ready', { token, gva: work.cr2OrGpa, notified });
+  // v2.6.38 traced before setting the wake-all token: the zeroed item's token, 0.
+  const traced = work.wakeupAll && v.kvm.profile.readyTracedBeforeWakeAllToken ? 0 : token;
+  v.trace('kvm_async_pf_ready', { token: traced, gva: work.cr2OrGpa, notified });
   if (wanted && readable) {
     if (cancel && pending !== null && apfWrite(v, APF_FLAGS_OFFSET, 0, flagsField(v))) {
       // Drops the pending #PF (whatever token it carried) and this page-ready.
@@ -443,15 +445,12 @@ function asyncPagePresentOld(v: KvmVcpu, work: AsyncPfWork): void {
 
 /**
  * kvm_arch_async_page_present_queued (v5.8+, spec §3.7.0 step 6): APF_READY, then a kick unless
- * a page-ready is still un-ACKed. Without the Oct 2025 barrier, a completion that lands while the
- * vCPU is still leaving the ACK exit reads the stale `pageready_pending == true` and its request is
- * only seen at a later entry (the model's window for the race, docs/host.md).
+ * a page-ready is still un-ACKed. On x86 raising the request is a locked bit operation, a full
+ * barrier, so the `pageready_pending` read after it is never stale (docs/host.md, decision 13).
  */
 export function asyncPagePresentQueued(v: KvmVcpu): void {
-  const stale = !v.kvm.toggles.ack_kick_barrier && v.inAckWindow();
-  v.makeRequest('apf_ready', stale);
-  const pending = stale ? true : v.apf.pageReadyPending;
-  if (!pending) v.kick();
+  v.makeRequest('apf_ready');
+  if (!v.apf.pageReadyPending) v.kick();
 }
 
 /** The arch hooks the generic async-PF code calls. */

@@ -66,7 +66,6 @@ export function msrWrite(v: KvmVcpu, msr: number, value: bigint, _hostInitiated:
       if ((data & KVM_ASYNC_PF_ACK_BIT) !== 0n) {
         const was = v.apf.pageReadyPending;
         v.apf.pageReadyPending = false;
-        v.openAckWindow(was);
         v.stats.acks++;
         v.trace('kvm_async_pf_ack', { was_pending: was });
         v.asyncPf.checkCompletion();

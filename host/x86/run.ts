@@ -107,6 +107,11 @@ function iterationEnd(v: KvmVcpu): void {
 function runEvent(v: KvmVcpu): void {
   v.event = null;
   if (v.thread === 'stopped' || v.life !== 'alive') return;
+  if (v.stalls > 0) {
+    // Still inside a host call that waits (a queue clear): the wait's end reschedules the vCPU.
+    v.thread = 'stalled';
+    return;
+  }
   v.thread = 'scheduled';
   for (let i = 0; i < MAX_ITERATIONS; i++) {
     if (v.resetPending !== null) {
@@ -168,8 +173,6 @@ function enterGuest(v: KvmVcpu): Iter {
       return Iter.Again;
     }
     if (v.requests.delete('apf_ready')) v.asyncPf.checkCompletion();
-    for (const r of v.lateRequests) v.requests.add(r);
-    v.lateRequests.clear();
     if (v.stalls > 0 || v.thread !== 'scheduled') return Iter.Done;
     const inj = injectEvents(v);
     if (inj === 'waiting') return Iter.Done;
@@ -392,7 +395,11 @@ export function postSetCr0(v: KvmVcpu, oldCr0: number, newCr0: number): void {
   }
 }
 
-/** SMI: enter SMM (CR0.PG 1→0 through kvm_post_set_cr0); RSM after `smmNs` (PG 0→1). */
+/**
+ * SMI: enter SMM, RSM after `smmNs`. enter_smm clears CR0.PG through the vendor `set_cr0` hook
+ * only, without kvm_post_set_cr0; RSM restores CR0 through kvm_set_cr0, so the PG 0→1 change at
+ * RSM is the one kvm_post_set_cr0 sees (the queue clear before ab4e41eb9fab, APF_READY since).
+ */
 function enterSmm(v: KvmVcpu, smmNs: number): void {
   const cpu = v.cpu;
   v.smiPending = null;
@@ -402,7 +409,6 @@ function enterSmm(v: KvmVcpu, smmNs: number): void {
   cpu.enterSmm();
   v.stats.smis++;
   v.trace('kvm_enter_smm', { cr0: old >>> 0 });
-  postSetCr0(v, old, cpu.cr0);
   v.thread = 'smm';
   v.event = v.kvm.sim.schedule(Math.max(0, Math.round(smmNs)), Priority.Guest, () => rsm(v), `vcpu${v.id}.rsm`, 'host');
 }
@@ -434,7 +440,6 @@ export function resetVcpu(v: KvmVcpu, kind: 'init' | 'reset'): void {
   v.nmiPending = 0;
   v.smiPending = null;
   v.requests.clear();
-  v.lateRequests.clear();
   if (v.lapic !== null) v.lapic.reset();
   v.mpState = 'runnable';
   if (v.event !== null && v.thread !== 'scheduled') v.event.cancel();

@@ -168,6 +168,19 @@ describe('#PF hook and wait', () => {
     m.runToEvent('warn');
     expect(m.kernel.warnings).toContain('Unexpected async PF flags: 4');
   });
+
+  test.each([
+    ['linux-5.8', false],
+    ['linux-5.9', true],
+  ] as const)('%s: flags 3 (both bits) are async only from v5.9 (v5.8 switched on the exact values 1 and 2)', (profile, async) => {
+    const m = buildMini({ profile, tasks: [spinner('a')] });
+    m.runToEvent('task_access');
+    m.host.mem.writeU32(m.area(0), 3);
+    m.host.exception(0, { kind: 'exception', vector: 14, errorCode: 0, cr2: 0x3000 });
+    m.runUntil(m.host.sim.now + 100_000);
+    const waits = m.host.rec.records.filter((r) => r.event === 'kvm_async_pf_task_wait_schedule');
+    expect(waits.length > 0).toBe(async);
+  });
 });
 
 describe('wake, dummy nodes, wake-all', () => {
@@ -188,7 +201,7 @@ describe('wake, dummy nodes, wake-all', () => {
     expect(m.kernel.stats().sleepers).toMatchObject({ dummiesAllocated: 1, dummiesConsumed: 1, dummiesFreed: 1 });
   });
 
-  test('PREEMPT_RT: allocating the dummy under the raw bucket lock is a bug; ddd7ed842627 moves it out', () => {
+  test('PREEMPT_RT: allocating the dummy under the raw bucket lock is a bug; 0547758a6de3 moves it out', () => {
     const inside = buildMini({ profile: 'linux-5.9', toggles: { preempt_rt: true }, tasks: [spinner('a')] });
     const outside = buildMini({ profile: 'linux-6.6', toggles: { preempt_rt: true }, tasks: [spinner('a')] });
     for (const m of [inside, outside]) {

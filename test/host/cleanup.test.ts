@@ -26,18 +26,51 @@ function inFlight(n: number, o: Parameters<typeof makeWorld>[0] = {}): World {
 const after = (w: World, from: number) => w.rec.records.slice(from);
 
 describe('disable through MSR_KVM_ASYNC_PF_EN', () => {
-  test('outstanding faults are cancelled: no completion, no notification, hash reset', () => {
+  test('running page-ins: the clear waits for them (cancel_work_sync), the pages arrive, the guest hears nothing', () => {
     const w = inFlight(3);
     expect(w.v.apf.hash.size).toBe(3);
     expect(w.kvm.setMsr(0, MSR_KVM_ASYNC_PF_EN, 0n)).toBe(true);
     expect(w.ev('kvm_async_pf_clear_queue', { reason: 'disable', dropped: 3 })).toHaveLength(1);
+    expect(w.ev('kvm_async_pf_cancel_work_sync', { outcome: 'wait' })).toHaveLength(3);
     expect(w.v.apf.hash.size).toBe(0);
     expect(w.v.asyncPf.queued).toBe(0);
+    expect(w.v.asyncPf.clearWaiting).toBe(true);
     const mark = w.rec.records.length;
     w.sim.run();
-    expect(after(w, mark).filter((r) => r.event.startsWith('kvm_'))).toEqual([]);
-    // The pages themselves did come in (the fault-in was not undone).
+    expect(w.v.asyncPf.clearWaiting).toBe(false);
+    const late = after(w, mark).filter((r) => r.event.startsWith('kvm_'));
+    expect(late.map((r) => r.event)).toEqual(['kvm_async_pf_completed', 'kvm_async_pf_completed', 'kvm_async_pf_completed', 'kvm_async_pf_clear_queue_done']);
+    // The caller waited for the whole page-in (100 µs from the faults, which came at t=0).
+    expect(late[3]).toMatchObject({ reason: 'disable', waited_ns: 100_000, t: 100_000 });
     expect(w.kvm.hostMem.backingOf(DATA_GFN)).toBe('resident');
+    expect(w.v.asyncPf.done).toHaveLength(0);
+  });
+
+  test('work not yet started: cancelled at once, its page is never fetched, nobody waits', () => {
+    const w = inFlight(2, { vm: { workerStartNs: 50_000 } });
+    w.run(10_000);
+    expect(w.kvm.setMsr(0, MSR_KVM_ASYNC_PF_EN, 0n)).toBe(true);
+    expect(w.ev('kvm_async_pf_cancel_work_sync', { outcome: 'cancelled' })).toHaveLength(2);
+    expect(w.v.asyncPf.clearWaiting).toBe(false);
+    expect(w.v.asyncPf.counters.cancelledBeforeStart).toBe(2);
+    const mark = w.rec.records.length;
+    w.sim.run();
+    expect(after(w, mark)).toEqual([]);
+    expect(w.kvm.hostMem.backingOf(DATA_GFN)).toBe('swapped');
+    expect(w.kvm.hostMem.backingOf(DATA_GFN + 1)).toBe('swapped');
+  });
+
+  test('one started, one not: only the started one is waited for and fetched', () => {
+    const w = inFlight(1, { vm: { workerStartNs: 20_000 } });
+    w.run(30_000);
+    faultinPfn(w.v, dataGpa(1), DATA_GFN + 1, 0, false);
+    w.v.pendingException = null;
+    w.kvm.setMsr(0, MSR_KVM_ASYNC_PF_EN, 0n);
+    expect(w.ev('kvm_async_pf_cancel_work_sync').map((r) => r.outcome)).toEqual(['wait', 'cancelled']);
+    w.sim.run();
+    expect(w.ev('kvm_async_pf_clear_queue_done')).toEqual([expect.objectContaining({ t: 120_000, waited_ns: 90_000 })]);
+    expect(w.kvm.hostMem.backingOf(DATA_GFN)).toBe('resident');
+    expect(w.kvm.hostMem.backingOf(DATA_GFN + 1)).toBe('swapped');
   });
 
   test('items already on done are dropped too', () => {
@@ -71,7 +104,12 @@ describe.each(['init', 'reset'] as const)('kvm_vcpu_reset (%s)', (kind) => {
     expect(w.guest.log.some((e) => e.kind === 'reset' && e.reset === kind)).toBe(true);
     const mark = w.rec.records.length;
     w.run(1_000_000);
-    expect(after(w, mark).filter((r) => r.event === 'kvm_async_pf_completed' || r.event === 'kvm_async_pf_ready')).toEqual([]);
+    // The reset waited for both running page-ins; their completions were freed by it, never notified.
+    expect(after(w, mark).filter((r) => r.event === 'kvm_async_pf_completed' || r.event === 'kvm_async_pf_ready' || r.event === 'kvm_async_pf_clear_queue_done').map((r) => r.event)).toEqual([
+      'kvm_async_pf_completed',
+      'kvm_async_pf_completed',
+      'kvm_async_pf_clear_queue_done',
+    ]);
   });
 
   test('INIT IPI from another vCPU resets the target', () => {
@@ -92,9 +130,9 @@ describe.each(['init', 'reset'] as const)('kvm_vcpu_reset (%s)', (kind) => {
   });
 });
 
-describe.each([true, false])('teardown with a worker mid-fault (flush_on_destroy %s)', (flush) => {
+describe.each(['linux-5.8', 'linux-6.6', 'current'] as const)('teardown with a worker mid-fault (%s: before and after 3d75b8aa5c29 alike)', (profile) => {
   test('destroyVcpu', () => {
-    const w = inFlight(2, { toggles: { flush_on_destroy: flush } });
+    const w = inFlight(2, profile === 'current' ? {} : { profile, memory: swapped() });
     w.kvm.start();
     w.run(10_000);
     w.kvm.destroyVcpu(0);
@@ -104,9 +142,8 @@ describe.each([true, false])('teardown with a worker mid-fault (flush_on_destroy
     const mark = w.rec.records.length;
     w.sim.run();
     const late = after(w, mark).filter((r) => r.src !== 'cpu' && r.event !== 'host_page_fault_in');
-    if (flush) expect(late).toEqual([]);
-    else expect(late.map((r) => r.event)).toEqual(['kvm_async_pf_after_free', 'kvm_async_pf_after_free']);
-    expect(w.kvm.stats().afterFree).toBe(flush ? 0 : 2);
+    // The teardown's clear waited for both running page-ins.
+    expect(late.map((r) => r.event)).toEqual(['kvm_async_pf_completed', 'kvm_async_pf_completed', 'kvm_async_pf_clear_queue_done']);
     // Userspace controls on a destroyed vCPU are ignored.
     expect(w.kvm.setMsr(0, MSR_KVM_ASYNC_PF_EN, 0n)).toBe(false);
     w.kvm.injectNmi(0);
@@ -114,7 +151,7 @@ describe.each([true, false])('teardown with a worker mid-fault (flush_on_destroy
   });
 
   test('destroyVm', () => {
-    const w = inFlight(1, { toggles: { flush_on_destroy: flush } });
+    const w = inFlight(1, profile === 'current' ? {} : { profile, memory: swapped() });
     w.kvm.start();
     w.run(10_000);
     w.kvm.destroyVm();
@@ -122,8 +159,7 @@ describe.each([true, false])('teardown with a worker mid-fault (flush_on_destroy
     const mark = w.rec.records.length;
     w.sim.run();
     const late = after(w, mark);
-    if (flush) expect(late).toEqual([]);
-    else expect(late.map((r) => r.event)).toEqual(['host_page_fault_in', 'kvm_async_pf_after_free']);
+    expect(late.map((r) => r.event)).toEqual(['host_page_fault_in', 'kvm_async_pf_completed', 'kvm_async_pf_clear_queue_done']);
   });
 });
 
@@ -187,25 +223,28 @@ describe('SMI / RSM', () => {
     return w;
   };
 
-  test('fixed: SMM entry keeps the queue; RSM re-raises APF_READY; the page-ready is delivered', () => {
+  test('fixed: the queue survives SMM; RSM re-raises APF_READY; the page-ready is delivered', () => {
     const w = smi(true);
     expect(w.ev('kvm_smi')).toHaveLength(1);
     expect(w.ev('kvm_enter_smm')).toHaveLength(1);
     expect(w.ev('kvm_rsm')).toHaveLength(1);
+    // SMM entry changes CR0 through the vendor hook only: kvm_post_set_cr0 sees just RSM's PG 0→1.
     const pg = w.ev('kvm_post_set_cr0');
-    expect(pg.map((r) => [r.old, r.new, r.cleared])).toEqual([
-      [(CR0_PE | CR0_PG) >>> 0, 0, false],
-      [0, (CR0_PE | CR0_PG) >>> 0, false],
-    ]);
+    expect(pg.map((r) => [r.old, r.new, r.cleared])).toEqual([[0, (CR0_PE | CR0_PG) >>> 0, false]]);
     const token = w.ev('kvm_async_pf_not_present')[0]!.token;
     expect(w.guest.notes('page_ready').map((n) => n.token)).toContain(token);
     expect(w.guest.notes('touched')).toHaveLength(1);
   });
 
-  test('before ab4e41eb9fab: the SMI clears the queue and the token is never answered', () => {
+  test('before ab4e41eb9fab: RSM clears the queue (waiting for the page-in) and the token is never answered', () => {
     const w = smi(false);
     const token = w.ev('kvm_async_pf_not_present')[0]!.token;
-    expect(w.ev('kvm_async_pf_clear_queue', { reason: 'cr0_pg', tokens: `0x${(token as number).toString(16)}` })).toHaveLength(1);
+    const clear = w.ev('kvm_async_pf_clear_queue', { reason: 'cr0_pg', tokens: `0x${(token as number).toString(16)}` });
+    expect(clear).toHaveLength(1);
+    // The clear comes with RSM, not with SMM entry, and RSM then waits for the running page-in.
+    expect(clear[0]!.t).toBe(w.ev('kvm_rsm')[0]!.t);
+    expect(w.ev('kvm_async_pf_cancel_work_sync', { outcome: 'wait' })).toHaveLength(1);
+    expect(w.ev('kvm_async_pf_clear_queue_done', { reason: 'cr0_pg' })).toHaveLength(1);
     expect(w.guest.notes('page_ready').map((n) => n.token)).not.toContain(token);
   });
 

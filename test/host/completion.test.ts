@@ -49,14 +49,25 @@ describe('worker and done list', () => {
     expect(w.ev('kvm_async_pf_ready', { notified: true })).toHaveLength(2);
   });
 
-  test('old profiles trace the pfn (0 for an error page)', () => {
-    const w = makeWorld({ profile: 'linux-4.19', start: false, memory: { pages: [{ gfn: DATA_GFN, backing: 'swapped' }, { gfn: DATA_GFN + 1, backing: 'failing' }] } });
+  test('linux-3.0 traces the pfn (0 for an error page); its wake-all page-ready is traced with token 0', () => {
+    const w = makeWorld({ profile: 'linux-3.0', start: false, memory: { pages: [{ gfn: DATA_GFN, backing: 'swapped' }, { gfn: DATA_GFN + 1, backing: 'failing' }] } });
     w.kvm.setMsr(0, MSR_KVM_ASYNC_PF_EN, BigInt(AREA) | 1n);
     faultinPfn(w.v, dataGpa(0), DATA_GFN, 0, false);
     w.v.pendingException = null;
     faultinPfn(w.v, dataGpa(1), DATA_GFN + 1, 0, false);
     w.sim.run();
     expect(w.ev('kvm_async_pf_completed').map((r) => r.pfn)).toEqual([0x10_0000 + DATA_GFN, 0]);
+    w.v.asyncPf.checkCompletion();
+    // The EN write's wake-all: traced before its token became ~0 (v2.6.38), so with token 0.
+    expect(w.ev('kvm_async_pf_ready')[0]).toMatchObject({ token: 0, gva: 0 });
+  });
+
+  test('linux-4.19 traces no pfn (f2e106692d51 dropped the page reference)', () => {
+    const w = makeWorld({ profile: 'linux-4.19', start: false, memory: { pages: [{ gfn: DATA_GFN, backing: 'swapped' }] } });
+    w.kvm.setMsr(0, MSR_KVM_ASYNC_PF_EN, BigInt(AREA) | 1n);
+    faultinPfn(w.v, dataGpa(0), DATA_GFN, 0, false);
+    w.sim.run();
+    expect(w.ev('kvm_async_pf_completed')[0]).not.toHaveProperty('pfn');
   });
 });
 

@@ -31,15 +31,6 @@ const recs = (r: Run, event: string, fields: Record<string, unknown> = {}, cpu?:
 const has = (r: Run, event: string, fields: Record<string, unknown> = {}, cpu?: number): boolean => recs(r, event, fields, cpu).length > 0;
 const fired = (r: Run, checker: string): boolean => r.report.violations.some((v) => v.checker === checker);
 const panicked = (r: Run, text: string): boolean => r.report.panic?.includes(text) === true;
-/** Time from the page-in of `task`'s token completing to the guest handling its page-ready. */
-function readyLatency(r: Run, token: number): number {
-  const np = recs(r, 'kvm_async_pf_not_present', { token })[0];
-  const done = r.records.find((x) => x.event === 'kvm_async_pf_completed' && np !== undefined && x.gva === np.gva);
-  const seen = recs(r, 'sysvec_kvm_asyncpf_interrupt', { token })[0];
-  return done === undefined || seen === undefined ? Infinity : seen.t - done.t;
-}
-/** Token of the n-th not-present (0-based) of the run. */
-const tokenOf = (r: Run, n: number): number => recs(r, 'kvm_async_pf_not_present')[n]?.token as number;
 
 /**
  * The symptom of each bug, stated independently of the scenario file's own expectations: true for
@@ -107,10 +98,6 @@ const SYMPTOMS: Readonly<Record<string, { readonly what: string; readonly shows:
     what: 'the L2 fault freezes the vCPU in an artificial halt instead of a #PF VM-exit to L1',
     shows: (r) => has(r, 'kvm_async_pf_halt', { why: 'undeliverable' }) && !has(r, 'kvm_nested_apf_vmexit'),
   },
-  'ack-kick-race': {
-    what: 'b\'s page-ready is handled more than 1 ms after its page-in completed (no kick)',
-    shows: (r) => readyLatency(r, tokenOf(r, 1)) > 1 * ms,
-  },
   'nmi-clobbers-cr2-before-read': {
     what: 'the task waits on the NMI\'s fault address 0x70000000 instead of its token',
     shows: (r) => has(r, 'kvm_async_pf_task_wait_schedule', { token: 0x70000000 }) && has(r, 'hung_task', { task: 'a' }),
@@ -125,10 +112,6 @@ const SYMPTOMS: Readonly<Record<string, { readonly what: string; readonly shows:
       has(r, 'kvm_async_pf_enable_failed') &&
       !r.records.some((x) => x.event === 'kvm_async_pf_ready' && x.token !== WAKE_ALL) &&
       r.report.outcome === 'budget',
-  },
-  'vcpu-destroy-without-flush': {
-    what: 'the worker completes after its vCPU was freed',
-    shows: (r) => has(r, 'kvm_async_pf_after_free'),
   },
   'apf-without-in-kernel-lapic': {
     what: 'the host dereferences the missing LAPIC (host oops)',
