@@ -1,6 +1,6 @@
 /**
  * Guest profiles (which kernel's kvm.c and #PF entry) and toggles (every knob that differed
- * historically). Spec references are to ../shared/spec/kvm-apf-abi.md.
+ * historically). Spec references (§) are to docs/abi.md.
  *
  * A profile is a set of era facts (struct layout, how "page ready" arrives, which wait exists)
  * plus default toggle values, both written as an era chain like the host's (host/profiles.ts): each

@@ -1,6 +1,6 @@
 /**
  * Host configuration: profiles (which kernel's KVM), the historical fixes as toggles, and the
- * host memory model. Spec references are to ../shared/spec/kvm-apf-abi.md.
+ * host memory model. Spec references (§) are to docs/abi.md.
  *
  * A profile is a set of toggle values plus era facts (struct layout, reserved-bit mask, how
  * "page ready" is delivered). Every fix in spec §7 is a toggle, so that a test can run the

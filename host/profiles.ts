@@ -7,7 +7,7 @@
  * `resolveHostProfile(name, overrides)` applies toggle overrides on top of a profile, so a test
  * can run the current host with exactly one fix reverted.
  *
- * Spec references are to ../shared/spec/kvm-apf-abi.md.
+ * Spec references (§) are to docs/abi.md.
  */
 import { type ApfLayoutName } from '../shared-abi/layout';
 import { KVM_FEATURE } from '../shared-abi/cpuid';
