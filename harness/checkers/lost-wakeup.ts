@@ -30,7 +30,7 @@ export const lostWakeup = defineChecker({
   create(_opts, report) {
     const early = lostWakeupObserver();
     /** task -> the token it waits on and when its node was found by a wake (if it was). */
-    const waiting = new Map<string, { token: number; found?: { t: number; cpu: number } }>();
+    const waiting = new Map<string, { token: number; found?: { t: number; cpu: number }; woken?: boolean }>();
     const byToken = new Map<number, string>();
     /** Tasks that switched out asleep after their node was found, until someone wakes them. */
     const suspects = new Map<string, { t: number; cpu: number; message: string }>();
@@ -58,7 +58,10 @@ export const lostWakeup = defineChecker({
             if (!rec.found) return;
             const task = byToken.get(rec.token >>> 0);
             const w = task === undefined ? undefined : waiting.get(task);
-            if (w !== undefined && w.found === undefined) w.found = { t: rec.t, cpu: rec.cpu };
+            // The wake path wakes the task before it reports the wake: a wake-up the scheduler
+            // delivered just before (sched_wakeup) was not lost, whatever the task does next.
+            if (w !== undefined && w.found === undefined && w.woken !== true) w.found = { t: rec.t, cpu: rec.cpu };
+            if (w !== undefined) w.woken = false;
             return;
           }
           case 'sched_switch': {
@@ -73,9 +76,17 @@ export const lostWakeup = defineChecker({
             });
             return;
           }
-          case 'sched_wakeup':
+          case 'sched_wakeup': {
+            // The wake-up reached the task (the scheduler reports only one that changed its state):
+            // if the task sleeps on the same token again, that is not this race (hung-task says why).
             suspects.delete(rec.task);
+            const w = waiting.get(rec.task);
+            if (w !== undefined) {
+              w.found = undefined;
+              w.woken = true;
+            }
             return;
+          }
           default:
             return;
         }

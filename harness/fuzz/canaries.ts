@@ -58,7 +58,7 @@ export const CANARIES: readonly Canary[] = [
   {
     name: 'no-ack',
     description: 'the page-ready handler never writes MSR_KVM_ASYNC_PF_ACK',
-    caughtBy: 'run-ends / apf-answered (a completion stays on the done list; the task that waits for it hangs)',
+    caughtBy: 'guest-rules (the page-ready handler returns without the ACK) / run-ends / apf-answered (a completion stays on the done list; the task that waits for it hangs)',
     handlers: noAck,
   },
   {

@@ -31,7 +31,7 @@ const nest = (depth: number): unknown[] => {
   for (let i = 0; i < depth; i++) body = [{ op: 'loop', times: 1, body }];
   return body;
 };
-const REG = '$REPO/scenarios/regressions/ack-kick-race.json';
+const REG = '$REPO/scenarios/regressions/token-zero-wraparound.json';
 const DEF = '$REPO/scenarios/default.json';
 
 export const CASES: readonly CorpusCase[] = [
