@@ -2,8 +2,8 @@
 // transformSync (types are stripped, not checked: `npm run typecheck` does that) and the output is
 // cached under .apf/cache/, keyed by a hash of the source text, the file's path and the compiler
 // settings. The sources are always what runs: an edited file has a new hash and is compiled again,
-// there is no build step to forget. The output carries an inline source map, and source maps are
-// enabled, so stack traces point at the TypeScript lines.
+// there is no build step to forget. Each output has its source map beside it, read only when source
+// maps are on (--debug, or APF_SOURCE_MAPS=1): stack traces then point at the TypeScript lines.
 //
 // Used by bin/apf, the npm scripts (node -r ./tools/register.js) and the fuzz worker threads.
 // Without @swc/core (a devDependency) it falls back to ts-node in transpile-only mode.
@@ -18,7 +18,7 @@ const CACHE = process.env.APF_CACHE_DIR || path.join(ROOT, '.apf', 'cache');
 const OPTIONS = {
   swcrc: false,
   configFile: false,
-  sourceMaps: 'inline',
+  sourceMaps: true,
   jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
   module: { type: 'commonjs' },
 };
@@ -32,37 +32,47 @@ function install() {
     require('ts-node').register({ transpileOnly: true, project: path.join(ROOT, 'tsconfig.json') });
     return;
   }
-  if (typeof process.setSourceMapsEnabled === 'function') process.setSourceMapsEnabled(true);
+  // Source maps cost about a tenth of a second at every start (Node decodes each module's map as it
+  // loads), and only a stack trace needs them: `--debug` (the only way apf shows one) or
+  // APF_SOURCE_MAPS=1 turns them on; node's own --enable-source-maps works as usual.
+  const wantMaps = process.argv.includes('--debug') || process.env.APF_SOURCE_MAPS === '1';
+  if (wantMaps && typeof process.setSourceMapsEnabled === 'function') process.setSourceMapsEnabled(true);
   const salt = `${swcVersion}\0${JSON.stringify(OPTIONS)}\0`;
   let swc = null;
   let cacheOk = true;
+  /** Writes to a private name, then renames: concurrent processes never see half a file. */
+  const store = (file, data) => {
+    if (!cacheOk) return;
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+      fs.writeFileSync(tmp, data);
+      fs.renameSync(tmp, file);
+    } catch {
+      cacheOk = false; // a read-only checkout: compile every time
+    }
+  };
+  /** The compiled JavaScript of `source` and where it is cached. */
   const compile = (source, filename) => {
     const key = crypto.createHash('sha1').update(salt).update(filename).update('\0').update(source).digest('hex');
     const file = path.join(CACHE, key.slice(0, 2), `${key}.js`);
     if (cacheOk) {
       try {
-        return fs.readFileSync(file, 'utf8');
+        return { code: fs.readFileSync(file, 'utf8'), file };
       } catch {
         // not cached yet
       }
     }
     if (swc === null) swc = require('@swc/core');
-    const code = swc.transformSync(source, Object.assign({ filename }, OPTIONS)).code;
-    if (cacheOk) {
-      try {
-        fs.mkdirSync(path.dirname(file), { recursive: true });
-        // Write to a private name, then rename: concurrent processes never see half a file.
-        const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-        fs.writeFileSync(tmp, code);
-        fs.renameSync(tmp, file);
-      } catch {
-        cacheOk = false; // a read-only checkout: compile every time
-      }
-    }
-    return code;
+    const out = swc.transformSync(source, Object.assign({ filename }, OPTIONS));
+    // The map goes beside the code: Node reads it only when source maps are on (--debug).
+    const code = out.map === undefined ? out.code : `${out.code}\n//# sourceMappingURL=${path.basename(file)}.map\n`;
+    if (out.map !== undefined) store(`${file}.map`, out.map);
+    store(file, code);
+    return { code, file };
   };
   const hook = function (m, filename) {
-    m._compile(compile(fs.readFileSync(filename, 'utf8'), filename), filename);
+    m._compile(compile(fs.readFileSync(filename, 'utf8'), filename).code, filename);
   };
   hook.apfRegister = true;
   Module._extensions['.ts'] = hook;
