@@ -97,6 +97,41 @@ export interface HazardRun {
  * disjoint sets of runs combine (`mergeTallies`) into the tally of their union, whatever the order,
  * which is what lets shards of a campaign merge into the single-run result.
  */
+/** What a campaign result adds to its tally: the figures themselves are the tally's. */
+export interface ResultFrame {
+  readonly seed: string;
+  readonly total: number;
+  readonly shard?: Shard;
+  readonly shrunk: readonly ShrinkOutcome[];
+  readonly jobs: number;
+  readonly elapsedMs: number;
+  readonly runsPerSec: number;
+}
+
+/** The campaign result of a tally (a single run's, or the merge of its shards'). */
+export function resultFromTally(tally: CampaignTally, f: ResultFrame): CampaignResult {
+  return {
+    seed: f.seed,
+    total: f.total,
+    ...(f.shard === undefined ? {} : { shard: f.shard }),
+    runs: tally.runs,
+    passed: tally.passed,
+    failed: tally.failed,
+    failures: tally.failures,
+    byProperty: tally.byProperty,
+    outcomes: tally.outcomes,
+    hazards: tally.hazards,
+    hazardRuns: tally.hazardRuns ?? [],
+    events: tally.events,
+    shrunk: f.shrunk,
+    fingerprint: tallyFingerprint(tally),
+    tally,
+    jobs: f.jobs,
+    elapsedMs: f.elapsedMs,
+    runsPerSec: f.runsPerSec,
+  };
+}
+
 export interface CampaignTally {
   runs: number;
   passed: number;
@@ -395,26 +430,15 @@ export function runCampaign(opts: CampaignOptions): CampaignResult {
     const shrunk = shrinkAll(exec, opts, shrinkTargets(tally, opts.maxShrink ?? 3), tally.failed, progress);
     const elapsedMs = Date.now() - start;
     progress({ phase: 'done', done: tally.runs, total: tally.runs, failures: tally.failed }, true);
-    return {
+    return resultFromTally(tally, {
       seed,
       total: opts.runs,
       ...(opts.shard === undefined ? {} : { shard: opts.shard }),
-      runs: tally.runs,
-      passed: tally.passed,
-      failed: tally.failed,
-      failures: tally.failures,
-      byProperty: tally.byProperty,
-      outcomes: tally.outcomes,
-      hazards: tally.hazards,
-      hazardRuns: tally.hazardRuns,
-      events: tally.events,
       shrunk,
-      fingerprint: tallyFingerprint(tally),
-      tally,
       jobs: opts.jobs,
       elapsedMs,
       runsPerSec: runPhaseMs > 0 ? (tally.runs * 1000) / runPhaseMs : 0,
-    };
+    });
   } finally {
     exec.close();
   }

@@ -15,7 +15,7 @@
 import * as path from 'node:path';
 import type { GuestProfileName, GuestToggle } from '../../../guest/profiles';
 import type { HostProfileName, HostToggle } from '../../../host/config';
-import { mergeTallies, runCampaign, shrinkRuns, shrinkTargets, tallyFingerprint, type CampaignResult, type CampaignTally } from '../../fuzz/campaign';
+import { mergeTallies, resultFromTally, runCampaign, shrinkRuns, shrinkTargets, type CampaignResult, type CampaignTally } from '../../fuzz/campaign';
 import { CANARY_NAMES, canaryByName } from '../../fuzz/canaries';
 import { runScenarioCase, type FuzzMode } from '../../fuzz/case';
 import { FUZZ_SIZES, type FuzzSize } from '../../fuzz/generators';
@@ -469,25 +469,7 @@ function mergeCommand(argv: readonly string[], io: CliIo): number {
   const jobs = jobsArg('apf fuzz merge', p, io, todo.length);
   for (const sh of shrinkRuns({ spec: d.spec, seed: d.seedInput, jobs, shrinkBudget: d.shrinkBudget }, todo)) have.set(sh.index, sh);
   const shrunk = targets.map((i) => have.get(i)).filter((x): x is ShrinkOutcome => x !== undefined);
-  const result: CampaignResult = {
-    seed: canonicalSeed(d.seedInput),
-    total: d.total,
-    runs: tally.runs,
-    passed: tally.passed,
-    failed: tally.failed,
-    failures: tally.failures,
-    byProperty: tally.byProperty,
-    outcomes: tally.outcomes,
-    hazards: tally.hazards,
-    hazardRuns: tally.hazardRuns ?? [],
-    events: tally.events,
-    shrunk,
-    fingerprint: tallyFingerprint(tally),
-    tally,
-    jobs,
-    elapsedMs: Date.now() - start,
-    runsPerSec: 0,
-  };
+  const result = resultFromTally(tally, { seed: canonicalSeed(d.seedInput), total: d.total, shrunk, jobs, elapsedMs: Date.now() - start, runsPerSec: 0 });
   return report(io, flag(p, 'json'), { result, spec: d.spec, command: d.campaign, campaign: d.campaign, out, ...(d.spec.case.handlersFile === undefined ? {} : { handlers: d.spec.case.handlersFile }) }, undefined);
 }
 
