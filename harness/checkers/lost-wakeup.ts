@@ -7,7 +7,7 @@
  *   TASK_RUNNING, so the wake-up is a no-op) and the waiter that then goes to sleep: the wait must
  *   set its state before it checks its node, and enable IRQs only after both.
  */
-import { lostWakeupObserver } from '../fuzz/properties';
+import { LOST_WAKEUP_EVENTS, lostWakeupObserver } from '../fuzz/properties';
 import { at, defineChecker, eventSet, hex } from './types';
 
 export const lostWakeup = defineChecker({
@@ -16,17 +16,8 @@ export const lostWakeup = defineChecker({
   invariant:
     'No task sleeps on a token whose wake already came and left no dummy it consumed; no task switches out asleep (prev_state D) on a token after a wake found its node.',
   options: {},
-  events: eventSet([
-    'kvm_async_pf_task_wake',
-    'kvm_async_pf_dummy_consumed',
-    'kvm_async_pf_task_wait_schedule',
-    'kvm_async_pf_task_wait_halt',
-    'kvm_async_pf_task_woken',
-    'apf_task_wake_all',
-    'task_exit',
-    'sched_switch',
-    'sched_wakeup',
-  ]),
+  // The fuzzer's observer's events, and the scheduler's for the second way.
+  events: eventSet(LOST_WAKEUP_EVENTS, ['task_exit', 'sched_switch', 'sched_wakeup']),
   create(_opts, report) {
     const early = lostWakeupObserver();
     /** task -> the token it waits on and when its node was found by a wake (if it was). */

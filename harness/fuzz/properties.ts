@@ -37,7 +37,7 @@ export interface Observer<E extends TraceEventName = TraceEventName> extends Tra
   finish(): PropertyFailure[];
 }
 
-const LOST_WAKEUP_EVENTS = eventSet([
+export const LOST_WAKEUP_EVENTS = eventSet([
   'kvm_async_pf_task_wake',
   'kvm_async_pf_dummy_consumed',
   'kvm_async_pf_task_wait_schedule',
