@@ -78,4 +78,47 @@ function install() {
   Module._extensions['.ts'] = hook;
 }
 
+/**
+ * zod builds its namespace with every message locale it ships (over sixty modules, a quarter of all
+ * the modules `apf run` loads); apf only ever uses English, which zod loads on its own. The locales
+ * index is served as a stand-in whose entries load their module on first use: the same names and
+ * values, read from the index's own text, without loading sixty files at every start.
+ */
+function lazyZodLocales() {
+  let index;
+  try {
+    index = require.resolve('zod/v4/locales/index.cjs', { paths: [ROOT] });
+  } catch {
+    return; // another zod layout: load it as it is
+  }
+  let text;
+  try {
+    text = fs.readFileSync(index, 'utf8');
+  } catch {
+    return;
+  }
+  const entries = [];
+  const re = /var (\w+) = require\("\.\/([\w.-]+\.cjs)"\);\s*Object\.defineProperty\(exports, "(\w+)", \{ enumerable: true, get: function \(\) \{ return __importDefault\(\1\)\.default; \} \}\);/g;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) entries.push({ name: m[3], file: path.join(path.dirname(index), m[2]) });
+  // Only when every locale of the index is understood; otherwise zod is loaded untouched.
+  if (entries.length === 0 || entries.length !== (text.match(/require\(/g) || []).length) return;
+  const stand = { __esModule: true };
+  for (const e of entries) {
+    Object.defineProperty(stand, e.name, {
+      enumerable: true,
+      get() {
+        const mod = require(e.file);
+        return mod && mod.__esModule ? mod.default : mod;
+      },
+    });
+  }
+  const m = new Module(index, null);
+  m.filename = index;
+  m.paths = Module._nodeModulePaths(path.dirname(index));
+  m.exports = stand;
+  m.loaded = true;
+  Module._cache[index] = m;
+}
+
 install();
+lazyZodLocales();

@@ -18,7 +18,6 @@ import { PerfettoSink } from '../../trace/perfetto';
 import { EXTENSION, FileOut, formatForFile, TRACE_FORMATS, type TextOut, type TraceFormat, type TraceSink } from '../../trace/sink';
 import { TextSink } from '../../trace/text';
 import { CollectSink, htmlReport, REPORT_RECORDS, writeReport, type CollectedRecords } from '../../report/html';
-import { suiteCommand } from '../../suite/suite';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, timeArg, type OptionSpecs, type Parsed } from '../args';
 import { ALL_ERRORS_OPTION, DEFAULT_SCENARIO, shownPath, type CliIo } from '../io';
 import { errnoText, makeDir, outputDirProblem, outputFileProblem } from '../../util/files';
@@ -321,6 +320,9 @@ export function runCommand(argv: readonly string[], io: CliIo, deps: CliDeps): n
   if (!single) {
     if (str(p, 'trace') !== undefined) throw new UsageError('apf run: --trace names one file; with several scenarios use --report FILE (or run them one by one)');
     if (hs.loaded !== undefined) throw new UsageError('apf run: --handlers with a suite: use apf check --handlers FILE (every applicable scenario plus a fuzz campaign)');
+    // Loaded only for suites: a single run does not pay for the worker pool (and run.ts, which the
+    // suite's workers load, does not load the suite back).
+    const { suiteCommand } = require('../../suite/suite') as typeof import('../../suite/suite');
     return suiteCommand({ given, overrides, runsDir, junit: str(p, 'junit'), shard: str(p, 'shard'), report: reportFile, jobs: nonNegativeIntArg(p, 'jobs'), json: flag(p, 'json'), quiet: flag(p, 'quiet') }, io, deps);
   }
   const first = given[0];
