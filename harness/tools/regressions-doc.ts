@@ -5,12 +5,12 @@
  *   npx ts-node --transpile-only harness/tools/regressions-doc.ts           # rewrite docs/regressions.md
  *   npx ts-node --transpile-only harness/tools/regressions-doc.ts --check   # exit 1 if it is stale
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PACKAGE_ROOT } from '../cli/io';
 import { applyVariant, variantNames } from '../scenario/overrides';
 import type { Scenario } from '../scenario/types';
 import { loadRegression, regressionFiles, type RegressionScenario } from './regressions';
+import { writeOrCheckDoc } from './doc-file';
 
 export const REGRESSIONS_DOC = path.join(PACKAGE_ROOT, 'docs', 'regressions.md');
 
@@ -118,16 +118,4 @@ export function regressionsDoc(files: readonly string[] = regressionFiles()): st
   return lines.join('\n').replace(/\n+$/, '\n');
 }
 
-if (require.main === module) {
-  const text = regressionsDoc();
-  if (process.argv.includes('--check')) {
-    const onDisk = fs.existsSync(REGRESSIONS_DOC) ? fs.readFileSync(REGRESSIONS_DOC, 'utf8') : '';
-    if (onDisk !== text) {
-      process.stderr.write(`${path.relative(process.cwd(), REGRESSIONS_DOC)} is stale: run npx ts-node --transpile-only harness/tools/regressions-doc.ts\n`);
-      process.exitCode = 1;
-    }
-  } else {
-    fs.writeFileSync(REGRESSIONS_DOC, text);
-    process.stdout.write(`wrote ${path.relative(process.cwd(), REGRESSIONS_DOC)} (${text.split('\n').length} lines)\n`);
-  }
-}
+if (require.main === module) writeOrCheckDoc(REGRESSIONS_DOC, regressionsDoc(), 'harness/tools/regressions-doc.ts');

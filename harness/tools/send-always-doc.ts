@@ -13,6 +13,7 @@ import { runCli } from '../cli/cli';
 import { compareMarkdown, type CompareCell } from '../cli/commands/compare';
 import { PACKAGE_ROOT } from '../cli/io';
 import { loadScenarioFile } from '../scenario/load';
+import { writeOrCheckDoc } from './doc-file';
 
 export const SEND_ALWAYS_DOC = path.join(PACKAGE_ROOT, 'docs', 'send-always.md');
 export const SEND_ALWAYS_DIR = path.join(PACKAGE_ROOT, 'scenarios', 'regressions', 'send-always');
@@ -164,16 +165,4 @@ export function sendAlwaysDoc(cells: readonly CompareCell[] = matrixCells()): st
   return [INTRO + contextList().join('\n'), READING + '## The matrix\n\n' + tables, FINDINGS].join('\n').replace(/\n+$/, '\n');
 }
 
-if (require.main === module) {
-  const text = sendAlwaysDoc();
-  if (process.argv.includes('--check')) {
-    const onDisk = fs.existsSync(SEND_ALWAYS_DOC) ? fs.readFileSync(SEND_ALWAYS_DOC, 'utf8') : '';
-    if (onDisk !== text) {
-      process.stderr.write(`${path.relative(process.cwd(), SEND_ALWAYS_DOC)} is stale: run npx ts-node --transpile-only harness/tools/send-always-doc.ts\n`);
-      process.exitCode = 1;
-    }
-  } else {
-    fs.writeFileSync(SEND_ALWAYS_DOC, text);
-    process.stdout.write(`wrote ${path.relative(process.cwd(), SEND_ALWAYS_DOC)} (${text.split('\n').length} lines)\n`);
-  }
-}
+if (require.main === module) writeOrCheckDoc(SEND_ALWAYS_DOC, sendAlwaysDoc(), 'harness/tools/send-always-doc.ts');

@@ -7,12 +7,12 @@
  *   npx ts-node --transpile-only harness/tools/trace-events-doc.ts           # rewrite docs/trace-events.md
  *   npx ts-node --transpile-only harness/tools/trace-events-doc.ts --check   # exit 1 if it is stale
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TRACEPOINTS } from '../../shared-abi/tracepoints';
 import type { TraceFieldSpec, TraceSection, TraceSource } from '../../shared-abi/trace-catalogue';
 import { PACKAGE_ROOT } from '../cli/io';
 import { TRACE_EVENTS, type EventInfo } from '../trace/vocabulary';
+import { writeOrCheckDoc } from './doc-file';
 
 export const TRACE_EVENTS_DOC = path.join(PACKAGE_ROOT, 'docs', 'trace-events.md');
 
@@ -82,16 +82,4 @@ export function traceEventsDoc(): string {
   return out.join('\n').replace(/\n+$/, '\n');
 }
 
-if (require.main === module) {
-  const text = traceEventsDoc();
-  if (process.argv.includes('--check')) {
-    const onDisk = fs.existsSync(TRACE_EVENTS_DOC) ? fs.readFileSync(TRACE_EVENTS_DOC, 'utf8') : '';
-    if (onDisk !== text) {
-      process.stderr.write(`${path.relative(process.cwd(), TRACE_EVENTS_DOC)} is stale: run npx ts-node --transpile-only harness/tools/trace-events-doc.ts\n`);
-      process.exitCode = 1;
-    }
-  } else {
-    fs.writeFileSync(TRACE_EVENTS_DOC, text);
-    process.stdout.write(`wrote ${path.relative(process.cwd(), TRACE_EVENTS_DOC)} (${text.split('\n').length} lines)\n`);
-  }
-}
+if (require.main === module) writeOrCheckDoc(TRACE_EVENTS_DOC, traceEventsDoc(), 'harness/tools/trace-events-doc.ts');
