@@ -67,6 +67,11 @@ export interface GuestKernelOptions {
   readonly idleRead?: Gva;
   /** The first `n` kzalloc(GFP_ATOMIC) calls for dummy nodes fail (default 0). */
   readonly dummyAllocFailures?: number;
+  /**
+   * The x2APIC id of each CPU, as the firmware's tables (ACPI MADT) list them: where IPIs are
+   * addressed. Default: the CPU number. A VMM that creates its vCPUs with other ids gives them here.
+   */
+  readonly apicIds?: readonly number[];
   /** Stop the simulation when the guest panics (default true). */
   readonly stopOnPanic?: boolean;
   /** An in-kernel hypervisor running nested guests (guest/nested): this kernel is an L1. */
@@ -261,6 +266,8 @@ export class GuestKernel {
   readonly nmiUserRead: Gva | null;
   readonly idleRead: Gva | null;
   readonly stopOnPanic: boolean;
+  /** x2APIC id per CPU (`apicIds`; default the CPU number). */
+  private readonly apicIds: readonly number[] | null;
   /** Dummy-node allocations still to fail (`dummyAllocFailures`). */
   dummyAllocFailuresLeft: number;
   /** All tasks (idle tasks and kthreads included). */
@@ -313,6 +320,8 @@ export class GuestKernel {
     this.nmiUserRead = opts.nmiUserRead ?? null;
     this.idleRead = opts.idleRead ?? null;
     this.stopOnPanic = opts.stopOnPanic ?? true;
+    if (opts.apicIds !== undefined && opts.apicIds.length !== opts.cpus.length) throw new RangeError(`guest apicIds: ${opts.apicIds.length} ids for ${opts.cpus.length} CPUs`);
+    this.apicIds = opts.apicIds ?? null;
     this.dummyAllocFailuresLeft = Math.max(0, Math.floor(opts.dummyAllocFailures ?? 0));
     this.raiseIrq = opts.raiseIrq;
     this.raiseNmi = opts.raiseNmi;
@@ -527,6 +536,11 @@ export class GuestKernel {
   emitHere<E extends TraceEventFrom<'guest'> & FieldlessEventName>(event: E): void;
   emitHere(event: TraceEventFrom<'guest'>, fields?: TraceFields): void {
     forwardEmit(this.sim.trace, 'guest', this.executing?.id ?? -1, event, fields);
+  }
+
+  /** The x2APIC id of CPU `cpu` (cpu_physical_id): the destination of an IPI to it. */
+  apicId(cpu: number): number {
+    return this.apicIds?.[cpu] ?? cpu;
   }
 
   count(what: string, n = 1): void {

@@ -376,7 +376,12 @@ export function makeApfApi(k: GuestKernel): ApfApi {
     freeDummy: (node, why) => {
       k.sleepers.stats.dummiesFreed++;
       if (why === 'consumed') k.sleepers.stats.dummiesConsumed++;
-      void node;
+      // The wait path takes any node with its token for a dummy. Only a token handed out twice (vCPU
+      // ids of 4096 and more alias, docs/guest.md) puts another task's on-stack node there: kfree()
+      // of a stack address, which the slab allocator warns about, and that task is never woken.
+      if (node !== null && !node.dummy) {
+        k.warn(`kfree() of a non-slab object: the kvm_task_sleep_node of ${node.owner?.name ?? '?'} (token 0x${node.token.toString(16)}, queued on cpu${node.cpu}) is on its stack; it was taken for a dummy and unlinked, so its task is never woken`);
+      }
     },
     prepareToWait: (node) => {
       const t = k.current();

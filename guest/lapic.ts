@@ -42,10 +42,10 @@ export function* eoi(k: GuestKernel): Code {
   yield* kwrmsr(k, X86_MSR.X2APIC_EOI, 0n);
 }
 
-/** A fixed-mode IPI with `vector` to `dest`. */
+/** A fixed-mode IPI with `vector` to CPU `dest` (addressed by its x2APIC id). */
 export function* sendIpi(k: GuestKernel, dest: number, vector: number): Code {
   k.count('ipi_sent');
-  yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(dest, ICR_FIXED, vector));
+  yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(k.apicId(dest), ICR_FIXED, vector));
 }
 
 /** smp_send_reschedule. */

@@ -202,7 +202,7 @@ export function* mgmtInterrupt(k: GuestKernel): Code {
         break;
       case 'online':
         if (target.state !== 'offline' && target.state !== 'down') k.warn(`cpu_up(${r.cpu}): CPU is ${target.state}`);
-        else yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(r.cpu, ICR_INIT, 0));
+        else yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(k.apicId(r.cpu), ICR_INIT, 0));
         break;
       case 'suspend':
         k.resumeRequested = false;
@@ -389,7 +389,7 @@ function* suspendWork(k: GuestKernel): Code {
   preemptCountSub(k, t, 1);
   yield insn.sti();
   // enable_nonboot_cpus
-  for (const c of others) yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(c.id, ICR_INIT, 0));
+  for (const c of others) yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(k.apicId(c.id), ICR_INIT, 0));
   yield* waitUntil(k, () => others.every((c) => c.online), 'resume: non-boot CPUs coming online');
 }
 
@@ -412,7 +412,7 @@ function* rebootWork(k: GuestKernel, kind: 'reboot' | 'kexec'): Code {
   for (let i = 0; i < 10_000 && done < others.length; i++) yield* compute(1000);
   yield insn.cli();
   k.mode = kind === 'reboot' ? 'rebooted' : 'kexec';
-  for (const c of others) yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(c.id, ICR_NMI, 0));
+  for (const c of others) yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(k.apicId(c.id), ICR_NMI, 0));
   k.emit(pc.id, kind, {});
   k.count(kind);
   if (kind === 'reboot') yield* haltForever(k, 'stopped');
@@ -434,7 +434,7 @@ export function* crashPath(k: GuestKernel, message: string): Code<never> {
   if (k.config.toggles.disable_apf_on_crash) yield* k.handlers.disable(k.apfApi());
   // NMI shootdown: the others save state, disable their LAPIC and halt.
   const others = k.cpus.filter((c) => c.id !== pc.id && (c.online || c.state === 'dying' || c.state === 'suspended'));
-  for (const c of others) yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(c.id, ICR_NMI, 0));
+  for (const c of others) yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(k.apicId(c.id), ICR_NMI, 0));
   for (let i = 0; i < 1000 && others.some((c) => c.state !== 'stopped'); i++) yield* compute(1000);
   yield* lapicOff(k);
   return yield* bootNextKernel(k, 'kdump');

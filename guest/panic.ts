@@ -16,7 +16,7 @@ export function* kernelPanic(k: GuestKernel, message: string): Code<never> {
   if (first) {
     for (const c of k.cpus) {
       if (c.id !== me.id && (c.online || c.state === 'dying' || c.state === 'suspended')) {
-        yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(c.id, ICR_NMI, 0));
+        yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(k.apicId(c.id), ICR_NMI, 0));
       }
     }
   }

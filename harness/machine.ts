@@ -17,7 +17,7 @@ import { MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT } from '../shared-abi/msr';
 import type { Simulation } from '../sim/engine';
 import { GuestMemory } from '../sim/memory';
 import type { HostMemoryConfig, PageRangeConfig, VmConfig } from '../host/config';
-import { Kvm } from '../host/kvm';
+import { Kvm, type KvmVcpu } from '../host/kvm';
 import { resolveHostProfile } from '../host/profiles';
 import { GuestKernel, mmName, planGuestLayout } from '../guest/kernel';
 import type { GuestLayoutPlan } from '../guest/layout';
@@ -173,6 +173,17 @@ function hostAction(kvm: Kvm, a: Action, gfns: (refs: readonly PageRef[]) => num
   }
 }
 
+/** KVM_CREATE_VCPU for vCPU `i`, with its `machine.vcpuIds` id if the scenario gives one; a refused id is the scenario's mistake. */
+function createVcpu(kvm: Kvm, i: number, ids: readonly number[] | undefined): KvmVcpu {
+  const id = ids?.[i];
+  try {
+    return kvm.createVcpu(i, id);
+  } catch (e) {
+    if (e instanceof RangeError && id !== undefined) throw new MachineBuildError(`machine.vcpuIds[${i}]: ${e.message}`);
+    throw e;
+  }
+}
+
 function irqLine(kvm: Kvm): (cpu: number, vector: number) => void {
   return (cpu, vector) => kvm.injectIrq(cpu, vector);
 }
@@ -189,7 +200,7 @@ function buildBareMachine(s: Scenario, sim: Simulation, bare: NonNullable<Scenar
   const plan = new Map<string, Map<number, number>>();
   const kvm = new Kvm(sim, memory, vmConfig(s, memoryConfig(s, plan, frames)));
   extras.inspect?.({ kvm, memory });
-  const v = kvm.createVcpu(0);
+  const v = createVcpu(kvm, 0, s.machine.vcpuIds);
   const guest = new BareGuest({
     sim,
     memory,
@@ -238,7 +249,7 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
   const memCfg = memoryConfig(s, plan, frames);
   const kvm = new Kvm(sim, memory, vmConfig(s, nested === null ? memCfg : nested.hostMemory(memCfg)));
   extras.inspect?.({ kvm, memory });
-  const vcpus = Array.from({ length: m.vcpus }, (_, i) => kvm.createVcpu(i));
+  const vcpus = Array.from({ length: m.vcpus }, (_, i) => createVcpu(kvm, i, m.vcpuIds));
   const raiseIrq = irqLine(kvm);
   const kernel = new GuestKernel({
     sim,
@@ -252,6 +263,7 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
     raiseIrq,
     ...(nested === null ? {} : { hypervisor: nested.hypervisor }),
     raiseNmi: (cpu) => kvm.injectNmi(cpu),
+    ...(m.vcpuIds === undefined ? {} : { apicIds: m.vcpuIds }),
     ...(extras.handlers === undefined ? {} : { handlers: extras.handlers }),
     ...layerKnobs(GUEST_KNOBS, m.guest),
   });
@@ -324,7 +336,11 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
       }
     },
     pageName: (gfn) => names.get(gfn) ?? nested?.pageName(gfn),
-    describe: () => [`${describeHost(kvm)}; guest ${kernel.config.profile} (${kernel.config.facts.version})`, ...(nested === null ? [] : [nested.describe()])],
+    describe: () => [
+      `${describeHost(kvm)}; guest ${kernel.config.profile} (${kernel.config.facts.version})`,
+      ...(m.vcpuIds === undefined ? [] : [`vCPU ids (KVM vcpu_id = x2APIC id): ${vcpus.map((v) => `cpu${v.id}=${v.vcpuId}`).join(', ')}`]),
+      ...(nested === null ? [] : [nested.describe()]),
+    ],
     effectiveToggles: () => ({ host: { ...kvm.toggles }, guest: { ...kernel.config.toggles } }),
   };
 }

@@ -146,9 +146,16 @@ export class KvmVcpu {
   stalls = 0;
   private readonly stallTickets: PageInTicket[] = [];
 
+  /**
+   * @param id the vCPU's index in the VM (0..n-1): what traces, scenarios and the harness call
+   *   `cpu`.
+   * @param vcpuId `vcpu->vcpu_id`, the id userspace gave KVM_CREATE_VCPU (also the x2APIC id):
+   *   what the host puts in tokens and routes IPIs by. The index unless the VMM chose otherwise.
+   */
   constructor(
     readonly kvm: Kvm,
     readonly id: number,
+    readonly vcpuId: number = id,
   ) {
     this.cpu = new Vcpu({ id, memory: kvm.hostMem.phys, slat: kvm.hostMem, clock: kvm.sim.clock, trace: kvm.sim.trace });
     this.lapic = kvm.config.lapic === 'userspace' ? null : new Lapic(this.lapicOwner());
@@ -174,6 +181,7 @@ export class KvmVcpu {
   private lapicOwner(): LapicOwner {
     return {
       vcpuId: this.id,
+      apicId: this.vcpuId,
       sim: this.kvm.sim,
       kick: () => this.kick(),
       nmi: () => this.queueNmi(),
@@ -421,11 +429,24 @@ export class Kvm {
     this.cpuidKvmFeatures = (config.kvmFeatures & this.profile.supportedKvmFeatures) >>> 0;
   }
 
-  createVcpu(id: number): KvmVcpu {
+  /**
+   * KVM_CREATE_VCPU. `id` is the vCPU's index (0..n-1, what the rest of the model calls `cpu`);
+   * `vcpuId` the id userspace passes (default: the index), which must be below the host's
+   * KVM_MAX_VCPU_IDS and unused. An explicit `vcpuId` is traced (`kvm_vm_ioctl_create_vcpu`).
+   */
+  createVcpu(id: number, vcpuId?: number): KvmVcpu {
     if (!Number.isSafeInteger(id) || id < 0) throw new RangeError(`vCPU id must be a non-negative integer, got ${id}`);
     if (this.vcpuMap.has(id)) throw new RangeError(`vCPU ${id} already exists`);
     if (this.destroyed) throw new Error('VM destroyed');
-    const v = new KvmVcpu(this, id);
+    if (vcpuId !== undefined) {
+      const max = this.profile.maxVcpuIds;
+      if (!Number.isSafeInteger(vcpuId) || vcpuId < 0 || vcpuId >= max) {
+        throw new RangeError(`vCPU id ${vcpuId} is refused: host ${this.profile.name} (${this.profile.version}) accepts ids 0-${max - 1} (KVM_MAX_VCPU_IDS ${max})`);
+      }
+      for (const o of this.vcpuMap.values()) if (o.vcpuId === vcpuId) throw new RangeError(`vCPU id ${vcpuId} is already used by vCPU ${o.id}`);
+    }
+    const v = new KvmVcpu(this, id, vcpuId ?? id);
+    if (vcpuId !== undefined) v.trace('kvm_vm_ioctl_create_vcpu', { vcpu_id: vcpuId });
     if (this.config.apfTokenCounter !== undefined) v.apf.id = this.config.apfTokenCounter;
     this.vcpuMap.set(id, v);
     if (this.started) scheduleRun(v, 0);
@@ -664,13 +685,13 @@ export class Kvm {
     return this.sim.prng.stream('host.alloc').bool(p.numerator, p.denominator);
   }
 
-  /** @internal ICR routing: x2APIC destination = vCPU id; 0xffffffff = broadcast. */
+  /** @internal ICR routing: x2APIC destination = vcpu_id (KVM's default x2APIC id); 0xffffffff = broadcast. */
   routeIpi(from: KvmVcpu, sh: IpiShorthand, dest: number, mode: DeliveryMode, vector: number): void {
     const targets: KvmVcpu[] = [];
     for (const v of this.vcpuMap.values()) {
       if (v.life !== 'alive') continue;
       const match =
-        sh === 'self' ? v === from : sh === 'all' ? true : sh === 'others' ? v !== from : dest === 0xffffffff || v.id === dest;
+        sh === 'self' ? v === from : sh === 'all' ? true : sh === 'others' ? v !== from : dest === 0xffffffff || v.vcpuId === dest;
       if (match) targets.push(v);
     }
     for (const t of targets) if (t.lapic !== null) t.lapic.accept(mode, vector);

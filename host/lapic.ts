@@ -72,7 +72,10 @@ export type IpiShorthand = 'none' | 'self' | 'all' | 'others';
 
 /** What the LAPIC needs from its vCPU and VM. */
 export interface LapicOwner {
+  /** The vCPU's index (the trace's `cpu`). */
   readonly vcpuId: number;
+  /** KVM's vcpu_id, which is also the x2APIC id (ID and LDR registers, `apicid` in traces, the BSP test). */
+  readonly apicId: number;
   readonly sim: Simulation;
   /** A new interrupt is pending for this vCPU (kvm_vcpu_kick). */
   kick(): void;
@@ -200,23 +203,23 @@ export class Lapic {
       case 'fixed': {
         if (!this.enabled) {
           this.stats.dropped++;
-          trace.emit('host', this.owner.vcpuId, 'kvm_apic_irq_dropped', { apicid: this.owner.vcpuId, vec, why: this.hwEnabled ? 'sw_disabled' : 'hw_disabled' });
+          trace.emit('host', this.owner.vcpuId, 'kvm_apic_irq_dropped', { apicid: this.owner.apicId, vec, why: this.hwEnabled ? 'sw_disabled' : 'hw_disabled' });
           return false;
         }
         const coalesced = this.irr.get(vec);
         if (coalesced) this.stats.coalesced++;
         else this.stats.accepted++;
         this.irr.set(vec);
-        trace.emit('host', this.owner.vcpuId, 'kvm_apic_accept_irq', { apicid: this.owner.vcpuId, dm: 'fixed', vec, coalesced });
+        trace.emit('host', this.owner.vcpuId, 'kvm_apic_accept_irq', { apicid: this.owner.apicId, dm: 'fixed', vec, coalesced });
         this.owner.kick();
         return !coalesced;
       }
       case 'nmi':
-        trace.emit('host', this.owner.vcpuId, 'kvm_apic_accept_irq', { apicid: this.owner.vcpuId, dm: 'nmi', vec, coalesced: false });
+        trace.emit('host', this.owner.vcpuId, 'kvm_apic_accept_irq', { apicid: this.owner.apicId, dm: 'nmi', vec, coalesced: false });
         this.owner.nmi();
         return true;
       case 'init':
-        trace.emit('host', this.owner.vcpuId, 'kvm_apic_accept_irq', { apicid: this.owner.vcpuId, dm: 'init', vec, coalesced: false });
+        trace.emit('host', this.owner.vcpuId, 'kvm_apic_accept_irq', { apicid: this.owner.apicId, dm: 'init', vec, coalesced: false });
         this.owner.init();
         return true;
     }
@@ -246,7 +249,7 @@ export class Lapic {
     if (other !== undefined) return BigInt(other);
     switch (msr) {
       case X2APIC_MSR.ID:
-        return BigInt(this.owner.vcpuId >>> 0);
+        return BigInt(this.owner.apicId >>> 0);
       case X2APIC_MSR.VERSION:
         return BigInt(APIC_VERSION);
       case X2APIC_MSR.TPR:
@@ -254,7 +257,7 @@ export class Lapic {
       case X2APIC_MSR.PPR:
         return BigInt(this.ppr());
       case X2APIC_MSR.LDR:
-        return BigInt((((this.owner.vcpuId >>> 4) << 16) | (1 << (this.owner.vcpuId & 0xf))) >>> 0);
+        return BigInt((((this.owner.apicId >>> 4) << 16) | (1 << (this.owner.apicId & 0xf))) >>> 0);
       case X2APIC_MSR.SPIV:
         return BigInt(this.spiv);
       case X2APIC_MSR.ESR:
@@ -321,7 +324,7 @@ export class Lapic {
   }
 
   private apicBase(): bigint {
-    return APIC_BASE_ADDR | APIC_BASE_EXTD | (this.hwEnabled ? APIC_BASE_EN : 0n) | (this.owner.vcpuId === 0 ? APIC_BASE_BSP : 0n);
+    return APIC_BASE_ADDR | APIC_BASE_EXTD | (this.hwEnabled ? APIC_BASE_EN : 0n) | (this.owner.apicId === 0 ? APIC_BASE_BSP : 0n);
   }
 
   /** IA32_APIC_BASE: only EN (bit 11) is modelled; hardware enable re-raises APF_READY via the owner. */

@@ -10,6 +10,7 @@
  * Spec references (§) are to docs/abi.md.
  */
 import { type ApfLayoutName } from '../shared-abi/layout';
+import { KVM_MAX_VCPU_IDS } from '../shared-abi/apf';
 import { KVM_FEATURE } from '../shared-abi/cpuid';
 import { KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED, reservedMaskFor, type HostEra } from '../shared-abi/msr';
 import { HOST_PROFILES, HOST_TOGGLES, type HostProfileName, type HostToggle, type HostToggles } from './config';
@@ -44,6 +45,13 @@ export interface HostEraFacts {
   readonly presentSetsRunnable: boolean;
   /** KVM PV CPUID feature bits this host can expose in leaf 0x40000001 EAX. */
   readonly supportedKvmFeatures: number;
+  /** KVM_CREATE_VCPU accepts vCPU ids below this (`KVM_MAX_VCPU_IDS` in shared-abi/apf.ts). */
+  readonly maxVcpuIds: number;
+  /**
+   * Private memory backed by guest_memfd exists (KVM_CREATE_GUEST_MEMFD and the PRIVATE memory
+   * attribute, v6.8): faults on private frames take kvm_faultin_pfn_private, never the async path.
+   */
+  readonly guestMemfd: boolean;
 }
 
 /** A profile after toggle overrides: the toggles, the era facts and a few derived facts. */
@@ -96,6 +104,7 @@ const OLD_FACTS = {
   readyTracedBeforeWakeAllToken: false,
   pvCpuidEnforcement: false,
   presentSetsRunnable: true,
+  guestMemfd: false,
 } as const;
 
 /** v5.8-era facts, shared by every interrupt-based profile up to v6.6. */
@@ -111,6 +120,8 @@ const V58_FACTS = {
   nestedOptIn: true,
   presentSetsRunnable: true,
   supportedKvmFeatures: 0xffffffff,
+  maxVcpuIds: KVM_MAX_VCPU_IDS['v4.19'],
+  guestMemfd: false,
 } as const satisfies HostEraFacts;
 
 // Each era's fixes on top of the previous era's (spec §7), so that a profile reads as
@@ -135,6 +146,7 @@ const PROFILES: Record<HostProfileName, ProfileDef> = {
       nestedOptIn: false,
       presentSetsRunnable: false,
       supportedKvmFeatures: ALL_FEATURES_EXCEPT(KVM_FEATURE.ASYNC_PF_VMEXIT, KVM_FEATURE.ASYNC_PF_INT),
+      maxVcpuIds: KVM_MAX_VCPU_IDS['v3.0'],
     },
     toggles: { ...OFF },
   },
@@ -147,6 +159,7 @@ const PROFILES: Record<HostProfileName, ProfileDef> = {
       hashPre47: false,
       nestedOptIn: true,
       supportedKvmFeatures: ALL_FEATURES_EXCEPT(KVM_FEATURE.ASYNC_PF_INT),
+      maxVcpuIds: KVM_MAX_VCPU_IDS['v4.19'],
     },
     toggles: T_4_19,
   },
@@ -162,12 +175,21 @@ const PROFILES: Record<HostProfileName, ProfileDef> = {
   },
   'linux-6.6': {
     description: 'v6.6 as released: non-zero tokens, no delivery with CR0.PG=0, nested payload; CR0.PG toggles still clear the queue',
-    facts: { ...V58_FACTS, version: 'v6.6', pvCpuidEnforcement: true },
+    facts: { ...V58_FACTS, version: 'v6.6', pvCpuidEnforcement: true, maxVcpuIds: KVM_MAX_VCPU_IDS['v6.6'] },
     toggles: T_6_6,
   },
   current: {
     description: 'current (~v6.19 with the 2024-2025 fixes): protected state as CPL 0, queue kept over CR0.PG toggles',
-    facts: { ...V58_FACTS, version: 'v6.19', layout: 'v6.7', repeatedFaultTracepoint: 'kvm_async_pf_repeated_fault', pvCpuidEnforcement: true },
+    facts: {
+      ...V58_FACTS,
+      version: 'v6.19',
+      layout: 'v6.7',
+      repeatedFaultTracepoint: 'kvm_async_pf_repeated_fault',
+      pvCpuidEnforcement: true,
+      // A MAXSMP build (CONFIG_KVM_MAX_NR_VCPUS=4096); a default build accepts ids below 4096.
+      maxVcpuIds: KVM_MAX_VCPU_IDS.maxsmp,
+      guestMemfd: true,
+    },
     toggles: T_CURRENT,
   },
 };

@@ -26,7 +26,11 @@ export type KvmPvReason = (typeof KVM_PV_REASON)[keyof typeof KVM_PV_REASON];
 
 /** spec §1.6: the per-vCPU id sits above bit 12 of a token. */
 export const APF_TOKEN_ID_SHIFT = 12;
-/** spec §1.6: the low 12 bits of a token hold the vCPU id (a larger vCPU id overlaps the id field). */
+/**
+ * spec §1.6: the low 12 bits of a token hold the vCPU id. The host ORs the whole vcpu_id in, with
+ * no mask (checked in every era's kvm_arch_setup_async_pf / alloc_apf_token), so the bits of a
+ * vCPU id of 4096 or more land in the counter field: `tokenIdAliases`.
+ */
 export const APF_TOKEN_VCPU_MASK = 0xfff;
 /** spec §1.6: ids are u32 counters; only the low 20 bits survive in a token. */
 export const APF_ID_PERIOD = 2 ** 20;
@@ -37,7 +41,7 @@ function assertU32(n: number, what: string): void {
   if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new RangeError(`${what}: not a u32: ${n}`);
 }
 
-/** spec §1.6: token = (id << 12) OR vcpuId in u32 arithmetic (OR, not add). */
+/** spec §1.6: token = (id << 12) OR vcpuId in u32 arithmetic (OR, not add; the vCPU id is not masked). */
 export function makeToken(id: number, vcpuId: number): number {
   assertU32(id, 'apf id');
   assertU32(vcpuId, 'vcpu id');
@@ -46,7 +50,7 @@ export function makeToken(id: number, vcpuId: number): number {
 
 /** spec §1.6: the id part of a token (its bits 31:12). */
 export const tokenId = (token: number): number => token >>> APF_TOKEN_ID_SHIFT;
-/** spec §1.6: the vCPU part of a token (its bits 11:0); ambiguous for vCPU ids above 4095 [inference]. */
+/** spec §1.6: the vCPU part of a token (its bits 11:0); ambiguous for vCPU ids of 4096 and more (`tokenIdAliases`). */
 export const tokenVcpu = (token: number): number => (token & APF_TOKEN_VCPU_MASK) >>> 0;
 
 /** spec §1.6: token allocation rule; `avoidZero` is the Feb 2022 (~v5.17/5.18) "never token id 0" rule. */
@@ -80,6 +84,31 @@ export function allocApfToken(id: number, vcpuId: number, rule: ApfIdRule): ApfT
   const use = apfIdToUse(id, rule);
   return { token: makeToken(use, vcpuId), nextId: (use + 1) >>> 0 };
 }
+
+/**
+ * Whether a vCPU id reaches into the counter field of its tokens (bits 12 and up): then the token
+ * of counter value `c` is `(c | (vcpuId >> 12)) << 12 | (vcpuId & 0xfff)`, so consecutive counter
+ * values can give the same token on one vCPU, and the tokens of two vCPUs whose ids differ by a
+ * multiple of 4096 overlap.
+ */
+export const tokenIdAliases = (vcpuId: number): boolean => vcpuId >>> APF_TOKEN_ID_SHIFT !== 0;
+
+// ---------------------------------------------------------------------------------------------
+// vCPU ids
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * How many vCPU ids x86 KVM accepts (KVM_CREATE_VCPU takes ids 0..n-1) in each host era. The check
+ * in kvm_vm_ioctl_create_vcpu compares the id with:
+ * - `v3.0`: KVM_MAX_VCPUS, 64 on x86 in v3.0 (raised to 254 in v3.1);
+ * - `v4.19`: KVM_MAX_VCPU_ID, 1023 on x86 (a count despite its name; v4.8 to v5.15);
+ * - `v6.6`: KVM_MAX_VCPU_IDS = KVM_MAX_VCPUS (1024) x KVM_VCPU_ID_RATIO (4), renamed and raised in
+ *   v5.16: x86 vCPU ids are x2APIC ids, which carry topology gaps;
+ * - `maxsmp`: the same product with CONFIG_KVM_MAX_NR_VCPUS = 4096 (Kconfig knob added after v6.6,
+ *   4096 the default on MAXSMP builds, 1024 otherwise): ids up to 16383, the only configuration in
+ *   which ids of 4096 and more (`tokenIdAliases`) exist.
+ */
+export const KVM_MAX_VCPU_IDS = { 'v3.0': 64, 'v4.19': 1023, 'v6.6': 4096, maxsmp: 16384 } as const;
 
 // ---------------------------------------------------------------------------------------------
 // Limits and hashes

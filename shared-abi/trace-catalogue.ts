@@ -223,8 +223,10 @@ export const TRACE_CATALOGUE = {
   kvm_async_pf_sync: {
     src: 'host',
     section: 'host',
-    fields: { gfn: num(), gva: num(), why: oneOf(['prefetch', 'cannot_do', 'queue_full', 'alloc_fail']), ok: bool() },
-    when: 'fault resolved synchronously, emitted when the page-in finished (the vCPU was blocked for the latency)',
+    fields: { gfn: num(), gva: num(), why: oneOf(['prefetch', 'cannot_do', 'queue_full', 'alloc_fail', 'reinjection', 'private']), ok: bool() },
+    when:
+      'fault resolved synchronously, emitted when the page-in finished (the vCPU was blocked for the latency). `reinjection`: kvm_can_do_async_pf ' +
+      'refused because an event needs re-injection; `private`: a guest_memfd frame (kvm_faultin_pfn_private)',
   },
   kvm_page_fault: {
     src: 'host',
@@ -413,6 +415,26 @@ export const TRACE_CATALOGUE = {
     when: 'the host hit one of its own historical bugs (e.g. page ready without an in-kernel LAPIC before Sept 2020); the vCPU stops',
   },
   kvm_vcpu_destroy: { src: 'host', section: 'host', fields: { in_flight: num('workers still faulting in') }, when: 'vCPU teardown' },
+  kvm_vm_ioctl_create_vcpu: {
+    src: 'host',
+    section: 'host',
+    fields: { vcpu_id: num('the id userspace gave KVM_CREATE_VCPU: the vcpu_id in tokens, the x2APIC id') },
+    when: 'a vCPU created with an explicit id (`machine.vcpuIds`; `cpu` is its index); not emitted for the default ids 0..n-1',
+  },
+  kvm_requeue_event: {
+    src: 'host',
+    section: 'host',
+    fields: { kind: oneOf(['exception', 'interrupt', 'nmi']), vector: num('vector (2 for an NMI)') },
+    when:
+      'an exit came while the CPU was delivering an event (IDT-vectoring information valid): the event is queued again as injected ' +
+      '(vmx/svm_complete_interrupts), so kvm_event_needs_reinjection holds until it is delivered again',
+  },
+  kvm_reinject_event: {
+    src: 'host',
+    section: 'host',
+    fields: { kind: oneOf(['exception', 'interrupt', 'nmi']), vector: num('vector (2 for an NMI)') },
+    when: 'a requeued event is delivered again at VM entry, before anything new is injected',
+  },
   kvm_vm_destroy: { src: 'host', section: 'host', fields: { in_flight: num('workers still faulting in') }, when: 'VM teardown' },
   host_page_evict: {
     src: 'host',

@@ -68,6 +68,13 @@ function fmtSize(bytes: number): string {
 const Machine = obj(
   {
     vcpus: int('a vCPU count', 1, 64).optional().meta({ description: 'Number of vCPUs (default 1).' }),
+    vcpuIds: z
+      .array(int('a vCPU id', 0, 0xffffffff), { error: 'expected a list of vCPU ids, one per vCPU' })
+      .optional()
+      .meta({
+        description:
+          "The id the VMM gives each vCPU at KVM_CREATE_VCPU (also its x2APIC id), in vCPU order; default 0..n-1. Each below the host's KVM_MAX_VCPU_IDS; ids of 4096 and more alias in APF tokens.",
+      }),
     memory: Size.check((ctx) => {
       if (ctx.value > MAX_GUEST_MEMORY) ctx.issues.push({ code: 'custom', message: `expected at most 1GiB of guest RAM (got ${fmtSize(ctx.value)}); the simulation holds all of it in memory`, input: ctx.value });
     })

@@ -30,6 +30,8 @@ export type HostSpec = {
 
 export interface MachineSpec {
   readonly vcpus: number;
+  /** KVM vcpu_id of each vCPU (`machine.vcpuIds`); absent = 0..n-1. */
+  readonly vcpuIds?: readonly number[];
   readonly memoryBytes: number;
   readonly guest: GuestSpec;
   readonly host: HostSpec;

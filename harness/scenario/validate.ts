@@ -56,6 +56,7 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
   const nested: NestedSpec | undefined = nestedIn === undefined ? undefined : convertNested(nestedIn, vcpus, tasksIn.map((t) => t.name), (path, message) => c.add(path, message));
   if (tasksIn.length > 0 && input.bare !== undefined) c.add(['bare'], 'use either "tasks" (a guest kernel workload) or "bare" (a bare-metal script), not both');
   if (input.bare !== undefined && vcpus !== 1) c.add(['machine', 'vcpus'], `the bare-metal guest runs on one vCPU (got ${vcpus})`);
+  checkVcpuIds(c, input.machine?.vcpuIds, vcpus);
   if (input.bare?.apfArea !== undefined && input.bare.apfArea % 64 !== 0) c.add(['bare', 'apfArea'], `the APF area must be 64-byte aligned (got ${hex(input.bare.apfArea)})`);
 
   const taskPages = new Map<string, Set<number>>();
@@ -218,6 +219,7 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
     seed: input.seed ?? DEFAULTS.seed,
     machine: {
       vcpus,
+      ...(m?.vcpuIds === undefined ? {} : { vcpuIds: m.vcpuIds }),
       memoryBytes: m?.memory ?? DEFAULTS.memoryBytes,
       guest: {
         profile: m?.guest?.profile ?? DEFAULTS.guestProfile,
@@ -245,6 +247,21 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
     warnings: c.warnings,
   };
   return { scenario, problems: [] };
+}
+
+/**
+ * `machine.vcpuIds`: one id per vCPU, no id twice. Whether the host accepts them (KVM_MAX_VCPU_IDS
+ * of its profile, which a variant may change) is checked when the machine is built.
+ */
+function checkVcpuIds(c: Checker, ids: readonly number[] | undefined, vcpus: number): void {
+  if (ids === undefined) return;
+  if (ids.length !== vcpus) c.add(['machine', 'vcpuIds'], `expected one id per vCPU: ${vcpus} vCPU${vcpus === 1 ? '' : 's'}, ${ids.length} id${ids.length === 1 ? '' : 's'}`);
+  const first = new Map<number, number>();
+  ids.forEach((id, i) => {
+    const prev = first.get(id);
+    if (prev !== undefined) c.add(['machine', 'vcpuIds', i], `vCPU id ${id} is already the id of vCPU ${prev}`);
+    else first.set(id, i);
+  });
 }
 
 /** Expectations (the scenario's own, or a variant's) with their cross-field checks; problems are reported under `base`. */

@@ -256,9 +256,13 @@ export function enableAsyncPf(v: KvmVcpu, data: bigint): boolean {
 
 // --- Token allocation and work setup ---------------------------------------------------------
 
-/** alloc_apf_token: (id << 12) | vcpu_id, post-incremented; never 0 with the Feb 2022 fix. */
+/**
+ * alloc_apf_token: (id << 12) | vcpu_id, post-incremented; never 0 with the Feb 2022 fix. The
+ * vcpu_id is KVM's (`vcpuId`), not the vCPU's index, and is not masked: ids of 4096 and more
+ * alias in the counter bits (`tokenIdAliases`, docs/host.md "vCPU ids and tokens").
+ */
 export function allocToken(v: KvmVcpu): number {
-  const { token, nextId } = allocApfToken(v.apf.id >>> 0, v.id >>> 0, { avoidZero: v.kvm.toggles.nonzero_token });
+  const { token, nextId } = allocApfToken(v.apf.id >>> 0, v.vcpuId >>> 0, { avoidZero: v.kvm.toggles.nonzero_token });
   v.apf.id = nextId;
   return token;
 }
