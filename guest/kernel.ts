@@ -6,7 +6,7 @@
  * sibling modules as generator functions over this object; this file holds the state and the
  * plumbing between the vCPUs and that code.
  */
-import type { Gva } from '../shared-abi/addr';
+import { PAGE_SIZE, type Gpa, type Gva } from '../shared-abi/addr';
 import type { GuestCode, Insn, InsnResult, NestedVmexit, ResetKind, TrapFrame } from '../shared-abi/arch';
 import { KVM_FEATURE, type KvmFeatureName } from '../shared-abi/cpuid';
 import type { GuestMemory } from '../sim/memory';
@@ -18,7 +18,7 @@ import { idtHandler } from './entry';
 import type { ApfHandlers, BugKind } from './handlers';
 import { withRuleChecks, type ApfStep } from './handler-rules';
 import { makeApfApi, profileDefaultHandlers } from './kvm';
-import { GuestLayout, GuestLayoutPlan, directMap } from './layout';
+import { APF_AREA_BASE, ENTRY_FRAME_BYTES, GuestLayout, GuestLayoutPlan, directMap } from './layout';
 import { apStartup, bootCpu0, cpuResetPath } from './lifecycle';
 import { isAdminAction, MGMT_VECTOR, type AdminAction } from './admin';
 import { resolveGuestProfile, type GuestProfileName, type GuestToggle, type ResolvedGuestConfig } from './profiles';
@@ -67,6 +67,13 @@ export interface GuestKernelOptions {
   readonly idleRead?: Gva;
   /** The first `n` kzalloc(GFP_ATOMIC) calls for dummy nodes fail (default 0). */
   readonly dummyAllocFailures?: number;
+  /**
+   * Guest-physical page that holds every CPU's entry stack (what TSS.RSP0 and the IST entries point
+   * at; CPU n's frame at page + 64 n): the CPU pushes there when it delivers an event through the
+   * IDT, so the host must have the page mapped. A page in the free low region (0x1000-0xf000).
+   * Default: not modelled (delivery touches no memory).
+   */
+  readonly entryStack?: Gpa;
   /**
    * The x2APIC id of each CPU, as the firmware's tables (ACPI MADT) list them: where IPIs are
    * addressed. Default: the CPU number. A VMM that creates its vCPUs with other ids gives them here.
@@ -266,6 +273,8 @@ export class GuestKernel {
   readonly nmiUserRead: Gva | null;
   readonly idleRead: Gva | null;
   readonly stopOnPanic: boolean;
+  /** The entry-stack page (`entryStack`), or null. */
+  readonly entryStack: Gpa | null;
   /** x2APIC id per CPU (`apicIds`; default the CPU number). */
   private readonly apicIds: readonly number[] | null;
   /** Dummy-node allocations still to fail (`dummyAllocFailures`). */
@@ -322,6 +331,10 @@ export class GuestKernel {
     this.stopOnPanic = opts.stopOnPanic ?? true;
     if (opts.apicIds !== undefined && opts.apicIds.length !== opts.cpus.length) throw new RangeError(`guest apicIds: ${opts.apicIds.length} ids for ${opts.cpus.length} CPUs`);
     this.apicIds = opts.apicIds ?? null;
+    if (opts.entryStack !== undefined && (opts.entryStack % PAGE_SIZE !== 0 || opts.entryStack < PAGE_SIZE || opts.entryStack >= APF_AREA_BASE)) {
+      throw new RangeError(`guest entryStack: expected a page-aligned address from 0x1000 to 0x${(APF_AREA_BASE - PAGE_SIZE).toString(16)}, got 0x${opts.entryStack.toString(16)}`);
+    }
+    this.entryStack = opts.entryStack ?? null;
     this.dummyAllocFailuresLeft = Math.max(0, Math.floor(opts.dummyAllocFailures ?? 0));
     this.raiseIrq = opts.raiseIrq;
     this.raiseNmi = opts.raiseNmi;
@@ -365,6 +378,8 @@ export class GuestKernel {
       idle.onRq = true;
       idle.stack = [new Frame('program', idle.name, pc.id === 0 ? idleProgram(this, bootCpu0(this)) : idleProgram(this, apStartup(this, false)))];
       pc.state = 'booting';
+      // The boot loader's TSS: where this CPU's hardware pushes event frames (if modelled).
+      if (this.entryStack !== null) pc.vcpu.entryStack = (this.entryStack + pc.id * ENTRY_FRAME_BYTES) as Gpa;
       pc.vcpu.attach(pc);
     }
     this.sim.registerWaiter({

@@ -11,6 +11,7 @@
  * | range                  | what                                                              |
  * |------------------------|-------------------------------------------------------------------|
  * | 0x0000_0000            | page 0, never used                                                |
+ * | 0x0000_1000-0xffff     | free; a page of it may hold the CPUs' entry stacks (`entryStack`)  |
  * | 0x0001_0000            | per-CPU `kvm_vcpu_pv_apf_data` areas, CPU n at +n*128 (64-aligned) |
  * | 0x0002_0000            | per-CPU kernel data (the private `async_pf_enabled` bool at +0)    |
  * | 0x0003_0000            | lock words (2 pages, 8 bytes each)                                 |
@@ -28,6 +29,8 @@ import { PTE_P, PTE_RW, PTE_US } from '../shared-abi/arch';
 /** Stored form of 0xffff888000000000, the base of the direct map. */
 export const PAGE_OFFSET = 0x888000000000;
 
+/** Bytes of the entry-stack page per CPU (`GuestKernelOptions.entryStack`): 64 CPUs fill one page. */
+export const ENTRY_FRAME_BYTES = 64;
 export const APF_AREA_BASE = 0x10000;
 export const APF_AREA_STRIDE = 128;
 export const PERCPU_BASE = 0x20000;

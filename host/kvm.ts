@@ -4,6 +4,7 @@
  * MSRs, destroy, and host memory pressure (evictions).
  */
 import { PAGE_SIZE } from '../shared-abi/addr';
+import type { DeliveredEvent } from '../shared-abi/arch';
 import { combineExceptions, VEC_DF } from '../sim/cpu/exceptions';
 import { Vcpu } from '../sim/cpu/vcpu';
 import type { Simulation } from '../sim/engine';
@@ -26,6 +27,9 @@ import { msrRead, msrWrite } from './x86/msr';
 import { migrateNested, type NestedMigrationConfig } from './nested/migrate';
 import type { DemandPager } from './nested/postcopy';
 import { preemptBusy, scheduleRun, shutdown } from './x86/run';
+
+/** An event the CPU was delivering when an exit came (anything but SYSCALL, which pushes nothing). */
+export type ReinjectEvent = Exclude<DeliveredEvent, { kind: 'syscall' }>;
 
 /** Requests the model uses (KVM_REQ_APF_HALT, KVM_REQ_APF_READY, KVM_REQ_GET_NESTED_STATE_PAGES). */
 export type KvmRequest = 'apf_halt' | 'apf_ready' | 'get_nested_state_pages';
@@ -129,6 +133,12 @@ export class KvmVcpu {
   /** A kick/exit/wake-up happened: the next boundary is a full entry. */
   entryNeeded = true;
   pendingException: PendingException | null = null;
+  /**
+   * An event whose delivery was cut short by an exit (IDT-vectoring information): queued again as
+   * injected (`exception.injected` / `interrupt.injected` / `nmi_injected`) and delivered before
+   * anything else at the next entry. While it is set, `kvm_event_needs_reinjection` is true.
+   */
+  reinject: ReinjectEvent | null = null;
   tripleFaultPending = false;
   nmiPending = 0;
   /** KVM_SMI pending: time to spend in SMM. */
@@ -199,6 +209,16 @@ export class KvmVcpu {
   trace<E extends TraceEventFrom<'host'> & FieldlessEventName>(event: E): void;
   trace(event: TraceEventFrom<'host'>, fields?: TraceFields): void {
     forwardEmit(this.kvm.sim.trace, 'host', this.id, event, fields);
+  }
+
+  /**
+   * kvm_event_needs_reinjection: an injected event waits to be delivered again. Since 664f8e26b00c
+   * (v4.14) this is `exception.injected || interrupt.injected || nmi_injected`; before it the
+   * exception half was `exception.pending`, which also covered an exception merely queued (the model
+   * keeps that part apart, in `exceptionPending` and the `pending_exception_gate` toggle).
+   */
+  eventNeedsReinjection(): boolean {
+    return this.reinject !== null;
   }
 
   /** kvm_is_exception_pending. */

@@ -21,7 +21,7 @@ export const PFERR_GUEST_PAGE = 2 ** 33;
 type EptViolation = Extract<VmExit, { reason: 'ept_violation' }>;
 
 /** Why a fault was resolved synchronously (the `why` of `kvm_async_pf_sync`). */
-export type SyncWhy = 'prefetch' | 'cannot_do' | 'queue_full' | 'alloc_fail';
+export type SyncWhy = 'prefetch' | 'cannot_do' | 'queue_full' | 'alloc_fail' | 'reinjection' | 'private';
 
 /** What the fault path decided (for tests and counters). */
 export type FaultOutcome = 'spurious' | 'error' | 'async' | 'repeated' | SyncWhy;
@@ -58,7 +58,8 @@ export function faultinPfn(v: KvmVcpu, cr2OrGpa: number, gfn: number, errorCode:
     return 'error';
   }
   // 3. Not a prefetch, and kvm_can_do_async_pf.
-  let why: SyncWhy = prefetch ? 'prefetch' : 'cannot_do';
+  // (`reinjection`: the "cannot do" of an event waiting to be re-injected, told apart in the trace.)
+  let why: SyncWhy = prefetch ? 'prefetch' : v.eventNeedsReinjection() ? 'reinjection' : 'cannot_do';
   if (!prefetch && canDoAsyncPf(v)) {
     // a. before the repeated-fault check
     v.trace('kvm_try_async_get_page', { gva: cr2OrGpa, gfn });

@@ -135,7 +135,7 @@ const T_CURRENT: HostToggles = { ...T_6_6, protected_state_cpl0: true, keep_queu
 
 const PROFILES: Record<HostProfileName, ProfileDef> = {
   'linux-3.0': {
-    description: 'v3.0: the original design; page ready as #PF reason 2; reserved mask 0x3c; no pending-exception gate (two #PFs can become #DF)',
+    description: 'v3.0: the original design; page ready as #PF reason 2; reserved mask 0x3c; no async PF while an event is queued or re-injected (kvm_event_needs_reinjection)',
     facts: {
       ...OLD_FACTS,
       version: 'v3.0',
@@ -148,7 +148,10 @@ const PROFILES: Record<HostProfileName, ProfileDef> = {
       supportedKvmFeatures: ALL_FEATURES_EXCEPT(KVM_FEATURE.ASYNC_PF_VMEXIT, KVM_FEATURE.ASYNC_PF_INT),
       maxVcpuIds: KVM_MAX_VCPU_IDS['v3.0'],
     },
-    toggles: { ...OFF },
+    // v3.0 had no separate pending-exception check, but its kvm_event_needs_reinjection tested
+    // `exception.pending`, which was also set by an exception merely queued: the gate held until
+    // 664f8e26b00c (v4.14) split `injected` from `pending`, and 2a266f23550b restored it.
+    toggles: { ...OFF, pending_exception_gate: true },
   },
   'linux-4.19': {
     description: 'v4.19: page ready as #PF reason 2 with the 2017 #DF cancellation; mask 0x38 (bit 2 = nested delivery); no INT/ACK',

@@ -9,10 +9,10 @@
  * A new knob: add the field to `VmConfig` or `GuestKernelOptions`, then one line here.
  */
 import { z } from 'zod';
-import type { Gva } from '../../shared-abi/addr';
+import type { Gpa, Gva } from '../../shared-abi/addr';
 import type { VmConfig } from '../../host/config';
 import type { GuestKernelOptions } from '../../guest/kernel';
-import { bool, choice, GvaHex, int, Time, U32 } from './scalars';
+import { bool, choice, GvaHex, HexOrInt, int, Time, U32 } from './scalars';
 
 /** One knob: the layer field `to`, the file notation `schema`, and what it means. */
 export interface Knob<To extends string, V> {
@@ -44,6 +44,14 @@ const Probability = z.string({ error: 'expected a probability like "1/8"' }).tra
 
 const Address = GvaHex.transform((v) => v as Gva);
 
+const GpaPage = HexOrInt('a guest-physical page address').transform((v, ctx) => {
+  if (v % 4096 !== 0 || v < 0x1000 || v > 0xf000) {
+    ctx.addIssue({ code: 'custom', message: `expected a page-aligned guest-physical address from 0x1000 to 0xf000 (the free low pages), got 0x${v.toString(16)}`, input: v });
+    return z.NEVER;
+  }
+  return v as Gpa;
+});
+
 /** `machine.host` knobs besides `profile` and `toggles`, in the order the schema lists them. */
 export const HOST_KNOBS = {
   lapic: host('lapic', choice(['in-kernel', 'userspace'], 'expected "in-kernel" or "userspace"')),
@@ -74,6 +82,11 @@ export const GUEST_KNOBS = {
     'dummyAllocFailures',
     int('a count', 0, 1_000_000),
     'The first n kzalloc(GFP_ATOMIC) calls for dummy nodes in kvm_async_pf_task_wake fail (default 0): the guest relaxes and looks again.',
+  ),
+  entryStack: guest(
+    'entryStack',
+    GpaPage,
+    'Guest-physical page holding the CPUs\' entry stacks (TSS.RSP0/IST, CPU n at +64n), 0x1000-0xf000: every event delivered through the IDT pushes its frame there, so a swapped-out page makes the delivery exit and the event be re-injected (default: delivery touches no memory).',
   ),
   idleRead: guest(
     'idleRead',

@@ -178,8 +178,8 @@ export function canDeliverAsyncPf(v: KvmVcpu): boolean {
 /** kvm_can_do_async_pf (spec §3.5.1). */
 export function canDoAsyncPf(v: KvmVcpu): boolean {
   const t = v.kvm.toggles;
-  // 1. In-kernel LAPIC; no event to re-inject (not modelled: delivery never exits); no pending exception (2a266f23550b).
-  if (v.lapic === null) return false;
+  // 1. In-kernel LAPIC; no event to re-inject (every era); no pending exception (2a266f23550b).
+  if (v.lapic === null || v.eventNeedsReinjection()) return false;
   if (t.pending_exception_gate && v.exceptionPending()) return false;
   if (t.can_deliver_cleanup) {
     // 2. HLT pass-through: async only when it can be delivered as PV.

@@ -18,12 +18,12 @@
  * KVM_REQ_APF_READY (kvm_check_async_pf_completion). ≤v5.7 hosts have no APF_READY: they run the
  * completion check at the end of every iteration.
  */
-import { CR0_PG } from '../../shared-abi/arch';
+import { CR0_PG, type DeliveredEvent } from '../../shared-abi/arch';
 import { COST } from '../../sim/cpu/costs';
 import { hasErrorCode, VEC_GP, VEC_PF } from '../../sim/cpu/exceptions';
 import { STEP_BUSY, STEP_EXIT, STEP_FAULTED, STEP_INACTIVE, STEP_RETIRED, type VmExit } from '../../sim/cpu/vcpu';
 import { Priority } from '../../sim/queue';
-import type { KvmVcpu } from '../kvm';
+import type { KvmVcpu, ReinjectEvent } from '../kvm';
 import { handleEptViolation } from '../mmu';
 import { getNestedStatePages, handleVmenter, NESTED_EXIT, reflectToL1 } from '../nested/vmx';
 import { asyncPfHashReset, pvEnabled } from './apf';
@@ -83,7 +83,7 @@ export const vcpuRunning = (v: KvmVcpu): boolean => v.mpState === 'runnable' && 
 
 /** An event could be injected at this boundary (the window is open). */
 function injectable(v: KvmVcpu): boolean {
-  if (v.pendingException !== null || v.tripleFaultPending) return true;
+  if (v.reinject !== null || v.pendingException !== null || v.tripleFaultPending) return true;
   if (v.smiPending !== null && !v.cpu.inSmm) return true;
   if (v.nmiPending > 0 && v.cpu.nmiAllowed()) return true;
   return v.lapic !== null && v.cpu.interruptAllowed() && v.lapic.highestDeliverable() >= 0;
@@ -93,7 +93,7 @@ function injectable(v: KvmVcpu): boolean {
 export function hasEvents(v: KvmVcpu): boolean {
   if (v.asyncPf.done.length > 0) return true;
   if (v.resetPending !== null) return true;
-  if (v.pendingException !== null || v.tripleFaultPending) return true;
+  if (v.reinject !== null || v.pendingException !== null || v.tripleFaultPending) return true;
   if (v.smiPending !== null) return true;
   if (v.nmiPending > 0 && v.cpu.nmiAllowed()) return true;
   return v.lapic !== null && v.cpu.interruptAllowed() && v.lapic.highestDeliverable() >= 0;
@@ -176,6 +176,12 @@ function enterGuest(v: KvmVcpu): Iter {
     if (v.stalls > 0 || v.thread !== 'scheduled') return Iter.Done;
     const inj = injectEvents(v);
     if (inj === 'waiting') return Iter.Done;
+    if (inj === 'exited') {
+      // The delivery exited (handled already): no instruction runs in this iteration.
+      v.entryNeeded = true;
+      if (v.thread === 'scheduled') return nextIteration(v, COST.vector + v.kvm.exitCostNs);
+      return Iter.Done;
+    }
     cost = inj;
     if (injectable(v)) v.entryNeeded = true;
   }
@@ -228,16 +234,51 @@ export function preemptBusy(v: KvmVcpu): void {
   scheduleRun(v, 0);
 }
 
+/** An event's vector for the requeue/reinject records (2 for an NMI). */
+const reinjectVector = (ev: ReinjectEvent): number => (ev.kind === 'nmi' ? 2 : ev.vector);
+
 /**
- * kvm_check_and_inject_events: at most one event per entry — the pending exception, else SMI,
- * else NMI (if not blocked), else the highest deliverable LAPIC interrupt (if IF=1, no shadow).
- * Returns the delivery cost, or 'waiting' when the vCPU left the run loop (SMM, shutdown).
+ * Deliver `ev` through the CPU. 'exited': the delivery itself exited (an EPT violation on the
+ * entry stack, with `ev` as IDT-vectoring information), and the exit has been handled; 'waiting':
+ * a triple fault shut the vCPU down.
  */
-function injectEvents(v: KvmVcpu): number | 'waiting' {
+function deliverEvent(v: KvmVcpu, ev: DeliveredEvent): 'delivered' | 'exited' | 'waiting' {
+  const r = v.cpu.deliver(ev);
+  if (r === 'triple_fault') {
+    shutdown(v, 'triple_fault');
+    return 'waiting';
+  }
+  if (r === 'exit') {
+    const exit = v.cpu.lastExit;
+    if (exit !== null) handleExit(v, exit);
+    return 'exited';
+  }
+  return 'delivered';
+}
+
+/** The cost of a delivery, or what ended it. */
+function delivered(r: 'delivered' | 'exited' | 'waiting'): number | 'exited' | 'waiting' {
+  return r === 'delivered' ? COST.vector : r;
+}
+
+/**
+ * kvm_check_and_inject_events: at most one event per entry — an event to re-inject first, else the
+ * pending exception, else SMI, else NMI (if not blocked), else the highest deliverable LAPIC
+ * interrupt (if IF=1, no shadow). Returns the delivery cost, 'exited' when the delivery caused an
+ * exit (handled), or 'waiting' when the vCPU left the run loop (SMM, shutdown).
+ */
+function injectEvents(v: KvmVcpu): number | 'waiting' | 'exited' {
   const cpu = v.cpu;
   if (v.tripleFaultPending) {
     shutdown(v, 'triple_fault');
     return 'waiting';
+  }
+  const again = v.reinject;
+  if (again !== null) {
+    // The injected event is delivered again as it was (an interrupt's vector stays in the ISR).
+    v.reinject = null;
+    v.trace('kvm_reinject_event', { kind: again.kind, vector: reinjectVector(again) });
+    return delivered(deliverEvent(v, again));
   }
   const ex = v.pendingException;
   if (ex !== null) {
@@ -259,16 +300,14 @@ function injectEvents(v: KvmVcpu): number | 'waiting' {
       address: ex.vector === VEC_PF ? (ex.cr2 ?? 0) : 0,
       async: ex.async === true,
     });
-    const r = cpu.deliver(
-      ex.vector === VEC_PF && ex.cr2 !== undefined
-        ? { kind: 'exception', vector: ex.vector, errorCode, cr2: ex.cr2 }
-        : { kind: 'exception', vector: ex.vector, errorCode },
+    return delivered(
+      deliverEvent(
+        v,
+        ex.vector === VEC_PF && ex.cr2 !== undefined
+          ? { kind: 'exception', vector: ex.vector, errorCode, cr2: ex.cr2 }
+          : { kind: 'exception', vector: ex.vector, errorCode },
+      ),
     );
-    if (r === 'triple_fault') {
-      shutdown(v, 'triple_fault');
-      return 'waiting';
-    }
-    return COST.vector;
   }
   if (v.smiPending !== null && !cpu.inSmm) {
     enterSmm(v, v.smiPending);
@@ -282,11 +321,7 @@ function injectEvents(v: KvmVcpu): number | 'waiting' {
     }
     v.nmiPending--;
     v.trace('kvm_inj_nmi', {});
-    if (cpu.deliver({ kind: 'nmi' }) === 'triple_fault') {
-      shutdown(v, 'triple_fault');
-      return 'waiting';
-    }
-    return COST.vector;
+    return delivered(deliverEvent(v, { kind: 'nmi' }));
   }
   if (v.lapic !== null && cpu.interruptAllowed()) {
     const vec = v.lapic.highestDeliverable();
@@ -299,11 +334,7 @@ function injectEvents(v: KvmVcpu): number | 'waiting' {
       v.lapic.ack(vec);
       v.stats.interruptsInjected++;
       v.trace('kvm_inj_virq', { irq: vec });
-      if (cpu.deliver({ kind: 'interrupt', vector: vec }) === 'triple_fault') {
-        shutdown(v, 'triple_fault');
-        return 'waiting';
-      }
-      return COST.vector;
+      return delivered(deliverEvent(v, { kind: 'interrupt', vector: vec }));
     }
   }
   return 0;
@@ -315,6 +346,11 @@ function handleExit(v: KvmVcpu, exit: VmExit): void {
   v.stats.exits++;
   switch (exit.reason) {
     case 'ept_violation':
+      // vmx/svm_complete_interrupts: an event cut short by the exit is queued again as injected.
+      if (exit.vectoring !== undefined) {
+        v.reinject = exit.vectoring;
+        v.trace('kvm_requeue_event', { kind: exit.vectoring.kind, vector: reinjectVector(exit.vectoring) });
+      }
       handleEptViolation(v, exit);
       break;
     case 'mmio':
@@ -436,6 +472,7 @@ export function resetVcpu(v: KvmVcpu, kind: 'init' | 'reset'): void {
   v.apf.halted = false;
   v.apfHaltCause = null;
   v.pendingException = null;
+  v.reinject = null;
   v.tripleFaultPending = false;
   v.nmiPending = 0;
   v.smiPending = null;

@@ -27,7 +27,7 @@ import {
 } from '../../shared-abi/arch';
 import { COST } from './costs';
 import { VEC_DF, VEC_GP, VEC_PF, VEC_UD, combineExceptions } from './exceptions';
-import { GuestMmu, SLAT_MMIO, XLATE_BAD_TABLE, XLATE_EPT_WALK, XLATE_OK, XLATE_PF, type SecondLevelMmu } from './mmu';
+import { GuestMmu, SLAT_MMIO, SLAT_VIOLATION, XLATE_BAD_TABLE, XLATE_EPT_WALK, XLATE_OK, XLATE_PF, type SecondLevelMmu } from './mmu';
 import type { TraceEmitter } from '../trace';
 
 // Bound once: Jest runs modules in a vm context where global lookups are slow (docs/performance.md).
@@ -57,7 +57,15 @@ export interface ClockSource {
 /** Why the guest stopped running and the hypervisor has to act. */
 export type VmExit =
   /** The host has not mapped the frame (EPT/NPT violation). `walk`: during the page-table walk. */
-  | { readonly reason: 'ept_violation'; readonly gpa: Gpa; readonly gva: Gva | null; readonly write: boolean; readonly walk: boolean }
+  | {
+      readonly reason: 'ept_violation';
+      readonly gpa: Gpa;
+      readonly gva: Gva | null;
+      readonly write: boolean;
+      readonly walk: boolean;
+      /** IDT-vectoring information: the access was the CPU pushing this event's frame (`Vcpu.entryStack`), not an instruction's. */
+      readonly vectoring?: Exclude<DeliveredEvent, { kind: 'syscall' }>;
+    }
   /** Access outside guest RAM. */
   | { readonly reason: 'mmio'; readonly gpa: Gpa; readonly write: boolean }
   | { readonly reason: 'msr_read'; readonly msr: number }
@@ -86,7 +94,11 @@ export type StepOutcome = typeof STEP_RETIRED | typeof STEP_BUSY | typeof STEP_E
 
 export type Activity = 'active' | 'hlt' | 'shutdown';
 
-export type DeliverOutcome = 'delivered' | 'triple_fault';
+/**
+ * `exit`: the delivery itself caused a VM exit (`lastExit`, an EPT violation on the entry stack
+ * carrying the event as IDT-vectoring information); nothing was delivered and no state changed.
+ */
+export type DeliverOutcome = 'delivered' | 'triple_fault' | 'exit';
 
 /** Instructions a nested (L2) guest may execute in the model (anything else throws: not modelled). */
 const L2_OPS: ReadonlySet<Insn['op']> = new Set<Insn['op']>(['load', 'store', 'compute', 'pause', 'sti', 'cli', 'hlt', 'sti_hlt', 'syscall', 'iret', 'ud2', 'rdtsc']);
@@ -127,6 +139,14 @@ export class Vcpu {
    * see guest mode while the attached code keeps running.
    */
   guestMode = false;
+  /**
+   * Guest-physical address at which the CPU pushes the frame of an event it delivers through the
+   * IDT (the stack TSS.RSP0 / an IST entry points at), or null: delivery touches no memory (the
+   * default). When set, delivering an exception, interrupt or NMI outside guest mode needs that
+   * frame mapped by the second-level MMU; if it is not, the delivery is an EPT violation exit that
+   * carries the event (`VmExit.vectoring`) and the hypervisor must deliver it again.
+   */
+  entryStack: Gpa | null = null;
   // --- bookkeeping ---
   lastCost = 0;
   lastExit: VmExit | null = null;
@@ -395,6 +415,10 @@ export class Vcpu {
   private vectorEvent(ev: DeliveredEvent): DeliverOutcome {
     let current: DeliveredEvent = ev;
     for (;;) {
+      if (current.kind !== 'syscall' && this.entryStackFaults()) {
+        this.lastExit = { reason: 'ept_violation', gpa: this.entryStack as Gpa, gva: null, write: true, walk: false, vectoring: current };
+        return 'exit';
+      }
       if (this.activity === 'hlt') this.activity = 'active';
       if (current.kind === 'exception' && current.vector === VEC_PF && current.cr2 !== undefined) this.cr2 = current.cr2;
       const frame: TrapFrame = { event: current, savedCpl: this.cpl, savedIf: this.ifFlag, seq: ++this.deliverySeq, t: this.clock.now };
@@ -420,6 +444,12 @@ export class Vcpu {
         ? { kind: 'exception', vector: VEC_DF, errorCode: 0 }
         : { kind: 'exception', vector: VEC_GP, errorCode: vec * 8 + 2 + (current.kind === 'exception' ? 0 : 1) };
     }
+  }
+
+  /** The frame push of an event delivery would miss in the second-level MMU (see `entryStack`). */
+  private entryStackFaults(): boolean {
+    if (this.entryStack === null || this.guestMode) return false;
+    return this.slat.translate(floor(this.entryStack / PAGE_SIZE), true) === SLAT_VIOLATION;
   }
 
   private emitDelivery(ev: DeliveredEvent, frame: TrapFrame): void {
@@ -559,10 +589,14 @@ export class Vcpu {
     const ev: DeliveredEvent = cr2 === undefined
       ? { kind: 'exception', vector, errorCode }
       : { kind: 'exception', vector, errorCode, cr2 };
-    if (this.vectorEvent(ev) === 'triple_fault') {
+    const r = this.vectorEvent(ev);
+    if (r === 'triple_fault') {
       this.lastExit = { reason: 'triple_fault' };
       return STEP_EXIT;
     }
+    // The delivery exited (`lastExit` holds the EPT violation with the exception as vectoring
+    // information); the faulting instruction is not retired and runs again after the exception.
+    if (r === 'exit') return STEP_EXIT;
     return STEP_FAULTED;
   }
 

@@ -90,10 +90,17 @@ describe('no_df_cancellation (84b09f33a5de reverting 9a6e7c39810e) and the #DF t
   };
   const tokenOf = (w: World, gfn: number) => w.ev('kvm_async_pf_not_present').find((r) => r.gva === dataGpa(gfn - DATA_GFN))!.token;
 
-  test('linux-3.0 (no pending-exception gate): page-ready #PF on top of not-present #PF → #DF', () => {
-    const w = scenario('linux-3.0', {});
+  test('without the pending-exception gate (from 664f8e26b00c in v4.14 until 2a266f23550b): page-ready #PF on top of not-present #PF → #DF', () => {
+    const w = scenario('linux-3.0', { pending_exception_gate: false });
     expect(w.ev('kvm_multiple_exception', { prev: PF_VECTOR, vector: PF_VECTOR, result: 'double_fault' })).toHaveLength(1);
     expect(w.guest.vectors()).toContain(X86_EXCEPTION.DF);
+  });
+
+  test('linux-3.0 as released: kvm_event_needs_reinjection saw the queued #PF, so B waits and there is no #DF', () => {
+    const w = scenario('linux-3.0', {});
+    expect(w.kvm.toggles.pending_exception_gate).toBe(true);
+    expect(w.ev('kvm_multiple_exception')).toHaveLength(0);
+    expect(w.guest.vectors()).not.toContain(X86_EXCEPTION.DF);
   });
 
   test('linux-4.19: the gate makes the cancellation unreachable; B waits, nothing is lost', () => {
