@@ -99,7 +99,7 @@ function memoryConfig(s: Scenario, plan: Map<string, Map<number, number>>, frame
   const hm = s.hostMemory;
   const pages: PageRangeConfig[] = [];
   hm.pages.forEach((p, i) => {
-    for (const gfn of gfnsOf([p.ref], plan, frames, `hostMemory.pages[${i}]`)) pages.push({ gfn, count: 1, backing: p.backing });
+    for (const gfn of gfnsOf([p.ref], plan, frames, `hostMemory.pages[${i}]`)) pages.push(p.private === true ? { gfn, count: 1, backing: p.backing, private: true } : { gfn, count: 1, backing: p.backing });
   });
   return {
     pages,
@@ -173,6 +173,17 @@ function hostAction(kvm: Kvm, a: Action, gfns: (refs: readonly PageRef[]) => num
   }
 }
 
+/** KVM_CREATE_VM; a host that cannot give the scenario's private memory is the scenario's mistake, named where the file asks for it. */
+function createVm(s: Scenario, sim: Simulation, memory: GuestMemory, config: VmConfig): Kvm {
+  try {
+    return new Kvm(sim, memory, config);
+  } catch (e) {
+    const i = s.hostMemory.pages.findIndex((p) => p.private === true);
+    if (e instanceof RangeError && i >= 0 && /private memory/.test(e.message)) throw new MachineBuildError(`hostMemory.pages[${i}].private: ${e.message}`);
+    throw e;
+  }
+}
+
 /** KVM_CREATE_VCPU for vCPU `i`, with its `machine.vcpuIds` id if the scenario gives one; a refused id is the scenario's mistake. */
 function createVcpu(kvm: Kvm, i: number, ids: readonly number[] | undefined): KvmVcpu {
   const id = ids?.[i];
@@ -198,7 +209,7 @@ function buildBareMachine(s: Scenario, sim: Simulation, bare: NonNullable<Scenar
   const memory = new GuestMemory(s.machine.memoryBytes);
   const frames = s.machine.memoryBytes / PAGE_SIZE;
   const plan = new Map<string, Map<number, number>>();
-  const kvm = new Kvm(sim, memory, vmConfig(s, memoryConfig(s, plan, frames)));
+  const kvm = createVm(s, sim, memory, vmConfig(s, memoryConfig(s, plan, frames)));
   extras.inspect?.({ kvm, memory });
   const v = createVcpu(kvm, 0, s.machine.vcpuIds);
   const guest = new BareGuest({
@@ -247,7 +258,7 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
   }
   const plan = planPages(layout, tasks);
   const memCfg = memoryConfig(s, plan, frames);
-  const kvm = new Kvm(sim, memory, vmConfig(s, nested === null ? memCfg : nested.hostMemory(memCfg)));
+  const kvm = createVm(s, sim, memory, vmConfig(s, nested === null ? memCfg : nested.hostMemory(memCfg)));
   extras.inspect?.({ kvm, memory });
   const vcpus = Array.from({ length: m.vcpus }, (_, i) => createVcpu(kvm, i, m.vcpuIds));
   const raiseIrq = irqLine(kvm);

@@ -79,6 +79,11 @@ export interface PageRangeConfig {
   readonly gfn: number;
   readonly count?: number;
   readonly backing: PageBacking;
+  /**
+   * The frames carry KVM_MEMORY_ATTRIBUTE_PRIVATE: private memory backed by guest_memfd (v6.8+,
+   * `guestMemfd` among the era facts). Their faults take kvm_faultin_pfn_private and never go async.
+   */
+  readonly private?: boolean;
 }
 
 export interface HostMemoryConfig {

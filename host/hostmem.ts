@@ -113,6 +113,8 @@ export class HostMemory implements SecondLevelMmu, PageStates {
   private readonly pins = new Map<number, number>();
   private readonly rng: Prng;
   private started = false;
+  /** Guest frames with the PRIVATE memory attribute (per gfn, as KVM_SET_MEMORY_ATTRIBUTES sets them, whatever the memslots). */
+  private readonly privateGfns = new Set<number>();
 
   constructor(
     private readonly sim: Simulation,
@@ -141,6 +143,7 @@ export class HostMemory implements SecondLevelMmu, PageStates {
       }
       this.state.fill(st, r.gfn, r.gfn + count);
       this.explicit.fill(1, r.gfn, r.gfn + count);
+      if (r.private === true) for (let g = r.gfn; g < r.gfn + count; g++) this.privateGfns.add(g);
     }
     for (let g = 0; g < this.frames; g++) if (this.state[g] !== ST_RESIDENT) this.pageable[g] = 1;
     const limit = config.limitPages;
@@ -194,6 +197,16 @@ export class HostMemory implements SecondLevelMmu, PageStates {
     const p = this.space.hvpnOf(gfn);
     if (p < 0) return SLAT_MMIO;
     return this.state[p] === ST_RESIDENT ? this.space.hfnOf[p]! : SLAT_VIOLATION;
+  }
+
+  /** Guest frame `gfn` is private (guest_memfd) memory: kvm_mem_is_private. */
+  isPrivate(gfn: number): boolean {
+    return this.privateGfns.size > 0 && this.privateGfns.has(gfn);
+  }
+
+  /** Whether any frame is private. */
+  get hasPrivate(): boolean {
+    return this.privateGfns.size > 0;
   }
 
   /** Whether the EPT maps guest frame `gfn` now. */

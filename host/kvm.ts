@@ -440,6 +440,9 @@ export class Kvm {
     this.toggles = this.profile.toggles;
     this.design = hostDesign(config.design ?? 'current');
     this.hostMem = new HostMemory(sim, memory, config.memory);
+    if (this.hostMem.hasPrivate && !this.profile.guestMemfd) {
+      throw new RangeError(`host ${this.profile.name} (${this.profile.version}) has no private memory: guest_memfd and the PRIVATE memory attribute came with v6.8`);
+    }
     this.exitCostNs = Math.max(0, Math.round(config.exitCostNs ?? DEFAULT_EXIT_COST_NS));
     this.workerStartNs = Math.max(0, Math.round(config.workerStartNs ?? 0));
     this.stepJitterNs = Math.max(0, Math.round(config.stepJitterNs ?? 0));

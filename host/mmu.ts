@@ -53,6 +53,12 @@ export function faultinPfn(v: KvmVcpu, cr2OrGpa: number, gfn: number, errorCode:
   // 2. The non-blocking first try: resident → done; an error other than "needs I/O" → done (with the error).
   const look = v.kvm.hostMem.lookupNoWait(gfn);
   if (look === 'resident') return 'spurious';
+  // 1. A private (guest_memfd) frame: kvm_faultin_pfn_private gets the page from guest_memfd in
+  //    the vCPU thread; that path never reaches the async decision below.
+  if (!prefetch && v.kvm.hostMem.isPrivate(gfn)) {
+    v.syncFault(gfn, cr2OrGpa, 'private', true);
+    return 'private';
+  }
   if (look === 'error') {
     machineCheck(v, gfn, cr2OrGpa);
     return 'error';

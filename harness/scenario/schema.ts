@@ -163,6 +163,12 @@ const HostMemory = obj(
           gfn: HexOrInt('a guest frame number').optional(),
           count: int('a page count', 1, 1 << 20).optional(),
           backing: Backing,
+          private: bool('private')
+            .optional()
+            .meta({
+              description:
+                'The pages are private memory (guest_memfd, KVM_MEMORY_ATTRIBUTE_PRIVATE; hosts from v6.8): their faults take kvm_faultin_pfn_private and are never async (default false).',
+            }),
         }),
         { error: 'expected a list of pages with their backing' },
       )

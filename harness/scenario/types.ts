@@ -45,7 +45,8 @@ export interface MachineSpec {
 
 export interface HostMemorySpec {
   readonly defaultBacking?: PageBacking;
-  readonly pages: readonly { readonly ref: PageRef; readonly backing: PageBacking }[];
+  /** `private`: the frames are private (guest_memfd) memory, whose faults are never async. */
+  readonly pages: readonly { readonly ref: PageRef; readonly backing: PageBacking; readonly private?: boolean }[];
   readonly swapLatency?: Latency;
   readonly remoteLatency?: Latency;
   readonly failLatency?: Latency;

@@ -143,7 +143,7 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
         ref = { kind: 'gfn', gfn: 0, count: 1 };
       }
       pageRefOk(path, ref);
-      return { ref, backing: p.backing };
+      return p.private === true ? { ref, backing: p.backing, private: true } : { ref, backing: p.backing };
     }),
     evictions: (hm?.evictions ?? []).map((e, i) => {
       e.pages.forEach((r, j) => pageRefOk(['hostMemory', 'evictions', i, 'pages', j], r));
