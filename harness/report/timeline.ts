@@ -147,6 +147,12 @@ export function describe(rec: AnyTraceRecord, ctx: TimelineContext = {}): string
       return `async #PF turned into a #PF VM-exit to L1 (token ${h(rec.token)}, ${s(rec.form)})`;
     case 'kvm_vcpu_destroy':
       return `vCPU destroyed (${s(rec.in_flight)} page-ins in flight)`;
+    case 'kvm_vm_ioctl_create_vcpu':
+      return `created with vcpu_id ${s(rec.vcpu_id)} (its x2APIC id, and the low bits of its APF tokens${rec.vcpu_id >= 4096 ? '; an id this large also sets bits of the token counter' : ''})`;
+    case 'kvm_requeue_event':
+      return `delivering ${rec.kind === 'nmi' ? 'an NMI' : vec(rec.vector)} faulted on the entry stack → KVM keeps it to re-inject: no async page fault until it is delivered`;
+    case 'kvm_reinject_event':
+      return `re-delivers ${rec.kind === 'nmi' ? 'the NMI' : vec(rec.vector)} that the fault interrupted`;
     case 'kvm_vm_destroy':
       return `VM destroyed (${s(rec.in_flight)} page-ins in flight)`;
     case 'host_page_evict':
