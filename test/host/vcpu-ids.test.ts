@@ -89,6 +89,34 @@ describe('the scenario', () => {
     expect(tokens).toEqual([0x1000, 0x1001]);
   });
 
+  it('one vCPU is enough: vcpu_id 4096 gives its second and third faults the same token, and the second task is lost', () => {
+    const j = scenarioJson(ALIAS);
+    const pages = ['0x7f0000001000', '0x7f0000002000', '0x7f0000003000'];
+    const tasks = pages.map((page, i) => ({ name: `t${i}`, start: `${i * 20}us`, program: [{ op: 'touch', page }] }));
+    const s = scenarioFromValue(
+      {
+        ...j,
+        machine: { ...j.machine, vcpus: 1, vcpuIds: [4096] },
+        hostMemory: { pages: pages.map((page) => ({ page, backing: 'swapped' })), latency: { swap: '200us' } },
+        tasks,
+        expect: { outcome: 'budget', checkers: { fire: ['token-unique', 'guest-warn', 'apf-answered', 'hung-task'] } },
+      },
+      ALIAS,
+    );
+    const tokens: number[] = [];
+    const woken: string[] = [];
+    const r = runScenario(s, {
+      onRecord: (rec) => {
+        if (rec.event === 'kvm_async_pf_not_present') tokens.push(rec['token'] as number);
+        if (rec.event === 'kvm_async_pf_task_woken') woken.push(rec['task'] as string);
+      },
+    });
+    expect(tokens).toEqual([0x1000, 0x3000, 0x3000]);
+    expect(r.expectations.filter((e) => !e.ok)).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(woken).not.toContain('t1');
+  });
+
   it('IPIs reach vCPUs by their x2APIC id: the default scenario with ids 5 and 9 passes like the original', () => {
     const j = scenarioJson('scenarios/default.json');
     const accepted: string[] = [];
