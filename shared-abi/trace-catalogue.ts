@@ -264,6 +264,12 @@ export const TRACE_CATALOGUE = {
     fields: { ecx: num(), data: big(), ok: bool() },
     when: 'host-initiated MSR write (userspace restore)',
   },
+  kvm_get_msr_host: {
+    src: 'host',
+    section: 'host',
+    fields: { ecx: num(), data: big(), ok: bool() },
+    when: 'host-initiated MSR read (KVM_GET_MSRS, the `get_msr` action); `data` is 0 when refused',
+  },
   kvm_multiple_exception: {
     src: 'host',
     section: 'host',

@@ -333,6 +333,7 @@ export const ACTIONS = {
   vm_destroy: 'host: destroy the VM',
   evict: 'host: swap out pages now',
   set_msr: 'host-initiated MSR write (as userspace does on restore)',
+  get_msr: 'host-initiated MSR read (KVM_GET_MSRS, as userspace does on save), traced as kvm_get_msr_host',
   save_restore: 'migration: save the APF MSRs, continue on a fresh destination vCPU (no queue, token counter 0), restore them in `order`',
   nested_migrate: 'migration with post-copy while nested guests run: restore the nested state (`restore`) with its pages still on the source (docs/nested.md)',
   page_ready: 'host: send page-ready for `token` to a vCPU (write its token slot, raise its vector; the ABI allows any vCPU)',
@@ -386,6 +387,7 @@ const InjectionSchema = z.discriminatedUnion(
     act('vm_destroy', {}),
     act('evict', { pages: z.array(PageRefSchema, { error: 'expected a list of pages' }) }),
     act('set_msr', { cpu, msr: MsrIndex, value: U64 }),
+    act('get_msr', { cpu, msr: MsrIndex }),
     act('save_restore', {
       cpu,
       order: choice(['en-int', 'int-en'], 'expected "en-int" (EN restored first) or "int-en"').optional(),

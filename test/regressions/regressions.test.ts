@@ -62,6 +62,10 @@ const SYMPTOMS: Readonly<Record<string, { readonly what: string; readonly shows:
     what: 'after the wrap-around a fault gets token 0 and its sleeper is never woken',
     shows: (r) => has(r, 'kvm_async_pf_not_present', { token: 0 }) && fired(r, 'token-unique') && has(r, 'hung_task', { task: 'y' }),
   },
+  'userspace-zero-pv-msr': {
+    what: 'userspace cannot read, or write 0 to, the advertised MSR_KVM_ASYNC_PF_INT the guest CPUID hides',
+    shows: (r) => has(r, 'kvm_get_msr_host', { ecx: 0x4b564d06, ok: false }) && has(r, 'kvm_set_msr_host', { ecx: 0x4b564d06, data: 0n, ok: false }),
+  },
   'smi-clears-apf-queue': {
     what: 'SMM entry clears the queue (reason cr0_pg) and the sleeper hangs',
     shows: (r) => has(r, 'kvm_async_pf_clear_queue', { reason: 'cr0_pg', dropped: 1 }) && has(r, 'hung_task', { task: 'reader' }),
