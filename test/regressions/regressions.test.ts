@@ -66,6 +66,10 @@ const SYMPTOMS: Readonly<Record<string, { readonly what: string; readonly shows:
     what: 'userspace cannot read, or write 0 to, the advertised MSR_KVM_ASYNC_PF_INT the guest CPUID hides',
     shows: (r) => has(r, 'kvm_get_msr_host', { ecx: 0x4b564d06, ok: false }) && has(r, 'kvm_set_msr_host', { ecx: 0x4b564d06, data: 0n, ok: false }),
   },
+  'crash-other-cpus-keep-apf': {
+    what: "after a crash on CPU 1, CPU 0's page-in completes into its still-registered area in the old kernel's memory",
+    shows: (r) => has(r, 'kvm_write_guest', { field: 'token', value: 0x1000 }, 0) && has(r, 'kdump_area_changed', { area_cpu: 0 }),
+  },
   'smi-clears-apf-queue': {
     what: 'SMM entry clears the queue (reason cr0_pg) and the sleeper hangs',
     shows: (r) => has(r, 'kvm_async_pf_clear_queue', { reason: 'cr0_pg', dropped: 1 }) && has(r, 'hung_task', { task: 'reader' }),
