@@ -444,10 +444,24 @@ const CountSchema = union(
       cpu: int('a vCPU index', -1, 63).optional(),
       src: Src.optional(),
       fields: z.record(z.string(), FieldMatchSchema).optional(),
+      window: obj({
+        from: Time.optional().meta({ description: 'Count records at or after this virtual time (default 0).' }),
+        to: Time.optional().meta({ description: 'Count records before this virtual time (default: the end of the run).' }),
+      })
+        .optional()
+        .meta({ description: 'Count only the records in this virtual-time window [from, to).' }),
     }),
   ],
-  'expected a count (a number) or {"min": n, "max": n, "cpu"?: n, "fields"?: {...}}',
+  'expected a count (a number) or {"min": n, "max": n, "cpu"?: n, "fields"?: {...}, "window"?: {"from"?, "to"?}}',
 );
+
+/** A latency expectation: the time from each record matching `from` to the first later record matching `to`. */
+const LatencyExpectSchema = obj({
+  from: MatchSchema.meta({ description: 'The record that starts the clock; "$name" captures bind per pair.' }),
+  to: MatchSchema.meta({ description: 'The record that stops it: the first later one that matches, with the same captures.' }),
+  min: Time.optional().meta({ description: 'Every pair takes at least this long.' }),
+  max: Time.optional().meta({ description: 'Every pair takes at most this long; a "from" never followed by its "to" fails.' }),
+}).meta({ id: 'LatencyExpectation', description: 'The latency between two matched events, e.g. not-present token T to the wake of token T.' });
 
 const CheckerList = z.array(nameOf('checker', checkerNames), { error: 'expected a list of checker names' });
 
@@ -458,6 +472,10 @@ const Expect = obj(
     counts: z.record(z.string(), CountSchema, { error: 'expected an object: event name -> count' }).optional().meta({ description: 'Event counts: exact, or {"min", "max"} with optional cpu/src/fields filter.' }),
     sequence: z.array(MatchSchema, { error: 'expected a list of trace patterns' }).optional().meta({ description: 'Records that must occur in this order (other records may come between).' }),
     absent: z.array(MatchSchema, { error: 'expected a list of trace patterns' }).optional().meta({ description: 'Records that must not occur.' }),
+    latency: z
+      .array(LatencyExpectSchema, { error: 'expected a list of latencies {"from", "to", "min"?, "max"?}' })
+      .optional()
+      .meta({ description: 'Latencies between matched events: each "from" record to the first later "to" record with the same captures, within [min, max].' }),
     checkers: obj({ pass: CheckerList.optional(), fire: CheckerList.optional() }).optional().meta({
       description: 'Checkers that must stay quiet (default: every enabled checker not listed under "fire") or must fire.',
     }),
@@ -686,5 +704,6 @@ export type HostMemoryInput = z.output<typeof HostMemory>;
 export type ExpectInput = z.output<typeof Expect>;
 export type VariantInput = z.output<typeof Variant>;
 export type CountInput = z.output<typeof CountSchema>;
+export type LatencyExpectInput = z.output<typeof LatencyExpectSchema>;
 export type { PageBacking };
 export { MSR_NAMES };

@@ -8,12 +8,12 @@ import type { KernelOp, TaskSpec, UserOp } from '../../guest/program';
 import { CHECKERS, type CheckerSetting } from '../checkers';
 import { eventInfo, hasField, knownEventNames } from '../trace/vocabulary';
 import { closest } from '../util/names';
-import { hex } from '../util/units';
-import type { ScenarioInput, OpInput, MatchInput, CountInput, InjectionInput, PageRef, BareInput, BareStepInput, ExpectInput } from './schema';
+import { fmtDuration, hex } from '../util/units';
+import type { ScenarioInput, OpInput, MatchInput, CountInput, InjectionInput, PageRef, BareInput, BareStepInput, ExpectInput, LatencyExpectInput } from './schema';
 import type { BareCondition, BarePfPolicy, BareStep } from '../../guest/bare/script';
 import { convertNested, type NestedSpec } from './nested';
 import { checkMemslotAction, resolveMemslots } from './memslots';
-import { DEFAULTS, type BareSpec, type CountExpectation, type Expectations, type HostMemorySpec, type Injection, type Match, type Regression, type Scenario, type Action, type VariantSpec } from './types';
+import { DEFAULTS, type BareSpec, type CountExpectation, type Expectations, type LatencyExpectation, type HostMemorySpec, type Injection, type Match, type Regression, type Scenario, type Action, type VariantSpec } from './types';
 import { GUEST_KNOBS, HOST_KNOBS, knobValues } from './knobs';
 
 export interface Problem {
@@ -253,6 +253,7 @@ function convertExpect(c: Checker, ex: ExpectInput | undefined, enabled: Readonl
   for (const [event, v] of Object.entries(ex?.counts ?? {})) counts.push(convertCount(c, event, v, [...base, 'counts', event]));
   const sequence = (ex?.sequence ?? []).map((m, i) => convertMatch(c, m, [...base, 'sequence', i], true));
   const absent = (ex?.absent ?? []).map((m, i) => convertMatch(c, m, [...base, 'absent', i], false));
+  const latency = (ex?.latency ?? []).map((l, i) => convertLatency(c, l, [...base, 'latency', i]));
   const fire = ex?.checkers?.fire ?? [];
   const pass = ex?.checkers?.pass;
   fire.forEach((n, i) => {
@@ -273,9 +274,19 @@ function convertExpect(c: Checker, ex: ExpectInput | undefined, enabled: Readonl
     counts,
     sequence,
     absent,
+    ...(latency.length === 0 ? {} : { latency }),
     ...(pass === undefined ? {} : { pass }),
     fire,
   };
+}
+
+/** A latency expectation: both matches checked (captures allowed: `from` binds them per pair), and its bounds. */
+function convertLatency(c: Checker, l: LatencyExpectInput, path: readonly (string | number)[]): LatencyExpectation {
+  const from = convertMatch(c, l.from, [...path, 'from'], true);
+  const to = convertMatch(c, l.to, [...path, 'to'], true);
+  if (l.min === undefined && l.max === undefined) c.add(path, 'give "min", "max" or both (times like "200us")');
+  if (l.min !== undefined && l.max !== undefined && l.min > l.max) c.add(path, `min (${fmtDuration(l.min)}) is above max (${fmtDuration(l.max)})`);
+  return { from, to, ...(l.min === undefined ? {} : { min: l.min }), ...(l.max === undefined ? {} : { max: l.max }) };
 }
 
 function definedOnly<T extends string>(o: Readonly<Partial<Record<T, boolean | undefined>>>): Record<T, boolean> {
@@ -388,6 +399,8 @@ function convertCount(c: Checker, event: string, v: CountInput, path: readonly (
   for (const [k, f] of Object.entries(fields)) if (f.kind === 'capture') c.add([...path, 'fields', k], `captures ("$${f.name}") only work in "expect.sequence"`);
   if (v.min !== undefined && v.max !== undefined && v.min > v.max) c.add(path, `min (${v.min}) is above max (${v.max})`);
   if (v.min === undefined && v.max === undefined) c.add(path, 'give "min", "max" or both (or a plain number for an exact count)');
+  const window = v.window === undefined ? undefined : { from: v.window.from ?? 0, to: v.window.to ?? Number.MAX_SAFE_INTEGER };
+  if (window !== undefined && window.from >= window.to) c.add([...path, 'window'], `the window is empty: "from" (${fmtDuration(window.from)}) is not before "to" (${fmtDuration(window.to)})`);
   return {
     event,
     min: v.min ?? 0,
@@ -395,6 +408,7 @@ function convertCount(c: Checker, event: string, v: CountInput, path: readonly (
     fields,
     ...(v.cpu === undefined ? {} : { cpu: v.cpu }),
     ...(v.src === undefined ? {} : { src: v.src }),
+    ...(window === undefined ? {} : { window }),
   };
 }
 
