@@ -30,6 +30,14 @@ import {
 
 export const BARE_PT_BASE = 0x2000;
 export const BARE_DEFAULT_APF_AREA = 0x1000;
+/** Bytes of the APF area the bare guest and the host use (the v6.7 struct). */
+export const BARE_APF_AREA_BYTES = 64;
+
+/** The GPA range [start, end) of the bare guest's identity page tables for `memoryBytes` of RAM. */
+export function barePageTables(memoryBytes: number): { readonly start: number; readonly end: number } {
+  const pages = Math.floor(memoryBytes / PAGE_SIZE);
+  return { start: BARE_PT_BASE, end: BARE_PT_BASE + (3 + Math.ceil(pages / 512)) * PAGE_SIZE };
+}
 const TIMER_VECTOR = LINUX_VECTOR.LOCAL_TIMER_VECTOR;
 
 export interface BareGuestOptions {
@@ -348,6 +356,15 @@ export class BareGuest implements GuestCode {
     yield insn.wrmsr(X86_MSR.IA32_TSC_DEADLINE, BigInt(Math.max(deadline, this.sim.now + 1)));
   }
 
+  /**
+   * Cancel the deadline `armTimer` set when the wait ended before it (TSC_DEADLINE := 0 disarms
+   * the timer), so it cannot fire into a later step of the script.
+   */
+  private *disarmTimer(deadline: number): Code {
+    if (!this.lapicOn || !Number.isFinite(deadline) || this.sim.now >= deadline) return;
+    yield insn.wrmsr(X86_MSR.IA32_TSC_DEADLINE, 0n);
+  }
+
   private *waitFor(until: BareCondition, timeoutNs: number | undefined, mode: 'sti_hlt' | 'spin' | undefined): Code {
     const start = this.sim.now;
     const deadline = timeoutNs === undefined ? Infinity : start + timeoutNs;
@@ -368,6 +385,7 @@ export class BareGuest implements GuestCode {
         yield insn.cli();
       }
     }
+    yield* this.disarmTimer(deadline);
     if (!spin && wasIf) {
       // Restore IF; the PAUSE absorbs the STI shadow so the next step is interruptible.
       yield insn.sti();
@@ -484,6 +502,7 @@ export class BareGuest implements GuestCode {
       yield insn.stiHlt();
       yield insn.cli();
     }
+    yield* this.disarmTimer(deadline);
     this.record({ kind: 'wait', cpl: 0, token, result, waitedNs: this.sim.now - start });
   }
 }

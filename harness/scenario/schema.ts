@@ -260,8 +260,9 @@ export type TaskInput = z.output<typeof TaskSchema>;
 
 /** How one field of a record is matched. */
 export type FieldMatch =
-  | { readonly kind: 'eq'; readonly value: number | bigint | string | boolean }
-  | { readonly kind: 'not'; readonly value: number | bigint | string | boolean }
+  /** `text`: the hex string as written, when `value` was read from one ("0x1000"). */
+  | { readonly kind: 'eq'; readonly value: number | bigint | string | boolean; readonly text?: string }
+  | { readonly kind: 'not'; readonly value: number | bigint | string | boolean; readonly text?: string }
   | { readonly kind: 'range'; readonly min?: number; readonly max?: number }
   | { readonly kind: 'capture'; readonly name: string };
 
@@ -281,8 +282,9 @@ const FieldMatchSchema = union(
 )
   .transform((v): FieldMatch => {
     if (typeof v === 'string' && /^\$[A-Za-z_][A-Za-z0-9_]*$/.test(v)) return { kind: 'capture', name: v.slice(1) };
-    if (typeof v !== 'object') return { kind: 'eq', value: scalarValue(v) };
-    if ('not' in v) return { kind: 'not', value: scalarValue(v.not) };
+    const text = (x: unknown): { text?: string } => (typeof x === 'string' && typeof scalarValue(x) !== 'string' ? { text: x } : {});
+    if (typeof v !== 'object') return { kind: 'eq', value: scalarValue(v), ...text(v) };
+    if ('not' in v) return { kind: 'not', value: scalarValue(v.not), ...text(v.not) };
     return { kind: 'range', ...(v.min === undefined ? {} : { min: v.min }), ...(v.max === undefined ? {} : { max: v.max }) };
   })
   .meta({ id: 'FieldMatch', description: 'A field value to match: a number, "0x..." hex, string or boolean; "$name" captures (in sequences); {"not": v}; {"min", "max"}.' });
