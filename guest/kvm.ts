@@ -336,7 +336,8 @@ export function makeApfApi(k: GuestKernel): ApfApi {
       return { id: t.id, name: t.name, isIdle: t.isIdle, kind: t.kind };
     },
     isIdleTask: () => k.current().isIdle,
-    userMode: (tf) => tf.savedCpl === 3,
+    // user_mode(regs): the low bits of CS are not 0, so CPL 1 and 2 count as user mode too.
+    userMode: (tf) => tf.savedCpl !== 0,
     interruptsWereEnabled: (tf) => tf.savedIf,
     irqsDisabled: () => irqsDisabled(k),
     preemptCount: () => k.current().preemptCount,

@@ -208,7 +208,7 @@ export class BareGuest implements GuestCode {
     this.step = -1;
     this.finished = true;
     this.record({ kind: 'done', cpl: this.cpu.cpl });
-    if (this.cpu.cpl === 3) yield insn.syscall(0);
+    if (this.cpu.cpl !== 0) yield insn.syscall(0);
     return yield* this.halted();
   }
 
@@ -248,17 +248,20 @@ export class BareGuest implements GuestCode {
       case 'cli':
         yield insn.cli();
         break;
-      case 'cpl':
+      case 'cpl': {
         if (s.cpl === this.cpu.cpl) break;
-        if (s.cpl === 3) {
-          const tf: TrapFrame = { event: { kind: 'syscall', nr: 0 }, savedCpl: 3, savedIf: this.cpu.ifFlag, seq: 0, t: this.sim.now };
+        // Between two rings above 0: back to CPL 0 first (SYSCALL), then IRET to the target ring
+        // with the interrupt flag the script had.
+        const ifFlag = this.cpu.ifFlag;
+        if (this.cpu.cpl !== 0) yield insn.syscall(0);
+        if (s.cpl !== 0) {
+          const tf: TrapFrame = { event: { kind: 'syscall', nr: 0 }, savedCpl: s.cpl, savedIf: ifFlag, seq: 0, t: this.sim.now };
           this.stack.push(new Frame('entry', 'to_user', this.toUser(tf), tf));
           yield insn.pause();
-        } else {
-          yield insn.syscall(0);
         }
         this.record({ kind: 'cpl', cpl: this.cpu.cpl, if: this.cpu.ifFlag });
         break;
+      }
       case 'touch': {
         const write = s.write === true;
         const value = (s.value ?? 1) >>> 0;
@@ -368,7 +371,8 @@ export class BareGuest implements GuestCode {
   private *waitFor(until: BareCondition, timeoutNs: number | undefined, mode: 'sti_hlt' | 'spin' | undefined): Code {
     const start = this.sim.now;
     const deadline = timeoutNs === undefined ? Infinity : start + timeoutNs;
-    const spin = mode === 'spin' || this.cpu.cpl === 3;
+    // HLT is privileged: above CPL 0 a wait spins.
+    const spin = mode === 'spin' || this.cpu.cpl !== 0;
     const wasIf = this.cpu.ifFlag;
     yield* this.armTimer(deadline);
     let result = 'timeout';

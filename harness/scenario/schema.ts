@@ -600,7 +600,7 @@ export const BareStepSchema = z
       obj({ op: z.literal('cpuid'), leaf: HexOrInt('a CPUID leaf'), subleaf: HexOrInt('a CPUID subleaf').optional() }),
       noArgs('sti'),
       noArgs('cli'),
-      obj({ op: z.literal('cpl'), cpl: z.union([z.literal(0), z.literal(3)], { error: 'expected 0 or 3' }) }),
+      obj({ op: z.literal('cpl'), cpl: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)], { error: 'expected a privilege level: 0, 1, 2 or 3' }) }),
       obj({ op: z.literal('touch'), addr: GpaHex, write: bool('write').optional(), value: U32.optional() }),
       noArgs('hlt'),
       noArgs('sti_hlt'),
