@@ -10,8 +10,9 @@
  * vocabulary scenario validation uses (harness/trace/vocabulary.ts) and docs/trace-events.md
  * (written by harness/tools/trace-events-doc.ts) are derived from it.
  *
- * The order of `fields` here is documentation order; the order in which an emit site writes the
- * fields is what the trace hash sees, and the catalogue does not change it.
+ * The order of `fields` here is the order the trace hash reads a record's fields in (the emit site's
+ * order does not matter): adding, removing or reordering an entry's fields, or changing its
+ * sources, changes the hash of its records (docs/trace-format.md#the-trace-hash).
  */
 import type { TracepointKey } from './tracepoints';
 
