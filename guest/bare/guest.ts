@@ -395,7 +395,8 @@ export class BareGuest implements GuestCode {
 
   private *waitFor(until: BareCondition, timeoutNs: number | undefined, mode: 'sti_hlt' | 'spin' | undefined): Code {
     const start = this.sim.now;
-    const deadline = timeoutNs === undefined ? Infinity : start + timeoutNs;
+    // A time condition is a deadline too: the LAPIC timer (when on) wakes the HLT for it.
+    const deadline = Math.min(timeoutNs === undefined ? Infinity : start + timeoutNs, until.kind === 'time' ? until.t : Infinity);
     const spin = mode === 'spin' || this.cpu.cpl === 3;
     const wasIf = this.cpu.ifFlag;
     yield* this.armTimer(deadline);

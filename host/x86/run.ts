@@ -122,6 +122,12 @@ function runEvent(v: KvmVcpu): void {
     }
     if (v.sipiPending !== null) acceptSipi(v);
     if (!vcpuRunning(v)) {
+      // An INIT that left an AP waiting for a SIPI may still be inside its queue clear
+      // (cancel_work_sync): the thread blocks only after that returns, and the wait's end reschedules it.
+      if (v.stalls > 0 && v.mpState === 'init_received') {
+        v.thread = 'stalled';
+        return;
+      }
       if (!hasEvents(v)) {
         block(v);
         return;
