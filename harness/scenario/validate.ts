@@ -3,7 +3,8 @@
  * cannot express, defaults, and conversion of programs to the guest's types. Problems are
  * collected as `{path, message}` so the loader reports them like schema errors.
  */
-import type { Gva } from '../../shared-abi/addr';
+import { PAGE_SIZE, type Gva } from '../../shared-abi/addr';
+import { BARE_PT_BASE } from '../../guest/bare/guest';
 import type { KernelOp, TaskSpec, UserOp } from '../../guest/program';
 import { CHECKERS, type CheckerSetting } from '../checkers';
 import { eventInfo, hasField, knownEventNames } from '../trace/vocabulary';
@@ -55,7 +56,7 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
   if (nestedIn !== undefined && input.bare !== undefined) c.add(['machine', 'nested'], 'nested guests need the guest kernel (L1), not the bare-metal guest');
   const nested: NestedSpec | undefined = nestedIn === undefined ? undefined : convertNested(nestedIn, vcpus, tasksIn.map((t) => t.name), (path, message) => c.add(path, message));
   if (tasksIn.length > 0 && input.bare !== undefined) c.add(['bare'], 'use either "tasks" (a guest kernel workload) or "bare" (a bare-metal script), not both');
-  if (input.bare !== undefined) checkBare(input.bare, (path, message) => c.add(path, message), cpuOk);
+  if (input.bare !== undefined) checkBare(input.bare, input.machine?.memory ?? DEFAULTS.memoryBytes, (path, message) => c.add(path, message), cpuOk);
 
   const taskPages = new Map<string, Set<number>>();
   const taskMm = new Map<string, string>();
@@ -429,7 +430,7 @@ export const bareDefaultApfArea = (cpu: number): number => 0x1000 + 64 * cpu;
  * distinct 64-byte aligned APF areas, `sipi_entry` only at a script's top level (once per vector),
  * no `cpl` or `sipi_entry` inside a #PF handler body.
  */
-function checkBare(b: BareInput, add: (path: readonly (string | number)[], message: string) => void, cpuOk: (path: readonly (string | number)[], cpu: number | undefined) => void): void {
+function checkBare(b: BareInput, memoryBytes: number, add: (path: readonly (string | number)[], message: string) => void, cpuOk: (path: readonly (string | number)[], cpu: number | undefined) => void): void {
   if (b.script === undefined && b.cpus === undefined) add(['bare'], 'the bare guest needs "script" (one vCPU) or "cpus" (a script per vCPU)');
   if (b.script !== undefined && b.cpus !== undefined) add(['bare', 'cpus'], 'use either "script" (with "cpu") or "cpus" (a section per vCPU), not both');
   if (b.cpus !== undefined) {
@@ -450,6 +451,10 @@ function checkBare(b: BareInput, add: (path: readonly (string | number)[], messa
     if (s.area === undefined && bareDefaultApfArea(s.cpu) + 64 > 0x2000) add([...s.path, 'apfArea'], `vCPU ${s.cpu} has no default APF area (the defaults 0x1000 + 64 × cpu end at vCPU 63): give "apfArea"`);
     const area = s.area ?? bareDefaultApfArea(s.cpu);
     if (area % 64 !== 0) add([...s.path, 'apfArea'], `the APF area must be 64-byte aligned (got ${hex(area)})`);
+    // The loader's identity map: PML4, PDPT, PD and one page table per 2 MiB, from 0x2000.
+    const ptEnd = BARE_PT_BASE + (3 + Math.ceil(memoryBytes / PAGE_SIZE / 512)) * PAGE_SIZE;
+    if (area + 64 > BARE_PT_BASE && area < ptEnd) add([...s.path, 'apfArea'], `APF area ${hex(area)} lies on the bare guest's page tables (${hex(BARE_PT_BASE)}-${hex(ptEnd - 1)}): loading it would wipe them`);
+    else if (area + 64 > memoryBytes) add([...s.path, 'apfArea'], `APF area ${hex(area)} is outside guest memory (${hex(memoryBytes)} bytes)`);
     const prevArea = areas.get(area);
     if (prevArea !== undefined) add([...s.path, 'apfArea'], `APF area ${hex(area)} is already vCPU ${prevArea}'s: each vCPU needs its own`);
     areas.set(area, String(s.cpu));
