@@ -115,7 +115,22 @@ describe('a #PF handler with a body', () => {
     expect(r.ev('kvm_async_pf_sync')).toEqual([]);
   });
 
-  test('a touch right after STI is still in the STI shadow: interrupts are not allowed, so it is synchronous', () => {
+  test('re-enabling APF inside the handler queues a wake-all: a handler waiting for its token or a wake-all stops on the wake-all', () => {
+    const r = run({
+      hostMemory: swapped(1, '1ms'),
+      bare: { pf: { waitFor: 'token_or_wake_all', body: [{ op: 'apf_enable', sendAlways: true }] }, script: [...enable, { op: 'touch', addr: '0x100000' }] },
+    });
+    expect(r.outcome).toBe('completed');
+    expect(r.ev('kvm_async_pf_enable')).toHaveLength(2);
+    const np = r.ev('kvm_async_pf_not_present');
+    expect(np).toHaveLength(1);
+    const pfWait = r.ev('bare_wait').find((e) => e.token === np[0]!.token);
+    expect(pfWait).toMatchObject({ result: 'wake_all' });
+    // The page-in was not dropped by the re-enable: its page-ready still comes (after the wait ended).
+    expect(r.ev('kvm_async_pf_ready').map((e) => e.token)).toEqual([0xffffffff, 0xffffffff, np[0]!.token]);
+  });
+
+    test('a touch right after STI is still in the STI shadow: interrupts are not allowed, so it is synchronous', () => {
     const r = body([{ op: 'sti' }, { op: 'touch', addr: '0x101000' }]);
     expect(r.ev('kvm_async_pf_not_present')).toHaveLength(1);
     expect(r.ev('kvm_async_pf_sync')).toEqual([expect.objectContaining({ gfn: 0x101, why: 'cannot_do' })]);
