@@ -5,7 +5,7 @@
  *
  * Memory (written by `load()` before the vCPU runs): an identity map of all guest memory with
  * P|RW|US at 4 KiB granularity (so CPL 3 can touch anything), page tables from 0x2000, and the
- * APF area at `apfArea` (default 0x1000).
+ * APF area at `apfArea` (default 0x1000; the harness gives vCPU n 0x1000 + 64 × n).
  */
 import { PAGE_SIZE, type Gva } from '../../shared-abi/addr';
 import { KVM_APF_WAKE_ALL_TOKEN, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY } from '../../shared-abi/apf';
@@ -115,7 +115,7 @@ export class BareGuest implements GuestCode {
         this.memory.writeU64(pt0 + t * PAGE_SIZE + i * 8, BigInt((t * 512 + i) * PAGE_SIZE) | flags);
       }
     }
-    for (let i = 0; i < 128; i += 8) this.memory.writeU64(this.apfArea + i, 0n);
+    for (let i = 0; i < 64; i += 8) this.memory.writeU64(this.apfArea + i, 0n);
     this.stack.push(new Frame('program', 'bare main', this.main()));
     this.cpu.attach(this);
   }

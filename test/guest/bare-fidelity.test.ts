@@ -39,7 +39,15 @@ describe('the bare guest on any vCPU and on several', () => {
     expect(r.ev('bare_msr').every((e) => e.cpu === 2)).toBe(true);
   });
 
-  test('"cpus": two scripts at once, each with its own area and settings; section policies override the file-wide ones', () => {
+  test('the last of 64 vCPUs: its default area 0x1fc0 ends where the page tables begin, and they stay intact', () => {
+    const r = run({ machine: { vcpus: 64 }, hostMemory: swapped(1), bare: { cpu: 63, script: [...enable, { op: 'touch', addr: '0x100000', write: true }] } });
+    expect(r.outcome).toBe('completed');
+    expect(r.ev('kvm_async_pf_enable').map((e) => [e.cpu, e.gpa])).toEqual([[63, 0x1fc0]]);
+    expect(r.ev('kvm_async_pf_not_present', 63)).toEqual([expect.objectContaining({ injected: true, token: 0x1000 | 63 })]);
+    expect(r.ev('bare_done')).toHaveLength(64);
+  });
+
+    test('"cpus": two scripts at once, each with its own area and settings; section policies override the file-wide ones', () => {
     const touch = { op: 'touch', addr: '0x100000', write: true };
     const r = run({
       machine: { vcpus: 2 },
