@@ -2,6 +2,7 @@
  * A scripted bare-metal guest in the style of kvm-unit-tests: no scheduler, no tasks, one
  * context on one vCPU running a script of raw operations, with configurable #PF and page-ready
  * handler policies and a log of everything it observed (also emitted as `bare_*` trace events).
+ * A machine with several vCPUs has one `BareGuest` per vCPU, each with its own script and area.
  *
  * Memory (written by `load()` before the vCPU runs): an identity map of all guest memory with
  * P|RW|US at 4 KiB granularity (so CPL 3 can touch anything), page tables from 0x2000, and the
