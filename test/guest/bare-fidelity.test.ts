@@ -138,6 +138,15 @@ describe('a #PF handler with a body', () => {
     expect(r.ev('kvm_async_pf_ready').map((e) => e.token)).toEqual([0xffffffff, 0xffffffff, np[0]!.token]);
   });
 
+    test('touching the page being faulted in, from the handler with IF set: the gfn is outstanding, so the host halts the vCPU until it is in', () => {
+    const r = body([{ op: 'sti' }, { op: 'spin', for: '1us' }, { op: 'touch', addr: '0x100000' }]);
+    expect(r.outcome).toBe('completed');
+    expect(r.ev('kvm_async_pf_not_present')).toHaveLength(1);
+    expect(r.ev('kvm_async_pf_repeated_fault')).toEqual([expect.objectContaining({ gfn: 0x100 })]);
+    expect(r.ev('kvm_async_pf_halt')).toEqual([expect.objectContaining({ gfn: 0x100, why: 'repeated' })]);
+    expect(r.ev('kvm_async_pf_sync')).toEqual([]);
+  });
+
     test('a touch right after STI is still in the STI shadow: interrupts are not allowed, so it is synchronous', () => {
     const r = body([{ op: 'sti' }, { op: 'touch', addr: '0x101000' }]);
     expect(r.ev('kvm_async_pf_not_present')).toHaveLength(1);
