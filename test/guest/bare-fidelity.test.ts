@@ -266,6 +266,18 @@ describe('INIT then SIPI', () => {
 });
 
 describe('the guest kernel brings an AP up with INIT, SIPI, SIPI', () => {
+  test('an offline CPU given only an INIT stays down (waiting for a SIPI); INIT then SIPI brings it online', () => {
+    const online = (sipi: boolean): number[] => {
+      const events: unknown[] = [{ at: '100us', do: 'cpu_offline', cpu: 1 }, { on: { event: 'cpu_offline', cpu: 1 }, after: '200us', do: 'init', cpu: 1 }];
+      if (sipi) events.push({ on: { event: 'kvm_vcpu_init', cpu: 1 }, after: '1us', do: 'sipi', cpu: 1, vector: 0x9a });
+      const r = run({ machine: { vcpus: 2 }, tasks: [{ name: 't', program: [{ op: 'sleep', for: '3ms' }] }], events });
+      expect(r.outcome).toBe('completed');
+      return r.ev('cpu_online', 1).map((e) => e.t).filter((t) => t > 100_000);
+    };
+    expect(online(false)).toEqual([]);
+    expect(online(true)).toHaveLength(1);
+  });
+
   test('resume: each AP waits for the SIPI after the INIT, the first SIPI starts it, the second is dropped', () => {
     const s = loadScenarioFile(path.join(__dirname, '../../scenarios/suspend-resume.json'));
     const recs: Rec[] = [];
