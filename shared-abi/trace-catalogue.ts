@@ -324,7 +324,7 @@ export const TRACE_CATALOGUE = {
   kvm_vcpu_wakeup: { src: 'host', section: 'host', fields: { why: oneOf(WHY_WAKE) }, when: 'the vCPU thread wakes' },
   kvm_nmi: { src: 'host', section: 'host', fields: {}, when: 'userspace-triggered NMI' },
   kvm_smi: { src: 'host', section: 'host', fields: {}, when: 'userspace-triggered SMI' },
-  kvm_vcpu_init: { src: 'host', section: 'host', fields: {}, when: 'userspace-triggered INIT, when it takes effect' },
+  kvm_vcpu_init: { src: 'host', section: 'host', fields: {}, when: 'INIT (from userspace or an INIT IPI), when it takes effect: kvm_vcpu_reset; an AP then waits for a SIPI' },
   kvm_vcpu_reset: { src: 'host', section: 'host', fields: {}, when: 'userspace-triggered reset, when it takes effect' },
   kvm_vcpu_deliver_sipi_vector: {
     src: 'host',
