@@ -25,6 +25,21 @@ const OPTIONS = {
   module: { type: 'commonjs' },
 };
 
+/**
+ * Whether this process (or worker thread) is one of the harness's own: its entry script is in the
+ * checkout, outside node_modules. A test runner that loads the harness into its own worker processes
+ * keeps Node's loader as it is.
+ */
+function ownProcess() {
+  try {
+    if (!require('node:worker_threads').isMainThread) return true;
+  } catch {
+    // no worker_threads: the main thread
+  }
+  const entry = process.argv[1] === undefined ? '' : path.resolve(process.argv[1]);
+  return entry.startsWith(ROOT + path.sep) && !entry.startsWith(path.join(ROOT, 'node_modules') + path.sep);
+}
+
 function install() {
   if (Module._extensions['.ts'] !== undefined && Module._extensions['.ts'].apfRegister === true) return;
   let swcVersion;
@@ -78,7 +93,7 @@ function install() {
   };
   hook.apfRegister = true;
   Module._extensions['.ts'] = hook;
-  if (!wantMaps && process.env.APF_PACK !== '0') {
+  if (!wantMaps && process.env.APF_PACK !== '0' && ownProcess()) {
     require('./module-pack.js').installPack({
       cacheDir: CACHE,
       salt,
