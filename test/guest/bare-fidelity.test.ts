@@ -81,7 +81,7 @@ describe('the bare guest on any vCPU and on several', () => {
     expect(bad({ cpus: [{ cpu: 1, script: [] }, { cpu: 1, script: [] }] })).toMatch(/vCPU 1 already has a script/);
     expect(bad({ cpus: [{ cpu: 0, script: [], apfArea: '0x1040' }, { cpu: 1, script: [] }] })).toMatch(/each vCPU needs its own/);
     expect(bad({ script: [{ op: 'repeat', times: 2, body: [{ op: 'sipi_entry', vector: 1 }] }] })).toMatch(/top level/);
-    expect(bad({ cpu: 1, apfArea: '0x3000', script: [] })).toMatch(/lies on the bare guest's page tables/);
+    expect(bad({ cpu: 1, apfArea: '0x3000', script: [] })).toMatch(/overlaps the bare guest's page tables/);
     expect(bad({ script: [], pf: { body: [{ op: 'sipi_entry', vector: 1 }] } })).toMatch(/cannot run inside the #PF handler/);
     expect(bad({ cpus: [{ cpu: 0, script: [] }, { cpu: 1, script: [] }] })).toBe('accepted');
   });
