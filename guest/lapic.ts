@@ -21,6 +21,12 @@ export const APIC_LVT_TSC_DEADLINE = 2 << 17;
 export const ICR_FIXED = 0;
 export const ICR_NMI = 4;
 export const ICR_INIT = 5;
+export const ICR_STARTUP = 6;
+/**
+ * The SIPI vector of the model's real-mode trampoline (its page number): Linux places the
+ * trampoline in low memory at boot; the model's guest code does not depend on the value.
+ */
+export const TRAMPOLINE_SIPI_VECTOR = 0x9a;
 
 export const LOCAL_TIMER_VECTOR = LINUX_VECTOR.LOCAL_TIMER_VECTOR;
 export const RESCHEDULE_VECTOR = LINUX_VECTOR.RESCHEDULE_VECTOR;

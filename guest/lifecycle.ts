@@ -19,7 +19,7 @@ import { HYPERVISOR_CALLBACK_VECTOR, X86_EXCEPTION } from '../shared-abi/vectors
 import { Frame, asCpuid, compute, insn, load32, readCr2, store32, type Code } from './code';
 import type { EntryHandler } from './entry';
 import type { GuestKernel, PerCpu } from './kernel';
-import { APIC_LVT_TSC_DEADLINE, APIC_SPIV_ENABLE, CALL_FUNCTION_VECTOR, LOCAL_TIMER_VECTOR, RESCHEDULE_VECTOR, SPURIOUS_APIC_VECTOR, eoi, icrValue, ICR_INIT, ICR_NMI, sendIpi, sendReschedule } from './lapic';
+import { APIC_LVT_TSC_DEADLINE, APIC_SPIV_ENABLE, CALL_FUNCTION_VECTOR, LOCAL_TIMER_VECTOR, RESCHEDULE_VECTOR, SPURIOUS_APIC_VECTOR, eoi, icrValue, ICR_INIT, ICR_NMI, ICR_STARTUP, TRAMPOLINE_SIPI_VECTOR, sendIpi, sendReschedule } from './lapic';
 import { MGMT_VECTOR } from './admin';
 import { directMap } from './layout';
 import { idleProgram } from './idle';
@@ -182,6 +182,16 @@ function* resetUnderKernel(k: GuestKernel, kind: string, was: string): Code<neve
   return yield* haltForever(k, 'stopped');
 }
 
+/**
+ * wakeup_secondary_cpu_via_init: INIT (the AP then waits for a SIPI), then the STARTUP IPI twice,
+ * as Linux sends it to an integrated APIC; the second SIPI finds the AP running and is dropped.
+ */
+function* wakeupSecondaryCpuViaInit(k: GuestKernel, cpu: number): Code {
+  const apic = k.apicId(cpu);
+  yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(apic, ICR_INIT, 0));
+  for (let i = 0; i < 2; i++) yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(apic, ICR_STARTUP, TRAMPOLINE_SIPI_VECTOR));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The management console interrupt and the per-CPU hotplug thread
 // ---------------------------------------------------------------------------------------------
@@ -202,7 +212,7 @@ export function* mgmtInterrupt(k: GuestKernel): Code {
         break;
       case 'online':
         if (target.state !== 'offline' && target.state !== 'down') k.warn(`cpu_up(${r.cpu}): CPU is ${target.state}`);
-        else yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(k.apicId(r.cpu), ICR_INIT, 0));
+        else yield* wakeupSecondaryCpuViaInit(k, r.cpu);
         break;
       case 'suspend':
         k.resumeRequested = false;
@@ -389,7 +399,7 @@ function* suspendWork(k: GuestKernel): Code {
   preemptCountSub(k, t, 1);
   yield insn.sti();
   // enable_nonboot_cpus
-  for (const c of others) yield* kwrmsr(k, X86_MSR.X2APIC_ICR, icrValue(k.apicId(c.id), ICR_INIT, 0));
+  for (const c of others) yield* wakeupSecondaryCpuViaInit(k, c.id);
   yield* waitUntil(k, () => others.every((c) => c.online), 'resume: non-boot CPUs coming online');
 }
 

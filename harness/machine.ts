@@ -24,7 +24,7 @@ import type { GuestLayoutPlan } from '../guest/layout';
 import type { ApfHandlers } from '../guest/handlers';
 import type { GuestProfileName, GuestToggle } from '../guest/profiles';
 import type { TaskSpec } from '../guest/program';
-import { BareGuest } from '../guest/bare';
+import { BARE_DEFAULT_APF_AREA, BareGuest } from '../guest/bare';
 import { buildNested } from './nested-machine';
 import { ActionError, type Machine, MachineBuildError } from './machine-api';
 import { addressSpaceAction } from './memslot-actions';
@@ -128,6 +128,9 @@ function hostAction(kvm: Kvm, a: Action, gfns: (refs: readonly PageRef[]) => num
     case 'reset':
       kvm.vcpuReset(a.cpu);
       return true;
+    case 'sipi':
+      kvm.vcpuSipi(a.cpu, a.vector);
+      return true;
     case 'irq':
       raiseIrq(a.cpu, a.vector);
       return true;
@@ -207,38 +210,45 @@ function describeHost(kvm: Kvm): string {
   return `host ${h.name} (${h.version}): page ready as ${h.pageReady === 'interrupt' ? 'an interrupt' : 'a #PF'}; CPUID 0x40000001.EAX = ${hex(kvm.cpuidKvmFeatures)}`;
 }
 
-/** One vCPU running guest/bare's scripted guest. */
+/**
+ * guest/bare's scripted guest on every vCPU: each runs its section's script (a vCPU without a
+ * section runs an empty one: it logs `done` and halts with interrupts off).
+ */
 function buildBareMachine(s: Scenario, sim: Simulation, bare: NonNullable<Scenario['bare']>, extras: MachineExtras): Machine {
   const memory = new GuestMemory(s.machine.memoryBytes);
   const frames = s.machine.memoryBytes / PAGE_SIZE;
   const plan = new Map<string, Map<number, number>>();
   const kvm = createVm(s, sim, memory, vmConfig(s, memoryConfig(s, plan, frames)));
   extras.inspect?.({ kvm, memory });
-  const v = createVcpu(kvm, 0, s.machine.vcpuIds);
-  const guest = new BareGuest({
-    sim,
-    memory,
-    cpu: v.cpu,
-    script: bare.script,
-    ...(bare.pf === undefined ? {} : { pf: bare.pf }),
-    ...(bare.pageReady === undefined ? {} : { pageReady: bare.pageReady }),
-    ...(bare.apfArea === undefined ? {} : { apfArea: bare.apfArea }),
+  const vcpus = Array.from({ length: s.machine.vcpus }, (_, id) => createVcpu(kvm, id, s.machine.vcpuIds));
+  const guests = vcpus.map((v) => {
+    const sec = bare.cpus.find((c) => c.cpu === v.id);
+    return new BareGuest({
+      sim,
+      memory,
+      cpu: v.cpu,
+      script: sec?.script ?? [],
+      ...(sec?.pf === undefined ? {} : { pf: sec.pf }),
+      ...(sec?.pageReady === undefined ? {} : { pageReady: sec.pageReady }),
+      apfArea: sec?.apfArea ?? BARE_DEFAULT_APF_AREA + 64 * v.id,
+    });
   });
   const raiseIrq = irqLine(kvm);
+  const scripted = bare.cpus.map((c) => `vCPU ${c.cpu} APF area at ${hex(c.apfArea)}`).join(', ');
   return {
     sim,
     start() {
-      guest.load();
+      for (const g of guests) g.load();
       kvm.start();
     },
-    done: () => guest.done(),
+    done: () => guests.every((g) => g.done()),
     panicMessage: () => undefined,
-    shutdown: () => v.cpu.activity === 'shutdown',
+    shutdown: () => vcpus.some((v) => v.cpu.activity === 'shutdown'),
     destroyed: () => kvm.destroyed,
     perform(a) {
       if (!hostAction(kvm, a, (refs) => gfnsOf(refs, plan, frames, 'evict'), raiseIrq)) throw new ActionError(`"${a.do}" needs the guest kernel; the bare-metal guest has no such path`);
     },
-    describe: () => [`${describeHost(kvm)}; bare-metal scripted guest, APF area at ${hex(guest.apfArea)}`],
+    describe: () => [`${describeHost(kvm)}; bare-metal scripted guest, ${bare.cpus.length === 1 && vcpus.length === 1 ? `APF area at ${hex(guests[0]!.apfArea)}` : scripted}`],
     effectiveToggles: () => ({ host: { ...kvm.toggles }, guest: {} }),
   };
 }

@@ -123,8 +123,13 @@ export class KvmVcpu {
   readonly apf: ApfState & { readonly hash: ApfGfnHash; readonly data: GfnCache };
   readonly asyncPf: AsyncPf;
   readonly stats: KvmVcpuStats = newStats();
-  /** mp_state: RUNNABLE, or HALTED after a HLT exit. */
-  mpState: 'runnable' | 'halted' = 'runnable';
+  /**
+   * mp_state: RUNNABLE, HALTED after a HLT exit, or INIT_RECEIVED (wait-for-SIPI) after an INIT
+   * on an application processor (not the BSP) with the in-kernel LAPIC.
+   */
+  mpState: 'runnable' | 'halted' | 'init_received' = 'runnable';
+  /** A SIPI's vector, latched until kvm_apic_accept_events takes it (KVM_APIC_SIPI). */
+  sipiPending: number | null = null;
   thread: VcpuThread = 'idle';
   /** Why the vCPU stopped (`thread === 'stopped'`). */
   stoppedBy: string | null = null;
@@ -196,6 +201,7 @@ export class KvmVcpu {
       kick: () => this.kick(),
       nmi: () => this.queueNmi(),
       init: () => this.requestReset('init'),
+      sipi: (vector) => this.requestSipi(vector),
       enabled: () => {
         // 2f15d027c05f: enabling the LAPIC re-checks the done list.
         if (this.kvm.toggles.lapic_enabled_check) this.makeRequest('apf_ready');
@@ -315,6 +321,13 @@ export class KvmVcpu {
       scheduleRun(this, 0);
       return;
     }
+    this.kick();
+  }
+
+  /** A startup IPI: latched, then taken at the top of the run loop after any pending INIT. */
+  requestSipi(vector: number): void {
+    if (this.life !== 'alive') return;
+    this.sipiPending = vector & 0xff;
     this.kick();
   }
 
@@ -567,6 +580,11 @@ export class Kvm {
   /** INIT (kvm_vcpu_reset with init_event). */
   vcpuInit(id: number): void {
     this.alive(id)?.requestReset('init');
+  }
+
+  /** A startup IPI (SIPI) with `vector` to vCPU `id`, as the INIT-SIPI-SIPI sequence sends it. */
+  vcpuSipi(id: number, vector: number): void {
+    this.alive(id)?.requestSipi(vector);
   }
 
   /** RESET. */

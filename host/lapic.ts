@@ -62,10 +62,11 @@ export const APIC_BASE_EXTD = 1n << 10n;
 export const APIC_BASE_EN = 1n << 11n;
 
 /** ICR delivery modes the model implements (bits 10:8). */
-export type DeliveryMode = 'fixed' | 'nmi' | 'init';
+export type DeliveryMode = 'fixed' | 'nmi' | 'init' | 'startup';
 const DM_FIXED = 0;
 const DM_NMI = 4;
 const DM_INIT = 5;
+const DM_STARTUP = 6;
 
 /** ICR destination shorthand (bits 19:18). */
 export type IpiShorthand = 'none' | 'self' | 'all' | 'others';
@@ -83,6 +84,8 @@ export interface LapicOwner {
   nmi(): void;
   /** INIT delivery mode: the vCPU gets an INIT. */
   init(): void;
+  /** Start-up delivery mode: the vCPU gets a SIPI with `vector` (acted on only in wait-for-SIPI). */
+  sipi(vector: number): void;
   /** SPIV software enable or APIC_BASE hardware enable happened. */
   enabled(): void;
   /** Route an IPI from this LAPIC (ICR write). */
@@ -221,6 +224,10 @@ export class Lapic {
       case 'init':
         trace.emit('host', this.owner.vcpuId, 'kvm_apic_accept_irq', { apicid: this.owner.apicId, dm: 'init', vec, coalesced: false });
         this.owner.init();
+        return true;
+      case 'startup':
+        trace.emit('host', this.owner.vcpuId, 'kvm_apic_accept_irq', { apicid: this.owner.vcpuId, dm: 'startup', vec, coalesced: false });
+        this.owner.sipi(vec);
         return true;
     }
   }
@@ -370,7 +377,8 @@ export class Lapic {
     if (dm === DM_FIXED) mode = 'fixed';
     else if (dm === DM_NMI) mode = 'nmi';
     else if (dm === DM_INIT) mode = 'init';
-    else return; // lowest-priority, SMI, SIPI...: not modelled, ignored
+    else if (dm === DM_STARTUP) mode = 'startup';
+    else return; // lowest-priority, SMI...: not modelled, ignored
     const shorthand: IpiShorthand = sh === 0 ? 'none' : sh === 1 ? 'self' : sh === 2 ? 'all' : 'others';
     this.owner.ipi(shorthand, dest, mode, vector);
   }

@@ -205,6 +205,12 @@ export interface GuestCode {
   vector(frame: TrapFrame): boolean;
   /** INIT or RESET: execution restarts at the reset vector with reset register state. */
   reset(kind: ResetKind): void;
+  /**
+   * A startup IPI ended the wait-for-SIPI state that an INIT left an application processor in:
+   * execution starts at `vector` × 4096 (real mode, CS = vector << 8, IP = 0). Guest code without
+   * it carries on with whatever its `reset` set up.
+   */
+  sipi?(vector: number): void;
   /** Only for an L1 hypervisor guest: the running L2 exited to L1 (the vCPU left guest mode). */
   vmexit?(exit: NestedVmexit): void;
 }

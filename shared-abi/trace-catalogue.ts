@@ -68,7 +68,7 @@ function opt<const S extends TraceFieldSpec>(spec: S): S & { readonly optional: 
 }
 
 const GET_PAGE = { gva: num('cr2_or_gpa'), gfn: num() } as const;
-const WHY_BLOCK = ['hlt', 'apf_halt'] as const;
+const WHY_BLOCK = ['hlt', 'apf_halt', 'init_received'] as const;
 const WHY_WAKE = ['kick', 'async_pf_completed'] as const;
 const APIC_HOW = ['spiv', 'apic_base'] as const;
 const NESTED_RESTORE = ['two_step', 'at_set_nested_state'] as const;
@@ -290,7 +290,7 @@ export const TRACE_CATALOGUE = {
   kvm_apic_accept_irq: {
     src: 'host',
     section: 'host',
-    fields: { apicid: num(), dm: oneOf(['fixed', 'nmi', 'init']), vec: num(), coalesced: bool() },
+    fields: { apicid: num(), dm: oneOf(['fixed', 'nmi', 'init', 'startup']), vec: num(), coalesced: bool() },
     tracepoint: 'kvm_apic_accept_irq',
     when: 'LAPIC accepted an interrupt (the kernel format shows the delivery mode and edge triggering)',
   },
@@ -333,8 +333,14 @@ export const TRACE_CATALOGUE = {
   kvm_vcpu_wakeup: { src: 'host', section: 'host', fields: { why: oneOf(WHY_WAKE) }, when: 'the vCPU thread wakes' },
   kvm_nmi: { src: 'host', section: 'host', fields: {}, when: 'userspace-triggered NMI' },
   kvm_smi: { src: 'host', section: 'host', fields: {}, when: 'userspace-triggered SMI' },
-  kvm_vcpu_init: { src: 'host', section: 'host', fields: {}, when: 'userspace-triggered INIT, when it takes effect' },
+  kvm_vcpu_init: { src: 'host', section: 'host', fields: {}, when: 'INIT (from userspace or an INIT IPI), when it takes effect: kvm_vcpu_reset; an AP then waits for a SIPI' },
   kvm_vcpu_reset: { src: 'host', section: 'host', fields: {}, when: 'userspace-triggered reset, when it takes effect' },
+  kvm_vcpu_deliver_sipi_vector: {
+    src: 'host',
+    section: 'host',
+    fields: { vector: num('the SIPI vector: execution starts at vector × 4096'), delivered: bool('false: the vCPU was not waiting for a SIPI (mp_state not INIT_RECEIVED), the SIPI is dropped') },
+    when: 'kvm_apic_accept_events took a pending SIPI',
+  },
   kvm_enter_smm: { src: 'host', section: 'host', fields: { cr0: num('before') }, when: 'SMM entry' },
   kvm_rsm: { src: 'host', section: 'host', fields: { cr0: num('after') }, when: 'RSM' },
   kvm_post_set_cr0: {
@@ -714,6 +720,7 @@ export const TRACE_CATALOGUE = {
   },
   init: { src: 'cpu', section: 'cpu', fields: {}, when: 'INIT' },
   reset: { src: 'cpu', section: 'cpu', fields: {}, when: 'RESET' },
+  sipi: { src: 'cpu', section: 'cpu', fields: { vector: num() }, when: 'a SIPI started the vCPU out of wait-for-SIPI (at vector × 4096)' },
   // --- harness and checkers ---
   inject: {
     src: 'harness',

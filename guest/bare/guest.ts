@@ -2,10 +2,11 @@
  * A scripted bare-metal guest in the style of kvm-unit-tests: no scheduler, no tasks, one
  * context on one vCPU running a script of raw operations, with configurable #PF and page-ready
  * handler policies and a log of everything it observed (also emitted as `bare_*` trace events).
+ * A machine with several vCPUs has one `BareGuest` per vCPU, each with its own script and area.
  *
  * Memory (written by `load()` before the vCPU runs): an identity map of all guest memory with
  * P|RW|US at 4 KiB granularity (so CPL 3 can touch anything), page tables from 0x2000, and the
- * APF area at `apfArea` (default 0x1000).
+ * APF area at `apfArea` (default 0x1000; the harness gives vCPU n 0x1000 + 64 × n).
  */
 import { PAGE_SIZE, type Gva } from '../../shared-abi/addr';
 import { KVM_APF_WAKE_ALL_TOKEN, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY } from '../../shared-abi/apf';
@@ -39,6 +40,13 @@ export function barePageTables(memoryBytes: number): { readonly start: number; r
   return { start: BARE_PT_BASE, end: BARE_PT_BASE + (3 + Math.ceil(pages / 512)) * PAGE_SIZE };
 }
 const TIMER_VECTOR = LINUX_VECTOR.LOCAL_TIMER_VECTOR;
+/** LVT timer bits and x2APIC timer registers (SDM; guest code knows them as architecture). */
+const LVT_TIMER_ONESHOT = 0;
+const LVT_TIMER_PERIODIC = 1;
+const LVT_TIMER_TSC_DEADLINE = 2;
+const LVT_MASKED_BIT = 0x10000;
+const X2APIC_TIMER_INITIAL = X86_MSR.X2APIC_BASE + 0x38;
+const X2APIC_TIMER_DIVIDE = X86_MSR.X2APIC_BASE + 0x3e;
 
 export interface BareGuestOptions {
   readonly script: readonly BareStep[];
@@ -71,6 +79,10 @@ export class BareGuest implements GuestCode {
   readonly notPresentTokens: number[] = [];
   private readonly vectorCounts = new Map<number, number>();
   private lapicOn = false;
+  /** What the script last put the LVT timer in (`lapic` enable: TSC-deadline). */
+  private timerMode: 'deadline' | 'periodic' | 'oneshot' | 'off' = 'off';
+  /** #PF handlers running (1 in the outermost); the policy's body runs only at depth 1. */
+  private pfDepth = 0;
   /** The script's IDT is loaded (false after `{op: 'idt', load: false}`: no gates). */
   private idtLoaded = true;
 
@@ -112,7 +124,7 @@ export class BareGuest implements GuestCode {
         this.memory.writeU64(pt0 + t * PAGE_SIZE + i * 8, BigInt((t * 512 + i) * PAGE_SIZE) | flags);
       }
     }
-    for (let i = 0; i < 128; i += 8) this.memory.writeU64(this.apfArea + i, 0n);
+    for (let i = 0; i < 64; i += 8) this.memory.writeU64(this.apfArea + i, 0n);
     this.stack.push(new Frame('program', 'bare main', this.main()));
     this.cpu.attach(this);
   }
@@ -156,9 +168,27 @@ export class BareGuest implements GuestCode {
 
   reset(kind: ResetKind): void {
     this.idtLoaded = true;
+    // The LAPIC is back to its reset state (software-disabled, timer masked).
+    this.lapicOn = false;
+    this.timerMode = 'off';
+    this.pfDepth = 0;
     this.record({ kind: 'note', cpl: 0, message: `${kind.toUpperCase()}: the script stops` });
     this.stack.length = 0;
     this.stack.push(new Frame('program', 'bare reset', this.halted()));
+  }
+
+  /** A SIPI out of wait-for-SIPI: carry on after the script's `sipi_entry` for `vector`, or halt. */
+  sipi(vector: number): void {
+    const at = this.script.findIndex((st) => st.op === 'sipi_entry' && st.vector === vector);
+    this.stack.length = 0;
+    this.pfDepth = 0;
+    if (at < 0) {
+      this.record({ kind: 'note', cpl: 0, value: vector, message: `SIPI vector 0x${vector.toString(16)}: no sipi_entry in the script, halting` });
+      this.stack.push(new Frame('program', 'bare sipi', this.halted()));
+      return;
+    }
+    this.record({ kind: 'note', cpl: 0, value: vector, message: `SIPI vector 0x${vector.toString(16)}: starting at step ${at}` });
+    this.stack.push(new Frame('program', 'bare sipi', this.main(at + 1)));
   }
 
   // --- logging ---
@@ -201,10 +231,10 @@ export class BareGuest implements GuestCode {
     return r.ok;
   }
 
-  private *main(): Code<never> {
+  private *main(from = 0): Code<never> {
     yield insn.writeCr(3, BARE_PT_BASE);
     yield insn.writeCr(0, CR0_PE | CR0_WP | CR0_PG);
-    yield* this.run(this.script, true);
+    yield* this.run(this.script, true, from);
     this.step = -1;
     this.finished = true;
     this.record({ kind: 'done', cpl: this.cpu.cpl });
@@ -219,8 +249,8 @@ export class BareGuest implements GuestCode {
     }
   }
 
-  private *run(steps: readonly BareStep[], top: boolean): Code {
-    for (let i = 0; i < steps.length; i++) {
+  private *run(steps: readonly BareStep[], top: boolean, from = 0): Code {
+    for (let i = from; i < steps.length; i++) {
       if (top) this.step = i;
       yield* this.exec(steps[i]!);
     }
@@ -282,12 +312,28 @@ export class BareGuest implements GuestCode {
       case 'lapic':
         if (s.enable) {
           yield* this.wrmsr(X86_MSR.X2APIC_SPIV, 0x1ffn);
-          yield* this.wrmsr(X86_MSR.X2APIC_LVT_TIMER, BigInt(TIMER_VECTOR | (2 << 17)));
+          yield* this.wrmsr(X86_MSR.X2APIC_LVT_TIMER, BigInt(TIMER_VECTOR | (LVT_TIMER_TSC_DEADLINE << 17)));
           this.lapicOn = true;
+          this.timerMode = 'deadline';
         } else {
           yield* this.wrmsr(X86_MSR.X2APIC_SPIV, 0xffn);
           this.lapicOn = false;
         }
+        break;
+      case 'lapic_timer': {
+        const vector = s.vector ?? TIMER_VECTOR;
+        if (s.mode === 'off') {
+          yield* this.wrmsr(X86_MSR.X2APIC_LVT_TIMER, BigInt(vector | LVT_MASKED_BIT));
+        } else {
+          // Mode first (a mode change stops the timer), divide by 1, then the count starts it.
+          yield* this.wrmsr(X86_MSR.X2APIC_LVT_TIMER, BigInt(vector | ((s.mode === 'periodic' ? LVT_TIMER_PERIODIC : LVT_TIMER_ONESHOT) << 17)));
+          yield* this.wrmsr(X2APIC_TIMER_DIVIDE, 0xbn);
+          yield* this.wrmsr(X2APIC_TIMER_INITIAL, BigInt(Math.max(1, Math.round(s.periodNs ?? 1_000_000))));
+        }
+        this.timerMode = s.mode;
+        break;
+      }
+      case 'sipi_entry':
         break;
       case 'paging':
         yield insn.writeCr(0, CR0_PE | CR0_WP | (s.enable ? CR0_PG : 0));
@@ -353,9 +399,9 @@ export class BareGuest implements GuestCode {
     }
   }
 
-  /** Arm the LAPIC timer for a deadline (only when the script enabled the LAPIC). */
+  /** Arm the LAPIC timer for a deadline (only when the script enabled the LAPIC in TSC-deadline mode). */
   private *armTimer(deadline: number): Code {
-    if (!this.lapicOn || !Number.isFinite(deadline)) return;
+    if (!this.lapicOn || this.timerMode !== 'deadline' || !Number.isFinite(deadline)) return;
     yield insn.wrmsr(X86_MSR.IA32_TSC_DEADLINE, BigInt(Math.max(deadline, this.sim.now + 1)));
   }
 
@@ -364,13 +410,14 @@ export class BareGuest implements GuestCode {
    * the timer), so it cannot fire into a later step of the script.
    */
   private *disarmTimer(deadline: number): Code {
-    if (!this.lapicOn || !Number.isFinite(deadline) || this.sim.now >= deadline) return;
+    if (!this.lapicOn || this.timerMode !== 'deadline' || !Number.isFinite(deadline) || this.sim.now >= deadline) return;
     yield insn.wrmsr(X86_MSR.IA32_TSC_DEADLINE, 0n);
   }
 
   private *waitFor(until: BareCondition, timeoutNs: number | undefined, mode: 'sti_hlt' | 'spin' | undefined): Code {
     const start = this.sim.now;
-    const deadline = timeoutNs === undefined ? Infinity : start + timeoutNs;
+    // A time condition is a deadline too: the LAPIC timer (when on) wakes the HLT for it.
+    const deadline = Math.min(timeoutNs === undefined ? Infinity : start + timeoutNs, until.kind === 'time' ? until.t : Infinity);
     // HLT is privileged: above CPL 0 a wait spins.
     const spin = mode === 'spin' || this.cpu.cpl !== 0;
     const wasIf = this.cpu.ifFlag;
@@ -461,6 +508,15 @@ export class BareGuest implements GuestCode {
 
   /** #PF: CR2 first, then the flags (zeroed per policy), then act on the reason. */
   private *pageFault(tf: TrapFrame, interrupted: Frame): Code {
+    this.pfDepth++;
+    try {
+      yield* this.pageFaultBody(tf, interrupted);
+    } finally {
+      this.pfDepth--;
+    }
+  }
+
+  private *pageFaultBody(tf: TrapFrame, interrupted: Frame): Code {
     const ev = tf.event;
     const ec = ev.kind === 'exception' ? ev.errorCode : undefined;
     const cr2 = yield* readCr2();
@@ -472,6 +528,11 @@ export class BareGuest implements GuestCode {
       const token = cr2 >>> 0;
       this.notPresentTokens.push(token);
       this.record({ ...base, token, result: 'not_present' });
+      const body = this.pfPolicy.body;
+      if (body.length > 0 && this.pfDepth === 1) {
+        this.record({ kind: 'note', cpl: 0, token, if: this.cpu.ifFlag, message: `#PF handler body: ${body.length} step${body.length === 1 ? '' : 's'}` });
+        yield* this.run(body, false);
+      }
       if (this.pfPolicy.wait === 'sti_hlt') yield* this.waitForToken(token);
       return;
     }

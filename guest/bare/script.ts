@@ -40,6 +40,13 @@ export type BareStep =
   | { readonly op: 'spin'; readonly ns: number }
   /** Software-enable (SPIV 0x1ff, LVT timer in TSC-deadline mode) or disable the LAPIC. */
   | { readonly op: 'lapic'; readonly enable: boolean }
+  /**
+   * Program the LAPIC timer (after `lapic` enable): `periodic` (LVT timer mode 1, divide by 1,
+   * initial count `periodNs`: one interrupt on `vector` every period, KVM never faster than
+   * 200 µs), `oneshot` (one interrupt after `periodNs`), or `off` (LVT masked). While it is not
+   * in TSC-deadline mode, waits do not arm a deadline: the timer's own interrupts wake them.
+   */
+  | { readonly op: 'lapic_timer'; readonly mode: 'periodic' | 'oneshot' | 'off'; readonly periodNs?: number; readonly vector?: number }
   /** Write CR0 with CR0.PG set (`enable`) or clear (protection stays on): memory is identity mapped, so only CR0.PG changes. */
   | { readonly op: 'paging'; readonly enable: boolean }
   /**
@@ -79,7 +86,12 @@ export type BareStep =
   /** Change the handler policies from here on. */
   | { readonly op: 'policy'; readonly pf?: Partial<BarePfPolicy>; readonly pageReady?: Partial<BarePageReadyPolicy> }
   | { readonly op: 'log'; readonly message: string }
-  | { readonly op: 'repeat'; readonly times: number; readonly body: readonly BareStep[] };
+  | { readonly op: 'repeat'; readonly times: number; readonly body: readonly BareStep[] }
+  /**
+   * A label, no instruction: where a SIPI with `vector` starts this vCPU (its code at vector ×
+   * 4096) after an INIT left it waiting for a SIPI. Only at the top level of a script.
+   */
+  | { readonly op: 'sipi_entry'; readonly vector: number };
 
 export type BareStepOp = BareStep['op'];
 
@@ -93,6 +105,13 @@ export interface BarePfPolicy {
   readonly waitFor: 'token' | 'token_or_wake_all';
   /** Give up waiting after this many ns (default 1 s). */
   readonly limitNs: number;
+  /**
+   * Steps the handler runs on "page not present", after reading CR2 and the flags and before its
+   * wait (default none). They run at CPL 0 with IF clear, as the handler entered (an interrupt
+   * gate): a `touch` of another cold page there is the nested case. Only the outermost #PF
+   * handler runs them; a #PF taken inside them is handled without the body.
+   */
+  readonly body: readonly BareStep[];
 }
 
 /** What the page-ready interrupt handler does (in order: read token, zero, ACK, EOI). */
@@ -102,7 +121,7 @@ export interface BarePageReadyPolicy {
   readonly eoi: boolean;
 }
 
-export const DEFAULT_PF_POLICY: BarePfPolicy = { clearFlags: true, wait: 'sti_hlt', waitFor: 'token_or_wake_all', limitNs: 1_000_000_000 };
+export const DEFAULT_PF_POLICY: BarePfPolicy = { clearFlags: true, wait: 'sti_hlt', waitFor: 'token_or_wake_all', limitNs: 1_000_000_000, body: [] };
 export const DEFAULT_PAGE_READY_POLICY: BarePageReadyPolicy = { zeroToken: true, ack: true, eoi: true };
 
 /** What an observation is about; each kind is traced as event `bare_<kind>` (the trace catalogue lists them). */

@@ -89,7 +89,8 @@ export const interrupts = defineChecker({
         switch (rec.event) {
           case 'kvm_apic_accept_irq': {
             const { vec } = rec;
-            if (rec.coalesced) return;
+            // A startup IPI carries a vector but is no interrupt: nothing is injected for it.
+            if (rec.coalesced || rec.dm === 'startup') return;
             const cpu = rec.cpu >= 0 ? rec.cpu : rec.apicid;
             const key = `${cpu}:${vec}`;
             const q = irqs.get(key);

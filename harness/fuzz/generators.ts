@@ -31,6 +31,7 @@
 import fc from 'fast-check';
 import { allocApfToken } from '../../shared-abi/apf';
 import { resolveGuestProfile, type GuestProfileName, type GuestToggle } from '../../guest/profiles';
+import { TRAMPOLINE_SIPI_VECTOR } from '../../guest/lapic';
 import { resolveHostProfile } from '../../host/profiles';
 import type { HostProfileName, HostToggle } from '../../host/config';
 import { compact, hexStr, time, type Json, type JsonObject } from './doc';
@@ -551,6 +552,8 @@ export function toScenarioDoc(m: ScenarioModel, opts: GenOptions, name = 'fuzz')
         events.push({ ...timing(0), do: 'cpu_offline', cpu });
         // Online (or INIT) once the CPU is really down: a request while it is still dying is refused.
         events.push({ on: { event: 'cpu_offline', cpu }, after: time(a.gap + settle), do: a.viaInit ? 'init' : 'cpu_online', cpu });
+        // After an INIT an AP waits for a SIPI: send it, as the kernel's own bring-up does.
+        if (a.viaInit) events.push({ on: { event: 'kvm_vcpu_init', cpu }, after: time(1000), do: 'sipi', cpu, vector: TRAMPOLINE_SIPI_VECTOR });
         break;
       }
       case 'suspend_cycle':

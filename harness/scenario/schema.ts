@@ -330,8 +330,9 @@ const cpuOpt = cpu.optional();
 export const ACTIONS = {
   nmi: 'inject an NMI into a vCPU',
   smi: 'inject an SMI (enter SMM: CR0.PG off, for `duration`, then RSM)',
-  init: 'send INIT to a vCPU (KVM vcpu INIT: APF state reset)',
+  init: 'send INIT to a vCPU (KVM vcpu INIT: APF state reset; a vCPU other than 0 then waits for a SIPI)',
   reset: 'RESET a vCPU',
+  sipi: 'send a startup IPI with `vector` to a vCPU: one waiting for a SIPI after an INIT starts at vector × 4096 (the bare script\'s `sipi_entry`)',
   irq: 'inject a fixed interrupt with `vector`',
   cpu_offline: 'guest: take a CPU offline (disables APF on it, wakes its sleepers)',
   cpu_online: 'guest: bring a CPU back online (re-enables APF)',
@@ -386,6 +387,7 @@ const InjectionSchema = z.discriminatedUnion(
     act('smi', { cpu, duration: Time.optional() }),
     act('init', { cpu }),
     act('reset', { cpu }),
+    act('sipi', { cpu, vector: int('a SIPI vector', 0, 255) }),
     act('irq', { cpu, vector: int('a vector', 32, 255) }),
     act('cpu_offline', { cpu }),
     act('cpu_online', { cpu }),
@@ -593,7 +595,13 @@ const BarePfPolicy = obj({
   wait: choice(['sti_hlt', 'none'], 'expected "sti_hlt" or "none"').optional(),
   waitFor: choice(['token', 'token_or_wake_all'], 'expected "token" or "token_or_wake_all"').optional(),
   limit: Time.optional(),
-}).meta({ description: '#PF handler policy: clear the flags, wait (STI;HLT) for the token or also a wake-all, give up after `limit`.' });
+  get body() {
+    return z
+      .array(BareStepSchema, { error: 'expected a list of steps' })
+      .optional()
+      .meta({ description: 'Steps the outermost #PF handler runs on "page not present" before its wait (CPL 0, IF clear): write an MSR, spin, touch another cold page.' });
+  },
+}).meta({ description: '#PF handler policy: clear the flags, run `body`, wait (STI;HLT) for the token or also a wake-all, give up after `limit`.' });
 
 const BarePageReadyPolicy = obj({ zeroToken: bool('zeroToken').optional(), ack: bool('ack').optional(), eoi: bool('eoi').optional() }).meta({
   description: 'Page-ready interrupt handler policy: zero the token slot, ACK, EOI.',
@@ -601,7 +609,7 @@ const BarePageReadyPolicy = obj({ zeroToken: bool('zeroToken').optional(), ack: 
 
 export const BARE_OPS = [
   'wrmsr', 'rdmsr', 'cpuid', 'sti', 'cli', 'cpl', 'touch', 'hlt', 'sti_hlt', 'spin', 'lapic', 'paging', 'idt', 'apf_enable', 'apf_disable', 'ack', 'eoi', 'write_area',
-  'read_area', 'wait', 'policy', 'log', 'repeat',
+  'read_area', 'wait', 'policy', 'log', 'repeat', 'lapic_timer', 'sipi_entry',
 ] as const;
 
 export const BareStepSchema = z
@@ -619,6 +627,15 @@ export const BareStepSchema = z
       noArgs('sti_hlt'),
       obj({ op: z.literal('spin'), for: Time }),
       obj({ op: z.literal('lapic'), enable: bool('enable') }),
+      obj({
+        op: z.literal('lapic_timer'),
+        mode: choice(['periodic', 'oneshot', 'off'], 'expected "periodic", "oneshot" or "off"'),
+        period: Time.optional(),
+        vector: int('a vector', 32, 255).optional(),
+      }).meta({ description: 'Program the LAPIC timer: periodic (one interrupt every `period`, at least 200 µs on KVM), one-shot, or off (masked).' }),
+      obj({ op: z.literal('sipi_entry'), vector: int('a SIPI vector', 0, 255) }).meta({
+        description: 'A label: a SIPI with `vector` starts the vCPU here after an INIT left it waiting for a SIPI (top level only).',
+      }),
       obj({ op: z.literal('paging'), enable: bool('enable') }).meta({ description: 'Set or clear CR0.PG (memory is identity mapped).' }),
       obj({ op: z.literal('idt'), load: bool('load') }).meta({ description: 'Load the script\'s IDT, or an empty one (no gates: events escalate to #DF and triple fault).' }),
       obj({
@@ -660,14 +677,30 @@ export const BareStepSchema = z
 
 export type BareStepInput = z.output<typeof BareStepSchema>;
 
-const Bare = obj(
+const BareCpu = obj(
   {
+    cpu: int('a vCPU index', 0, 63),
     script: z.array(BareStepSchema, { error: 'expected a list of steps' }),
     pf: BarePfPolicy.optional(),
     pageReady: BarePageReadyPolicy.optional(),
-    apfArea: GpaHex.optional().meta({ description: 'GPA of the APF area (64-byte aligned, default 0x1000).' }),
+    apfArea: GpaHex.optional().meta({ description: 'GPA of the APF area (64-byte aligned, default 0x1000 + 64 × cpu).' }),
   },
-  'A bare-metal scripted guest on one vCPU (kvm-unit-tests style) instead of the guest kernel.',
+  "One vCPU's script and policies (the bare guest's per-vCPU section).",
+);
+
+const Bare = obj(
+  {
+    script: z.array(BareStepSchema, { error: 'expected a list of steps' }).optional(),
+    cpu: int('a vCPU index', 0, 63).optional().meta({ description: 'The vCPU `script` runs on (default 0); the other vCPUs run an empty script.' }),
+    cpus: z
+      .array(BareCpu, { error: 'expected a list of per-vCPU sections like {"cpu": 1, "script": [...]}' })
+      .optional()
+      .meta({ description: 'One script per vCPU, instead of `script`; vCPUs without a section run an empty script.' }),
+    pf: BarePfPolicy.optional().meta({ description: '#PF handler policy (with `cpus`: the default of every section).' }),
+    pageReady: BarePageReadyPolicy.optional().meta({ description: 'Page-ready handler policy (with `cpus`: the default of every section).' }),
+    apfArea: GpaHex.optional().meta({ description: 'GPA of the APF area (64-byte aligned, default 0x1000 + 64 × cpu).' }),
+  },
+  'A bare-metal scripted guest (kvm-unit-tests style) instead of the guest kernel: one `script` on vCPU `cpu`, or one per vCPU in `cpus`.',
 );
 
 export type BareInput = z.output<typeof Bare>;

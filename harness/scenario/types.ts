@@ -116,12 +116,19 @@ export interface Expectations {
   readonly fire: readonly string[];
 }
 
-/** The bare-metal scripted guest: guest/bare's script and policies. */
-export interface BareSpec {
+/** One vCPU's bare-metal script and policies. */
+export interface BareCpuSpec {
+  readonly cpu: number;
   readonly script: readonly BareStep[];
   readonly pf?: Partial<BarePfPolicy>;
   readonly pageReady?: Partial<BarePageReadyPolicy>;
-  readonly apfArea?: number;
+  /** GPA of the APF area (resolved: the default is 0x1000 + 64 × cpu). */
+  readonly apfArea: number;
+}
+
+/** The bare-metal scripted guest: one section per vCPU that has a script (the others run none). */
+export interface BareSpec {
+  readonly cpus: readonly BareCpuSpec[];
 }
 
 export interface Budget {

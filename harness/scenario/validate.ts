@@ -13,7 +13,7 @@ import type { FieldMatch, ScenarioInput, OpInput, MatchInput, CountInput, Inject
 import type { BareCondition, BarePfPolicy, BareStep } from '../../guest/bare/script';
 import { convertNested, type NestedSpec } from './nested';
 import { checkMemslotAction, resolveMemslots } from './memslots';
-import { DEFAULTS, type BareSpec, type CountExpectation, type Expectations, type LatencyExpectation, type HostMemorySpec, type Injection, type Match, type Regression, type Scenario, type Action, type VariantSpec } from './types';
+import { DEFAULTS, type BareCpuSpec, type BareSpec, type CountExpectation, type Expectations, type LatencyExpectation, type HostMemorySpec, type Injection, type Match, type Regression, type Scenario, type Action, type VariantSpec } from './types';
 import { GUEST_KNOBS, HOST_KNOBS, knobValues } from './knobs';
 import { BARE_APF_AREA_BYTES, BARE_DEFAULT_APF_AREA, barePageTables } from '../../guest/bare/guest';
 import { ASYNC_PF_EN_GPA_MASK, MSR_KVM_ASYNC_PF_EN } from '../../shared-abi/msr';
@@ -57,9 +57,8 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
   if (nestedIn !== undefined && input.bare !== undefined) c.add(['machine', 'nested'], 'nested guests need the guest kernel (L1), not the bare-metal guest');
   const nested: NestedSpec | undefined = nestedIn === undefined ? undefined : convertNested(nestedIn, vcpus, tasksIn.map((t) => t.name), (path, message) => c.add(path, message));
   if (tasksIn.length > 0 && input.bare !== undefined) c.add(['bare'], 'use either "tasks" (a guest kernel workload) or "bare" (a bare-metal script), not both');
-  if (input.bare !== undefined && vcpus !== 1) c.add(['machine', 'vcpus'], `the bare-metal guest runs on one vCPU (got ${vcpus})`);
   checkVcpuIds(c, input.machine?.vcpuIds, vcpus);
-  if (input.bare?.apfArea !== undefined && input.bare.apfArea % 64 !== 0) c.add(['bare', 'apfArea'], `the APF area must be 64-byte aligned (got ${hex(input.bare.apfArea)})`);
+  if (input.bare !== undefined) checkBare(input.bare, input.machine?.memory ?? DEFAULTS.memoryBytes, (path, message) => c.add(path, message), cpuOk);
   if (input.bare !== undefined) checkBareAreas(c, input, input.bare);
 
   const taskPages = new Map<string, Set<number>>();
@@ -281,10 +280,11 @@ function checkBareAreas(c: Checker, input: ScenarioInput, bare: BareInput): void
     c.add(
       path,
       `${what} at ${hex(gpa)} (${hex(gpa)}-${hex(end - 1)}) overlaps the bare guest's page tables (${hex(pt.start)}-${hex(pt.end - 1)}): ` +
-        `the host's flag and token writes would overwrite page-table entries; put the area outside them (the default is ${hex(BARE_DEFAULT_APF_AREA)})`,
+        `the host's flag and token writes would overwrite page-table entries; put the area outside them (the default is ${hex(BARE_DEFAULT_APF_AREA)} + 64 × cpu)`,
     );
   };
-  check(['bare', 'apfArea'], bare.apfArea ?? BARE_DEFAULT_APF_AREA, 'the APF area');
+  if (bare.script !== undefined) check(['bare', 'apfArea'], bare.apfArea ?? bareDefaultApfArea(bare.cpu ?? 0), 'the APF area');
+  bare.cpus?.forEach((sec, i) => check(['bare', 'cpus', i, 'apfArea'], sec.apfArea ?? bareDefaultApfArea(sec.cpu), `vCPU ${sec.cpu}'s APF area`));
   const enArea = (value: bigint): number | undefined => ((value & 1n) === 0n ? undefined : Number(value & ASYNC_PF_EN_GPA_MASK));
   const walk = (steps: readonly BareStepInput[], path: readonly (string | number)[]): void => {
     steps.forEach((st, i) => {
@@ -294,7 +294,8 @@ function checkBareAreas(c: Checker, input: ScenarioInput, bare: BareInput): void
       } else if (st.op === 'repeat') walk(st.body, [...path, i, 'body']);
     });
   };
-  walk(bare.script, ['bare', 'script']);
+  if (bare.script !== undefined) walk(bare.script, ['bare', 'script']);
+  bare.cpus?.forEach((sec, i) => walk(sec.script, ['bare', 'cpus', i, 'script']));
   const events = (list: readonly InjectionInput[] | undefined, path: readonly (string | number)[]): void =>
     list?.forEach((e, i) => {
       if (e.do !== 'set_msr' || e.msr !== MSR_KVM_ASYNC_PF_EN) return;
@@ -518,7 +519,70 @@ function convertPf(p: NonNullable<BareInput['pf']>): Partial<BarePfPolicy> {
     ...(p.wait === undefined ? {} : { wait: p.wait }),
     ...(p.waitFor === undefined ? {} : { waitFor: p.waitFor }),
     ...(p.limit === undefined ? {} : { limitNs: p.limit }),
+    ...(p.body === undefined ? {} : { body: convertBareSteps(p.body) }),
   };
+}
+
+/** The bare guest's default APF area on vCPU `cpu`: 64-byte slots from 0x1000, below the page tables. */
+export const bareDefaultApfArea = (cpu: number): number => BARE_DEFAULT_APF_AREA + 64 * cpu;
+
+/**
+ * The bare guest's own rules: `script` or `cpus` (one section per vCPU, each once), existing vCPUs,
+ * distinct 64-byte aligned APF areas, `sipi_entry` only at a script's top level (once per vector),
+ * no `cpl` or `sipi_entry` inside a #PF handler body.
+ */
+function checkBare(b: BareInput, memoryBytes: number, add: (path: readonly (string | number)[], message: string) => void, cpuOk: (path: readonly (string | number)[], cpu: number | undefined) => void): void {
+  if (b.script === undefined && b.cpus === undefined) add(['bare'], 'the bare guest needs "script" (one vCPU) or "cpus" (a script per vCPU)');
+  if (b.script !== undefined && b.cpus !== undefined) add(['bare', 'cpus'], 'use either "script" (with "cpu") or "cpus" (a section per vCPU), not both');
+  if (b.cpus !== undefined) {
+    for (const k of ['cpu', 'apfArea'] as const) if (b[k] !== undefined) add(['bare', k], `"${k}" goes with "script"; with "cpus" each section has its own`);
+  }
+  const sections: { path: (string | number)[]; cpu: number; area: number | undefined; script: readonly BareStepInput[]; pf: BareInput['pf'] }[] = [];
+  if (b.script !== undefined) sections.push({ path: ['bare'], cpu: b.cpu ?? 0, area: b.apfArea, script: b.script, pf: b.pf });
+  (b.cpus ?? []).forEach((s, i) => sections.push({ path: ['bare', 'cpus', i], cpu: s.cpu, area: s.apfArea, script: s.script, pf: s.pf }));
+  if (b.cpus !== undefined && b.pf !== undefined) checkPfBody(b.pf, ['bare', 'pf'], add);
+  const cpus = new Map<number, string>();
+  const areas = new Map<number, string>();
+  for (const s of sections) {
+    const where = s.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').slice(1);
+    cpuOk([...s.path, 'cpu'], s.cpu);
+    const prevCpu = cpus.get(s.cpu);
+    if (prevCpu !== undefined) add([...s.path, 'cpu'], `vCPU ${s.cpu} already has a script (${prevCpu})`);
+    cpus.set(s.cpu, where);
+    if (s.area === undefined && bareDefaultApfArea(s.cpu) + 64 > 0x2000) add([...s.path, 'apfArea'], `vCPU ${s.cpu} has no default APF area (the defaults 0x1000 + 64 × cpu end at vCPU 63): give "apfArea"`);
+    const area = s.area ?? bareDefaultApfArea(s.cpu);
+    if (area % 64 !== 0) add([...s.path, 'apfArea'], `the APF area must be 64-byte aligned (got ${hex(area)})`);
+    // (An area on the loader's page tables is checkBareAreas' to report.)
+    if (area + BARE_APF_AREA_BYTES > memoryBytes) add([...s.path, 'apfArea'], `APF area ${hex(area)} is outside guest memory (${hex(memoryBytes)} bytes)`);
+    const prevArea = areas.get(area);
+    if (prevArea !== undefined) add([...s.path, 'apfArea'], `APF area ${hex(area)} is already vCPU ${prevArea}'s: each vCPU needs its own`);
+    areas.set(area, String(s.cpu));
+    const vectors = new Set<number>();
+    const walk = (steps: readonly BareStepInput[], path: (string | number)[], top: boolean): void => {
+      steps.forEach((st, i) => {
+        if (st.op === 'sipi_entry') {
+          if (!top) add([...path, i], 'sipi_entry is a label of the script\'s top level, not inside "repeat" or a handler body');
+          else if (vectors.has(st.vector)) add([...path, i, 'vector'], `a second sipi_entry for vector ${hex(st.vector)}`);
+          vectors.add(st.vector);
+        }
+        if (st.op === 'repeat') walk(st.body, [...path, i, 'body'], false);
+        if (st.op === 'policy' && st.pf !== undefined) checkPfBody(st.pf, [...path, i, 'pf'], add);
+      });
+    };
+    walk(s.script, [...s.path, 'script'], true);
+    if (s.pf !== undefined) checkPfBody(s.pf, [...s.path, 'pf'], add);
+  }
+}
+
+/** A #PF handler body: no privilege switch and no SIPI labels inside a handler. */
+function checkPfBody(pf: NonNullable<BareInput['pf']>, path: (string | number)[], add: (path: readonly (string | number)[], message: string) => void): void {
+  const walk = (steps: readonly BareStepInput[], at: (string | number)[]): void => {
+    steps.forEach((st, i) => {
+      if (st.op === 'cpl' || st.op === 'sipi_entry') add([...at, i], `"${st.op}" cannot run inside the #PF handler (it runs at CPL 0 and returns with IRET)`);
+      if (st.op === 'repeat') walk(st.body, [...at, i, 'body']);
+    });
+  };
+  if (pf.body !== undefined) walk(pf.body, [...path, 'body']);
 }
 
 function convertBareSteps(steps: readonly BareStepInput[]): BareStep[] {
@@ -539,6 +603,8 @@ function convertBareSteps(steps: readonly BareStepInput[]): BareStep[] {
         return { op: 'repeat', times: st.times, body: convertBareSteps(st.body) };
       case 'touch':
         return { op: 'touch', addr: st.addr, ...(st.write === undefined ? {} : { write: st.write }), ...(st.value === undefined ? {} : { value: st.value }) };
+      case 'lapic_timer':
+        return { op: 'lapic_timer', mode: st.mode, ...(st.period === undefined ? {} : { periodNs: st.period }), ...(st.vector === undefined ? {} : { vector: st.vector }) };
       default:
         return st;
     }
@@ -546,10 +612,20 @@ function convertBareSteps(steps: readonly BareStepInput[]): BareStep[] {
 }
 
 function convertBare(b: BareInput): BareSpec {
-  return {
-    script: convertBareSteps(b.script),
-    ...(b.pf === undefined ? {} : { pf: convertPf(b.pf) }),
-    ...(b.pageReady === undefined ? {} : { pageReady: b.pageReady }),
-    ...(b.apfArea === undefined ? {} : { apfArea: b.apfArea }),
+  const section = (cpu: number, script: readonly BareStepInput[], pf: BareInput['pf'], pageReady: BareInput['pageReady'], apfArea: number | undefined): BareCpuSpec => {
+    // Per-section policies override the file-wide defaults field by field.
+    const pfAll = b.cpus === undefined || b.pf === undefined ? undefined : convertPf(b.pf);
+    const pfMine = pf === undefined ? undefined : convertPf(pf);
+    const pfMerged = pfAll === undefined && pfMine === undefined ? undefined : { ...pfAll, ...pfMine };
+    const prMerged = b.cpus === undefined ? pageReady : pageReady === undefined && b.pageReady === undefined ? undefined : { ...b.pageReady, ...pageReady };
+    return {
+      cpu,
+      script: convertBareSteps(script),
+      ...(pfMerged === undefined ? {} : { pf: pfMerged }),
+      ...(prMerged === undefined ? {} : { pageReady: prMerged }),
+      apfArea: apfArea ?? bareDefaultApfArea(cpu),
+    };
   };
+  if (b.cpus !== undefined) return { cpus: b.cpus.map((s) => section(s.cpu, s.script, s.pf, s.pageReady, s.apfArea)) };
+  return { cpus: [section(b.cpu ?? 0, b.script ?? [], b.pf, b.pageReady, b.apfArea)] };
 }

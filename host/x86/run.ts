@@ -91,6 +91,8 @@ function injectable(v: KvmVcpu): boolean {
 
 /** kvm_vcpu_has_events (done list first, spec §3.6.2). */
 export function hasEvents(v: KvmVcpu): boolean {
+  // Wait-for-SIPI: only an INIT/RESET or a SIPI gets the vCPU going (vcpu_block keeps INIT_RECEIVED).
+  if (v.mpState === 'init_received') return v.resetPending !== null || v.sipiPending !== null;
   if (v.asyncPf.done.length > 0) return true;
   if (v.resetPending !== null) return true;
   if (v.reinject !== null || v.pendingException !== null || v.tripleFaultPending) return true;
@@ -120,7 +122,14 @@ function runEvent(v: KvmVcpu): void {
       resetVcpu(v, v.resetPending);
       continue;
     }
+    if (v.sipiPending !== null) acceptSipi(v);
     if (!vcpuRunning(v)) {
+      // An INIT that left an AP waiting for a SIPI may still be inside its queue clear
+      // (cancel_work_sync): the thread blocks only after that returns, and the wait's end reschedules it.
+      if (v.stalls > 0 && v.mpState === 'init_received') {
+        v.thread = 'stalled';
+        return;
+      }
       if (!hasEvents(v)) {
         block(v);
         return;
@@ -145,7 +154,7 @@ function runEvent(v: KvmVcpu): void {
 function block(v: KvmVcpu): void {
   v.thread = 'blocked';
   v.stats.blocks++;
-  v.trace('kvm_vcpu_block', { why: v.apf.halted ? 'apf_halt' : 'hlt' });
+  v.trace('kvm_vcpu_block', { why: v.mpState === 'init_received' ? 'init_received' : v.apf.halted ? 'apf_halt' : 'hlt' });
 }
 
 /**
@@ -485,11 +494,31 @@ export function resetVcpu(v: KvmVcpu, kind: 'init' | 'reset'): void {
   // leaving guest mode on reset clears it.
   v.requests.delete('get_nested_state_pages');
   if (v.lapic !== null) v.lapic.reset();
-  v.mpState = 'runnable';
+  // kvm_apic_accept_events (66450a21f996): after an INIT an application processor waits for a
+  // SIPI; the BSP runs on from the reset vector. Without the in-kernel LAPIC userspace does this.
+  v.mpState = kind === 'init' && v.lapic !== null && v.id !== BSP_VCPU_ID ? 'init_received' : 'runnable';
   if (v.event !== null && v.thread !== 'scheduled') v.event.cancel();
   v.cpu.reset(kind);
   v.entryNeeded = true;
   v.stats.resets++;
+}
+
+/** kvm->arch.bsp_vcpu_id: the bootstrap processor (KVM's default, vCPU 0). */
+export const BSP_VCPU_ID = 0;
+
+/**
+ * The SIPI half of kvm_apic_accept_events: a vCPU in INIT_RECEIVED starts at the vector
+ * (kvm_vcpu_deliver_sipi_vector) and becomes RUNNABLE; in any other state the SIPI is dropped.
+ */
+function acceptSipi(v: KvmVcpu): void {
+  const vector = v.sipiPending ?? 0;
+  v.sipiPending = null;
+  const delivered = v.mpState === 'init_received' && !v.cpu.inSmm;
+  v.trace('kvm_vcpu_deliver_sipi_vector', { vector, delivered });
+  if (!delivered) return;
+  v.mpState = 'runnable';
+  v.cpu.sipi(vector);
+  v.entryNeeded = true;
 }
 
 /** KVM_EXIT_SHUTDOWN: the vCPU stops running (until INIT/RESET). */

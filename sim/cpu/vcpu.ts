@@ -570,6 +570,13 @@ export class Vcpu {
     this.l1().reset(kind);
   }
 
+  /** SIPI out of wait-for-SIPI: real mode at `vector` × 4096; the guest code picks its entry. */
+  sipi(vector: number): void {
+    this.activity = 'active';
+    this.trace.emit('cpu', this.id, 'sipi', { vector });
+    this.l1().sipi?.(vector);
+  }
+
   // --- helpers ---
 
   private retire(result: InsnResult, shadowBefore: boolean): void {

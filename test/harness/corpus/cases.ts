@@ -188,7 +188,12 @@ export const CASES: readonly CorpusCase[] = [
 
   // --- bare-metal guest ----------------------------------------------------------------------
   { id: 'bare-and-tasks', file: sc({ bare: { script: [] } }), code: 2, msg: 'use either "tasks"' },
-  { id: 'bare-two-vcpus', file: { machine: { vcpus: 2 }, bare: { script: [] } }, code: 2, msg: 'the bare-metal guest runs on one vCPU' },
+  { id: 'bare-cpu-missing', file: { machine: { vcpus: 2 }, bare: { cpus: [{ cpu: 2, script: [] }] } }, code: 2, msg: 'bare.cpus[0].cpu: vCPU 2 does not exist' },
+  { id: 'bare-cpu-twice', file: { machine: { vcpus: 2 }, bare: { cpus: [{ cpu: 1, script: [] }, { cpu: 1, script: [] }] } }, code: 2, msg: 'vCPU 1 already has a script' },
+  { id: 'bare-script-and-cpus', file: { bare: { script: [], cpus: [{ cpu: 0, script: [] }] } }, code: 2, msg: 'use either "script"' },
+  { id: 'bare-area-shared', file: { machine: { vcpus: 2 }, bare: { cpus: [{ cpu: 0, script: [] }, { cpu: 1, script: [], apfArea: '0x1000' }] } }, code: 2, msg: 'each vCPU needs its own' },
+  { id: 'bare-sipi-entry-nested', file: { bare: { script: [{ op: 'repeat', times: 1, body: [{ op: 'sipi_entry', vector: 16 }] }] } }, code: 2, msg: 'top level' },
+  { id: 'bare-pf-body-cpl', file: { bare: { script: [], pf: { body: [{ op: 'cpl', cpl: 3 }] } } }, code: 2, msg: 'bare.pf.body[0]' },
   { id: 'bare-area-unaligned', file: { bare: { script: [], apfArea: '0x1001' } }, code: 2, msg: 'must be 64-byte aligned' },
   { id: 'bare-op-typo', file: { bare: { script: [{ op: 'spinn', for: '1us' }] } }, code: 2, msg: 'bare.script[0]' },
   { id: 'bare-area-in-page-tables', file: { bare: { script: [], apfArea: '0x3000' } }, code: 2, msg: "bare.apfArea: the APF area at 0x3000 (0x3000-0x303f) overlaps the bare guest's page tables (0x2000-0x" },
