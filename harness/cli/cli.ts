@@ -24,6 +24,12 @@ import { processIo, type CliIo } from './io';
 /** Replaceable parts, for tests. */
 export interface CliDeps {
   readonly machine?: MachineFactory;
+  /**
+   * Worker threads a command starts when its --jobs is not given (`apf fuzz`, `apf fuzz merge`,
+   * `apf check`, suite runs); default the machine's cores. A test running many commands in one
+   * process sets 0 (this thread): the results are the same whatever the number of workers.
+   */
+  readonly jobs?: number;
 }
 
 type Command = (argv: readonly string[], io: CliIo, deps: CliDeps) => number;
@@ -34,7 +40,7 @@ const COMMANDS: Readonly<Record<string, { run: Command; about: string }>> = {
   compare: { run: compareCommand, about: 'run one scenario over guest × host profiles and print a table of outcomes' },
   diff: { run: diffCommand, about: 'align two traces per vCPU (two jsonl files, or one scenario under two settings) and show the first divergence' },
   // fuzz and check load fast-check and the worker pool: only when they run (start-up time).
-  fuzz: { run: (a, io) => (require('./commands/fuzz') as typeof import('./commands/fuzz')).fuzzCommand(a, io), about: 'seeded search for failing interleavings: random scenarios on worker threads, shrunk failures with replay lines' },
+  fuzz: { run: (a, io, d) => (require('./commands/fuzz') as typeof import('./commands/fuzz')).fuzzCommand(a, io, d), about: 'seeded search for failing interleavings: random scenarios on worker threads, shrunk failures with replay lines' },
   schema: { run: (a, io) => schemaCommand(a, io), about: 'print the JSON Schema of scenario files' },
   check: { run: (a, io, d) => (require('./commands/check') as typeof import('./commands/check')).checkCommand(a, io, d), about: 'check guest handlers (--handlers FILE): every applicable scenario plus a fuzz campaign, one verdict table' },
 };
