@@ -3,9 +3,13 @@
  * context): the CI campaign of a few thousand runs with zero failures on the current profiles,
  * and determinism for a given seed whatever the number of workers.
  */
-import { runCampaign, type CampaignResult } from '../../harness/fuzz/campaign';
+import type { CampaignResult } from '../../harness/fuzz/campaign';
+import { native } from '../support/native';
 import { spec } from './support';
 import { cases } from '../support/scale';
+
+// The in-thread campaigns (jobs 0) run outside Jest's sandbox, as the workers do.
+const { runCampaign } = native<typeof import('../../harness/fuzz/campaign')>('harness/fuzz/campaign');
 
 /** The figures that must not depend on the number of workers. */
 const figures = (r: CampaignResult): unknown => ({

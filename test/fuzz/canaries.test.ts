@@ -3,10 +3,13 @@
  * For each, a fixed-seed campaign finds a failure within a fixed budget of runs, the shrunk
  * scenario is smaller and still fails with the canary, and the correct guest passes it.
  */
-import { runCampaign } from '../../harness/fuzz/campaign';
-import { CANARIES } from '../../harness/fuzz/canaries';
-import { runCase } from '../../harness/fuzz/case';
+import { native } from '../support/native';
 import { spec } from './support';
+
+// The campaigns run on worker threads; the re-judging of the shrunk cases here, outside Jest's sandbox.
+const { runCampaign } = native<typeof import('../../harness/fuzz/campaign')>('harness/fuzz/campaign');
+const { CANARIES } = native<typeof import('../../harness/fuzz/canaries')>('harness/fuzz/canaries');
+const { runCase } = native<typeof import('../../harness/fuzz/case')>('harness/fuzz/case');
 
 const BUDGET = 1500;
 const SEED = 1;
