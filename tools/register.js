@@ -5,12 +5,14 @@
 // there is no build step to forget. Each output has its source map beside it, read only when source
 // maps are on (--debug, or APF_SOURCE_MAPS=1): stack traces then point at the TypeScript lines.
 //
+// On top of that, tools/module-pack.js keeps what a command loads in one file with V8's code cache,
+// so that a start reads one file instead of one per module.
+//
 // Used by bin/apf, the npm scripts (node -r ./tools/register.js) and the fuzz worker threads.
 // Without @swc/core (a devDependency) it falls back to ts-node in transpile-only mode.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const crypto = require('node:crypto');
 const Module = require('node:module');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -22,6 +24,21 @@ const OPTIONS = {
   jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
   module: { type: 'commonjs' },
 };
+
+/**
+ * Whether this process (or worker thread) is one of the harness's own: its entry script is in the
+ * checkout, outside node_modules. A test runner that loads the harness into its own worker processes
+ * keeps Node's loader as it is.
+ */
+function ownProcess() {
+  try {
+    if (!require('node:worker_threads').isMainThread) return true;
+  } catch {
+    // no worker_threads: the main thread
+  }
+  const entry = process.argv[1] === undefined ? '' : path.resolve(process.argv[1]);
+  return entry.startsWith(ROOT + path.sep) && !entry.startsWith(path.join(ROOT, 'node_modules') + path.sep);
+}
 
 function install() {
   if (Module._extensions['.ts'] !== undefined && Module._extensions['.ts'].apfRegister === true) return;
@@ -54,7 +71,7 @@ function install() {
   };
   /** The compiled JavaScript of `source` and where it is cached. */
   const compile = (source, filename) => {
-    const key = crypto.createHash('sha1').update(salt).update(filename).update('\0').update(source).digest('hex');
+    const key = require('node:crypto').createHash('sha1').update(salt).update(filename).update('\0').update(source).digest('hex');
     const file = path.join(CACHE, key.slice(0, 2), `${key}.js`);
     if (cacheOk) {
       try {
@@ -76,6 +93,15 @@ function install() {
   };
   hook.apfRegister = true;
   Module._extensions['.ts'] = hook;
+  if (!wantMaps && process.env.APF_PACK !== '0' && ownProcess()) {
+    require('./module-pack.js').installPack({
+      cacheDir: CACHE,
+      salt,
+      store,
+      compileTs: (filename) => compile(fs.readFileSync(filename, 'utf8'), filename).code,
+      root: ROOT,
+    });
+  }
 }
 
 /**

@@ -14,11 +14,7 @@ import type { MachineFactory } from '../machine-api';
 import { ScenarioError } from '../scenario/load';
 import { UsageError } from '../scenario/overrides';
 import { closest, ownEntry } from '../util/names';
-import { compareCommand } from './commands/compare';
-import { diffCommand } from './commands/diff';
-import { listCommand } from './commands/list';
 import { runCommand } from './commands/run';
-import { schemaCommand } from './commands/schema';
 import { processIo, type CliIo } from './io';
 
 /** Replaceable parts, for tests. */
@@ -36,12 +32,12 @@ type Command = (argv: readonly string[], io: CliIo, deps: CliDeps) => number;
 
 const COMMANDS: Readonly<Record<string, { run: Command; about: string }>> = {
   run: { run: runCommand, about: 'run a scenario and print its timeline, summary and verdict (default: scenarios/default.json); DIR or several files: a suite' },
-  list: { run: (a, io) => listCommand(a, io), about: 'list scenarios, profiles, toggles, checkers (--json)' },
-  compare: { run: compareCommand, about: 'run one scenario over guest × host profiles and print a table of outcomes' },
-  diff: { run: diffCommand, about: 'align two traces per vCPU (two jsonl files, or one scenario under two settings) and show the first divergence' },
-  // fuzz and check load fast-check and the worker pool: only when they run (start-up time).
+  // Every command but run loads on first use: `apf run` is the one whose start-up counts.
+  list: { run: (a, io) => (require('./commands/list') as typeof import('./commands/list')).listCommand(a, io), about: 'list scenarios, profiles, toggles, checkers (--json)' },
+  compare: { run: (a, io, d) => (require('./commands/compare') as typeof import('./commands/compare')).compareCommand(a, io, d), about: 'run one scenario over guest × host profiles and print a table of outcomes' },
+  diff: { run: (a, io, d) => (require('./commands/diff') as typeof import('./commands/diff')).diffCommand(a, io, d), about: 'align two traces per vCPU (two jsonl files, or one scenario under two settings) and show the first divergence' },
   fuzz: { run: (a, io, d) => (require('./commands/fuzz') as typeof import('./commands/fuzz')).fuzzCommand(a, io, d), about: 'seeded search for failing interleavings: random scenarios on worker threads, shrunk failures with replay lines' },
-  schema: { run: (a, io) => schemaCommand(a, io), about: 'print the JSON Schema of scenario files' },
+  schema: { run: (a, io) => (require('./commands/schema') as typeof import('./commands/schema')).schemaCommand(a, io), about: 'print the JSON Schema of scenario files' },
   check: { run: (a, io, d) => (require('./commands/check') as typeof import('./commands/check')).checkCommand(a, io, d), about: 'check guest handlers (--handlers FILE): every applicable scenario plus a fuzz campaign, one verdict table' },
 };
 
