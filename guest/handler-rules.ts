@@ -12,7 +12,6 @@
  *   0 to the MSR as well as clearing the flag.
  */
 import { KVM_ASYNC_PF_ENABLED, MSR_KVM_ASYNC_PF_ACK, MSR_KVM_ASYNC_PF_EN } from '../shared-abi/msr';
-import type { Code } from './code';
 import type { ApfField, ApfHandlers } from './handlers';
 import type { GuestKernel } from './kernel';
 
@@ -24,19 +23,28 @@ export type ApfStep =
 
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
 
-/** Runs `code` with a fresh step log on this CPU; returns its value and the log. */
-function* logged<T>(k: GuestKernel, code: Code<T>): Code<{ value: T; steps: ApfStep[] }> {
+/** A fresh step log on this CPU, and what to restore when the handler returns. */
+interface StepLog {
+  readonly pc: ReturnType<GuestKernel['cpu']>;
+  readonly saved: ApfStep[] | null;
+  readonly steps: ApfStep[];
+}
+
+/**
+ * Starts logging the handler's steps on this CPU. The wrappers below run the handler's code
+ * directly under their own `yield*` (no generator in between: every instruction of the handler
+ * would resume one more level) and call `endLog` in a `finally`.
+ */
+function beginLog(k: GuestKernel): StepLog {
   const pc = k.cpu();
-  const saved = pc.apfSteps;
-  const steps: ApfStep[] = [];
-  pc.apfSteps = steps;
-  try {
-    const value = yield* code;
-    return { value, steps };
-  } finally {
-    // The handler may have migrated (a wait that slept): restore on the CPU we started on.
-    pc.apfSteps = saved;
-  }
+  const log: StepLog = { pc, saved: pc.apfSteps, steps: [] };
+  pc.apfSteps = log.steps;
+  return log;
+}
+
+/** The handler may have migrated (a wait that slept): restore on the CPU it started on. */
+function endLog(log: StepLog): void {
+  log.pc.apfSteps = log.saved;
 }
 
 function report(k: GuestKernel, handler: string, rule: string, message: string): void {
@@ -101,22 +109,47 @@ export function withRuleChecks(k: GuestKernel, h: ApfHandlers): ApfHandlers {
   return {
     ...h,
     *pageReady(api, tf) {
-      const r = yield* logged(k, h.pageReady(api, tf));
-      checkPageReady(k, r.steps);
+      const code = h.pageReady(api, tf);
+      const log = beginLog(k);
+      try {
+        yield* code;
+      } finally {
+        endLog(log);
+      }
+      checkPageReady(k, log.steps);
     },
     *readAndResetFlags(api) {
-      const r = yield* logged(k, h.readAndResetFlags(api));
-      checkFlags(k, r.steps);
-      return r.value;
+      const code = h.readAndResetFlags(api);
+      const log = beginLog(k);
+      let value: number;
+      try {
+        value = yield* code;
+      } finally {
+        endLog(log);
+      }
+      checkFlags(k, log.steps);
+      return value;
     },
     *cpuInit(api) {
-      const r = yield* logged(k, h.cpuInit(api));
-      checkCpuInit(k, r.steps);
+      const code = h.cpuInit(api);
+      const log = beginLog(k);
+      try {
+        yield* code;
+      } finally {
+        endLog(log);
+      }
+      checkCpuInit(k, log.steps);
     },
     *disable(api) {
       const wasOn = k.cpu().apfOn;
-      const r = yield* logged(k, h.disable(api));
-      checkDisable(k, r.steps, wasOn);
+      const code = h.disable(api);
+      const log = beginLog(k);
+      try {
+        yield* code;
+      } finally {
+        endLog(log);
+      }
+      checkDisable(k, log.steps, wasOn);
     },
   };
 }

@@ -300,7 +300,8 @@ export class GuestKernel {
   /** A hung-task check timer is armed somewhere. */
   hungArmed = false;
   /** The next kernel's snapshot of the old APF areas (after kexec / kdump). */
-  staleSnapshot: Array<{ gva: Gva; gpa: number; value: number }> = [];
+  /** The next kernel's copy of the old APF areas; `cpu` is the CPU that registered each. */
+  staleSnapshot: Array<{ gva: Gva; gpa: number; value: number; cpu: number }> = [];
 
   constructor(opts: GuestKernelOptions) {
     this.sim = opts.sim;

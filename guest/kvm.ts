@@ -278,10 +278,15 @@ export function* sysvecKvmAsyncpfInterrupt(api: ApfApi): Code {
   const token = yield* api.apfLoad('token');
   api.trace('sysvec_kvm_asyncpf_interrupt', { token });
   yield* api.handlers.wake(api, token);
-  api.trace('apf_token_clear', { token });
-  yield* api.apfStore('token', 0);
-  api.trace('apf_ack');
-  yield* api.wrmsr(MSR_KVM_ASYNC_PF_ACK, 1n);
+  // Both steps are in every Linux; the toggles make a guest that skips one (docs/guest.md).
+  if (api.toggles.page_ready_zero_token) {
+    api.trace('apf_token_clear', { token });
+    yield* api.apfStore('token', 0);
+  }
+  if (api.toggles.page_ready_ack) {
+    api.trace('apf_ack');
+    yield* api.wrmsr(MSR_KVM_ASYNC_PF_ACK, 1n);
+  }
 }
 
 /** The default handlers of a profile. */
@@ -331,7 +336,8 @@ export function makeApfApi(k: GuestKernel): ApfApi {
       return { id: t.id, name: t.name, isIdle: t.isIdle, kind: t.kind };
     },
     isIdleTask: () => k.current().isIdle,
-    userMode: (tf) => tf.savedCpl === 3,
+    // user_mode(regs): the low bits of CS are not 0, so CPL 1 and 2 count as user mode too.
+    userMode: (tf) => tf.savedCpl !== 0,
     interruptsWereEnabled: (tf) => tf.savedIf,
     irqsDisabled: () => irqsDisabled(k),
     preemptCount: () => k.current().preemptCount,

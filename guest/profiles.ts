@@ -111,6 +111,8 @@ export const GUEST_TOGGLES = {
   int_before_en: 'write MSR_KVM_ASYNC_PF_INT before MSR_KVM_ASYNC_PF_EN (false: the wrong order, vector 0 until INT is written)',
   apf_panics: 'v5.8+: panic on an async #PF with IF=0 or in kernel mode (false: the v5.2 behaviour of waiting)',
   pf_vmexit: 'set KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT when CPUID has KVM_FEATURE_ASYNC_PF_VMEXIT (Linux does)',
+  page_ready_zero_token: 'the page-ready interrupt handler writes 0 to the token slot after reading it (every Linux does; false: a guest that never frees the slot)',
+  page_ready_ack: 'the page-ready interrupt handler writes MSR_KVM_ASYNC_PF_ACK (every Linux does; false: a guest that never ACKs)',
 } as const;
 export type GuestToggle = keyof typeof GUEST_TOGGLES;
 export type GuestToggles = Readonly<Record<GuestToggle, boolean>>;
@@ -134,6 +136,8 @@ const T_5_2: EraToggles = {
   int_before_en: true,
   apf_panics: false,
   pf_vmexit: true,
+  page_ready_zero_token: true,
+  page_ready_ack: true,
 };
 /** v5.3: CR2 read first in the #PF entry; v5.8: the hook moves into exc_page_fault and panics on a kernel-mode or IF=0 async #PF. */
 const T_5_8: EraToggles = { ...T_5_2, cr2_read_at_entry: true, apf_panics: true };

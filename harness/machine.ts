@@ -143,6 +143,9 @@ function hostAction(kvm: Kvm, a: Action, gfns: (refs: readonly PageRef[]) => num
     case 'set_msr':
       kvm.setMsr(a.cpu, a.msr, a.value);
       return true;
+    case 'get_msr':
+      kvm.getMsrTraced(a.cpu, a.msr);
+      return true;
     case 'save_restore': {
       // Migration of the APF MSRs: read them on the source, start from a fresh vCPU on the
       // destination (no queue, token counter 0: only the MSRs travel), restore in `order`.

@@ -18,7 +18,7 @@ import { SummaryBuilder, type Summary } from './report/summary';
 import type { Action, Injection, Outcome, Scenario } from './scenario/types';
 import { ExpectationTracker } from './scenario/expectations';
 import { isTraceEventName } from '../shared-abi/trace-catalogue';
-import { consumer, TraceRouter, type TraceConsumer } from './trace/consumer';
+import { consumer, eventSet, TraceRouter, type TraceConsumer } from './trace/consumer';
 import { matches } from './trace/match';
 import type { TraceSink } from './trace/sink';
 
@@ -64,8 +64,10 @@ export interface RunOptions {
   readonly keepRecords?: number;
   /** Builds the machine (default: host KVM + guest kernel, `machine.ts`). */
   readonly machine?: MachineFactory;
-  /** Called with every record (after the checkers). */
+  /** Called with every record (after the checkers). Every record is then built: prefer `consumers`. */
   readonly onRecord?: (rec: TraceRecord) => void;
+  /** Further trace consumers (after the run's own): each gets the records of the events it declares. */
+  readonly consumers?: readonly TraceConsumer[];
   /** Called once the machine is built, before its first instruction (not called when it cannot be built). */
   readonly onBuilt?: () => void;
   /** Keep the running trace hash (default true; the benchmark measures both). */
@@ -146,7 +148,13 @@ export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunRepor
 
   // Everything that reads the trace is a consumer of the events it names, routed by one router
   // (the checkers through their own, which has a broadcast mode for the routing test).
-  const router = new TraceRouter([summary, expectations, consumer(['panic'], (rec) => void (panicFromTrace ??= rec.message)), triggers(scenario.events, (inj) => sim.schedule(inj.after, Priority.Harness, () => perform(inj), ACTION_LABEL(inj)))]);
+  const router = new TraceRouter([
+    summary,
+    expectations,
+    consumer(['panic'], (rec) => void (panicFromTrace ??= rec.message)),
+    triggers(scenario.events, (inj) => sim.schedule(inj.after, Priority.Harness, () => perform(inj), ACTION_LABEL(inj))),
+    ...(opts.consumers ?? []),
+  ]);
   const listener = (rec: TraceRecord): void => {
     for (const s of sinks) s.record(rec);
     checkers.onRecord(rec);
@@ -157,7 +165,15 @@ export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunRepor
     }
     opts.onRecord?.(rec);
   };
-  sim.trace.on('record', listener);
+  // Sinks, kept records and `onRecord` see every record; otherwise the bus builds records only
+  // for the events a checker or consumer declared.
+  let unsubscribe: () => void;
+  if (sinks.length > 0 || keep > 0 || opts.onRecord !== undefined) {
+    sim.trace.on('record', listener);
+    unsubscribe = () => void sim.trace.off('record', listener);
+  } else {
+    unsubscribe = sim.trace.subscribe(eventSet(checkers.events, router.events), listener);
+  }
 
   let outcome: Outcome = 'completed';
   let error: RunError | undefined;
@@ -227,14 +243,14 @@ export function runScenario(scenario: Scenario, opts: RunOptions = {}): RunRepor
       traceHash: sim.trace.hashEnabled ? sim.trace.hash : '',
       expectations: results,
       ok: results.every((r) => r.ok),
-      summary: summary.build(sim.now),
+      summary: summary.build(sim.now, sim.trace),
       records,
       recordsDropped: dropped,
       ...(machine === undefined ? {} : { machine }),
       ...(machine?.effectiveToggles === undefined ? {} : { effectiveToggles: machine.effectiveToggles() }),
     };
   } finally {
-    sim.trace.off('record', listener);
+    unsubscribe();
   }
 }
 

@@ -53,6 +53,12 @@ export const HOST_TOGGLES = {
   gfn_cache_refresh: 'the APF area cache is checked and refreshed on use (memslot generation, MMU-notifier invalidation); off: BUGGY, never invalidated',
   /** The APF area cache holds no long-term pin on its host page, so the page can migrate while cached (docs/caches.md). Off: the pinned-cache variant. */
   gfn_cache_unpinned: 'the APF area cache holds no pin on its host page (off: it pins it, page migration is refused while cached and done when the cache lets go)',
+  /**
+   * 44dd0f5732b4 (v6.12): userspace (KVM_GET/SET_MSRS) may read, and write 0 to, an advertised PV
+   * MSR whose CPUID bit the guest lacks under KVM_CAP_ENFORCE_PV_FEATURE_CPUID; the guest's own
+   * RDMSR/WRMSR still #GPs. Off: the host-initiated access fails like the guest's.
+   */
+  userspace_zero_pv_msr: 'userspace may read, and write 0 to, an advertised PV MSR the guest\'s CPUID lacks (44dd0f5732b4, v6.12)',
 } as const;
 export type HostToggle = keyof typeof HOST_TOGGLES;
 export type HostToggles = Readonly<Record<HostToggle, boolean>>;

@@ -546,6 +546,15 @@ export class Kvm {
     return msrRead(v, msr, true);
   }
 
+  /** KVM_GET_MSRS from userspace, traced as `kvm_get_msr_host`; undefined = refused. */
+  getMsrTraced(id: number, msr: number): bigint | undefined {
+    const v = this.alive(id);
+    if (v === undefined) return undefined;
+    const value = msrRead(v, msr, true);
+    v.trace('kvm_get_msr_host', { ecx: msr, data: value ?? 0n, ok: value !== undefined });
+    return value;
+  }
+
   /**
    * The destination side of a live migration: the vCPU's APF state as a newly created vCPU has it,
    * before userspace restores the MSRs. Only MSR_KVM_ASYNC_PF_EN and _INT travel with the

@@ -81,6 +81,7 @@ const OFF: HostToggles = {
   cpl0_needs_send_always: true,
   gfn_cache_refresh: true,
   gfn_cache_unpinned: true,
+  userspace_zero_pv_msr: false,
 };
 
 interface ProfileDef {
@@ -120,7 +121,7 @@ const T_4_19: HostToggles = { ...OFF, pending_exception_gate: true, no_df_cancel
 const T_5_8: HostToggles = { ...T_4_19, no_df_cancellation: true, can_deliver_cleanup: true, interrupt_page_ready: true, page_ready_needs_not_present: true };
 const T_5_13: HostToggles = { ...T_5_8, reject_without_lapic: true, lapic_enabled_check: true };
 const T_6_6: HostToggles = { ...T_5_13, nonzero_token: true, paging_check: true, nested_payload: true };
-const T_CURRENT: HostToggles = { ...T_6_6, protected_state_cpl0: true, keep_queue_on_cr0_pg: true };
+const T_CURRENT: HostToggles = { ...T_6_6, protected_state_cpl0: true, keep_queue_on_cr0_pg: true, userspace_zero_pv_msr: true };
 
 const PROFILES: Record<HostProfileName, ProfileDef> = {
   'linux-3.0': {

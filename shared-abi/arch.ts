@@ -13,7 +13,8 @@
 import type { Gva } from './addr';
 
 export type AccessSize = 1 | 2 | 4 | 8;
-export type Cpl = 0 | 3;
+/** Privilege level. Linux runs only at 0 and 3; 1 and 2 exist for the bare guest (rings 1/2 are supervisor for paging, "user" for KVM's CPL 0 rule). */
+export type Cpl = 0 | 1 | 2 | 3;
 export type ControlRegister = 0 | 2 | 3 | 4;
 
 /** CR0 bits the simulation models. */

@@ -10,8 +10,9 @@
  * vocabulary scenario validation uses (harness/trace/vocabulary.ts) and docs/trace-events.md
  * (written by harness/tools/trace-events-doc.ts) are derived from it.
  *
- * The order of `fields` here is documentation order; the order in which an emit site writes the
- * fields is what the trace hash sees, and the catalogue does not change it.
+ * The order of `fields` here is the order the trace hash reads a record's fields in (the emit site's
+ * order does not matter): adding, removing or reordering an entry's fields, or changing its
+ * sources, changes the hash of its records (docs/trace-format.md#the-trace-hash).
  */
 import type { TracepointKey } from './tracepoints';
 
@@ -263,6 +264,12 @@ export const TRACE_CATALOGUE = {
     section: 'host',
     fields: { ecx: num(), data: big(), ok: bool() },
     when: 'host-initiated MSR write (userspace restore)',
+  },
+  kvm_get_msr_host: {
+    src: 'host',
+    section: 'host',
+    fields: { ecx: num(), data: big(), ok: bool() },
+    when: 'host-initiated MSR read (KVM_GET_MSRS, the `get_msr` action); `data` is 0 when refused',
   },
   kvm_multiple_exception: {
     src: 'host',
@@ -616,6 +623,13 @@ export const TRACE_CATALOGUE = {
   kexec: { src: 'guest', section: 'guest', fields: {}, when: 'lifecycle: kexec into the next kernel' },
   crash: { src: 'guest', section: 'guest', fields: { message: str() }, when: 'panic → kdump shutdown (not a `panic` record: the kdump kernel runs next)' },
   next_kernel_boot: { src: 'guest', section: 'guest', fields: { kind: oneOf(['kexec', 'kdump']) }, when: 'the next kernel started on this CPU' },
+  kdump_area_changed: {
+    src: 'guest',
+    section: 'guest',
+    fields: { area_cpu: num(), gpa: num(), before: num(), after: num() },
+    when:
+      'the kdump kernel sees the old APF area of a CPU other than the crashing one change: the crash path tears down APF only on the crashing CPU, so the host may still complete page-ins of the stopped CPUs into the old kernel\'s memory (not a BUG)',
+  },
   l1_kvm_entry: {
     src: 'guest',
     section: 'guest',

@@ -4,20 +4,19 @@
  * a running 64-bit hash of everything emitted and hands records to listeners (checkers, recorders,
  * printers). "Same scenario + same seed => identical trace" is one comparison of `hash`.
  *
- * The hash never serializes to text. Each record is turned into 32-bit words:
- *   RECORD, str(event), num(t), num(cpu), str(src), { str(key), value }*, END, fieldCount
- * where str(s) is the string's 64-bit fingerprint as two words (two murmur3-style lanes over its
- * length and UTF-16 code units, two per word, each finalized with fmix32; computed once per
- * distinct short string and cached); num(v) is INT32 + v when v is an int32, INT53 + low word +
- * high word for other safe integers, F64 + the two little-endian words of the double otherwise
- * (-0 hashes like 0); a string value is STRING + str(v); a bigint is BIGINT + str(hex); booleans,
- * null and undefined are one tag word each. Every item is of fixed length or tagged, so different
- * traces give different word streams (up to a fingerprint collision, about 2^-64 per pair of
- * distinct strings). The words go to two murmur3-style lanes with different constants. `hash`
- * finalizes copies of the lanes (fmix32 with the word count) into 16 hex digits; emitting
- * continues from the unfinalized state.
+ * The hash never serializes to text: each record becomes a short run of 32-bit words, fed to two
+ * murmur3-style lanes (docs/trace-format.md#the-trace-hash describes the encoding in full). A
+ * record of an event in the trace catalogue is hashed as its event's fingerprint (event name,
+ * source and the catalogue's field names, computed once per event and source), one shape word per
+ * eight values giving each value's kind, then the values themselves as integers: the time, the CPU
+ * and the fields in the catalogue's order, whatever order the emit site wrote them in. A string
+ * value is hashed by content, as its 64-bit fingerprint. Other records (names outside the
+ * catalogue, fields it does not declare) take a generic, tagged encoding that hashes names too.
+ * `hash` finalizes copies of the lanes into 16 hex digits; emitting continues from the
+ * unfinalized state.
  */
 import { EventEmitter } from 'eventemitter3';
+import { specSources, TRACE_EVENT_SPECS } from '../shared-abi/trace-catalogue';
 import type { FieldlessEventName, TraceEventFrom, TraceEventName, TraceFieldsOf, TraceSource, TraceSourceOf, TraceValue } from '../shared-abi/trace-catalogue';
 import { formatTime } from './clock';
 import { SimError } from './errors';
@@ -97,7 +96,6 @@ export interface TimeSource {
 }
 
 // Tag words of the canonical encoding.
-const TAG_RECORD = 0x52454331;
 const TAG_END = 0x454e4421;
 const TAG_INT32 = 1;
 const TAG_INT53 = 2;
@@ -247,6 +245,95 @@ function isReserved(k: string): boolean {
   return k === 't' || k === 'cpu' || k === 'src' || k === 'event';
 }
 
+// Value kinds of the catalogue encoding, four bits each in a record's shape words.
+const K_ABSENT = 0;
+const K_INT32 = 1;
+const K_INT53 = 2;
+const K_F64 = 3;
+const K_STRING = 4;
+const K_BIGINT = 5;
+const K_TRUE = 6;
+const K_FALSE = 7;
+const K_NULL = 8;
+const K_UNDEFINED = 9;
+
+/**
+ * Writes value `v` at w[n..] with no tag and returns `(next index << 4) | kind`: the kind goes to
+ * the record's shape word instead (int32: 1 word; other safe integers and doubles: 2; strings and
+ * bigints: their 2-word fingerprint; booleans, null, undefined: none).
+ */
+function putKinded(w: Int32Array, n: number, v: TraceValue): number {
+  switch (typeof v) {
+    case 'number':
+      if ((v | 0) === v) {
+        w[n] = v;
+        return ((n + 1) << 4) | K_INT32;
+      }
+      if (isSafeInteger(v)) {
+        const lo = v >>> 0;
+        w[n] = lo;
+        w[n + 1] = (v - lo) / TWO32;
+        return ((n + 2) << 4) | K_INT53;
+      }
+      f64Scratch.setFloat64(0, v, true);
+      w[n] = f64Scratch.getInt32(0, true);
+      w[n + 1] = f64Scratch.getInt32(4, true);
+      return ((n + 2) << 4) | K_F64;
+    case 'string':
+      return (putString(w, n, v) << 4) | K_STRING;
+    case 'boolean':
+      return (n << 4) | (v ? K_TRUE : K_FALSE);
+    case 'bigint':
+      return (putString(w, n, v.toString(16)) << 4) | K_BIGINT;
+    case 'undefined':
+      return (n << 4) | K_UNDEFINED;
+    default:
+      if (v === null) return (n << 4) | K_NULL;
+      throw new SimError('trace', `trace field value of type ${typeof v} cannot be hashed`);
+  }
+}
+
+/** What the bus keeps per catalogue event: its fields in catalogue order and its fingerprints. */
+interface EventEntry {
+  /** Index into a bus's per-event arrays. */
+  readonly id: number;
+  readonly fields: readonly string[];
+  readonly fieldSet: ReadonlySet<string>;
+  readonly open: boolean;
+  /** Shape words: one per eight values (time, CPU, then the fields). */
+  readonly shapeWords: number;
+  readonly srcs: readonly string[];
+  /** Fingerprint of (event, srcs[i], fields, open) as two words each. */
+  readonly fpA: readonly number[];
+  readonly fpB: readonly number[];
+}
+
+const ENTRIES = new Map<string, EventEntry>();
+for (const [name, spec] of Object.entries(TRACE_EVENT_SPECS)) {
+  const fields = Object.keys(spec.fields);
+  const srcs = specSources(spec);
+  const open = spec.open === true;
+  const fps = srcs.map((src) => computeFingerprint(JSON.stringify(['apf-trace-record/2', name, src, fields, open])));
+  ENTRIES.set(name, {
+    id: ENTRIES.size,
+    fields,
+    fieldSet: new Set(fields),
+    open,
+    shapeWords: Math.ceil((fields.length + 2) / 8),
+    srcs,
+    fpA: fps.map((f) => f[0]!),
+    fpB: fps.map((f) => f[1]!),
+  });
+}
+const N_ENTRIES = ENTRIES.size;
+/** The two words that open a record in the generic encoding (a fingerprint no event can have, up to 2^-64). */
+const GENERIC = computeFingerprint('apf-trace-record/2 generic');
+const GENERIC_A = GENERIC[0]!;
+const GENERIC_B = GENERIC[1]!;
+
+/** A record listener. */
+export type TraceListener = (rec: TraceRecord) => void;
+
 /** Trace bus with running hash and per-event counts. */
 export class TraceBus implements TraceEmitter {
   private readonly ee = new EventEmitter<TraceBusEvents>();
@@ -257,7 +344,14 @@ export class TraceBus implements TraceEmitter {
   /** The words of the record being hashed (reused; grows for records with many fields). */
   private buf: Int32Array = new Int32Array(64);
   private nrec = 0;
-  private readonly perEvent = new Map<string, number>();
+  /** Records per catalogue event (by entry id); other names in `otherCounts`. */
+  private readonly cnt: number[] = new Array<number>(N_ENTRIES).fill(0);
+  private readonly otherCounts = new Map<string, number>();
+  /** Event names in order of first appearance. */
+  private readonly order: string[] = [];
+  /** Per-event subscribers (by entry id; `undefined`: none); other names in `otherSubs`. */
+  private readonly subs: (TraceListener[] | undefined)[] = new Array<TraceListener[] | undefined>(N_ENTRIES).fill(undefined);
+  private readonly otherSubs = new Map<string, TraceListener[]>();
   /** Whether the running hash is kept. */
   readonly hashEnabled: boolean;
 
@@ -270,50 +364,133 @@ export class TraceBus implements TraceEmitter {
 
   /**
    * Records one event at the current virtual time. Hashes and counts it, and hands a fresh
-   * record to listeners (the record is only built when someone listens).
+   * record to listeners (the record is only built when someone listens to it: a `record`
+   * listener, or a subscriber of this event).
    */
   emit<E extends TraceEventName>(src: TraceSourceOf<E>, cpu: number, event: E, fields: TraceFieldsOf<E>): void;
   emit<E extends FieldlessEventName>(src: TraceSourceOf<E>, cpu: number, event: E): void;
   emit(src: TraceSource, cpu: number, event: string, fields?: TraceFields): void {
     const t = this.clock.now;
     this.nrec++;
-    const c = this.perEvent.get(event);
-    this.perEvent.set(event, c === undefined ? 1 : c + 1);
-    const hashing = this.hashEnabled;
-    const rec: TraceRecord | null = this.listeners > 0 ? { t, cpu, src, event } : null;
-    let w = this.buf;
-    let n = 0;
-    if (hashing) {
-      w[0] = TAG_RECORD;
-      n = putString(w, 1, event);
-      n = putNumber(w, n, t);
-      n = putNumber(w, n, cpu);
-      n = putString(w, n, src);
+    const e = ENTRIES.get(event);
+    let subs: TraceListener[] | undefined;
+    if (e !== undefined) {
+      const id = e.id;
+      const c = this.cnt[id]!;
+      if (c === 0) this.order.push(event);
+      this.cnt[id] = c + 1;
+      subs = this.subs[id];
+    } else {
+      const c = this.otherCounts.get(event);
+      if (c === undefined) this.order.push(event);
+      this.otherCounts.set(event, c === undefined ? 1 : c + 1);
+      subs = this.otherSubs.size === 0 ? undefined : this.otherSubs.get(event);
     }
+    const hashing = this.hashEnabled;
+    const rec: TraceRecord | null = this.listeners > 0 || subs !== undefined ? { t, cpu, src, event } : null;
     let nf = 0;
     if (fields !== undefined && (hashing || rec !== null)) {
-      // One pass over the fields feeds the hash and fills the record.
       for (const k in fields) {
         if (isReserved(k)) this.reserved(event, k);
-        const v = fields[k];
-        if (hashing) {
-          if (n + MAX_FIELD_WORDS + 2 > w.length) w = this.grow();
-          n = putString(w, n, k);
-          n = putValue(w, n, v);
-        }
-        if (rec !== null) rec[k] = v;
+        if (rec !== null) rec[k] = fields[k];
         nf++;
       }
     }
     if (hashing) {
-      w[n] = TAG_END;
-      w[n + 1] = nf;
-      this.mixWords(n + 2);
+      let n = e === undefined ? -1 : this.encodeCatalogued(e, src, cpu, t, fields, nf);
+      if (n < 0) n = this.encodeGeneric(src, cpu, event, t, fields);
+      this.mixWords(n);
     }
-    if (rec !== null) this.ee.emit('record', rec);
+    if (rec !== null) {
+      if (this.listeners > 0) this.ee.emit('record', rec);
+      if (subs !== undefined) for (let i = 0; i < subs.length; i++) subs[i]!(rec);
+    }
   }
 
-  /** Subscribes to records. */
+  /**
+   * The catalogue encoding of a record into `buf`; returns its word count, or -1 when the record
+   * does not fit its catalogue entry (a source or field the entry does not declare), which then
+   * takes the generic encoding.
+   */
+  private encodeCatalogued(e: EventEntry, src: string, cpu: number, t: number, fields: TraceFields | undefined, nf: number): number {
+    let s = 0;
+    const srcs = e.srcs;
+    while (s < srcs.length && srcs[s] !== src) s++;
+    if (s === srcs.length) return -1;
+    const names = e.fields;
+    const nv = names.length;
+    let w = this.buf;
+    if (2 + e.shapeWords + 3 * (nv + 2) + 1 > w.length) w = this.grow(2 + e.shapeWords + 3 * (nv + 2) + 1);
+    w[0] = e.fpA[s]!;
+    w[1] = e.fpB[s]!;
+    const shape0 = 2;
+    let n = shape0 + e.shapeWords;
+    let r = putKinded(w, n, t);
+    let shape = r & 15;
+    r = putKinded(w, r >>> 4, cpu);
+    shape |= (r & 15) << 4;
+    n = r >>> 4;
+    let present = 0;
+    for (let i = 0; i < nv; i++) {
+      const name = names[i]!;
+      const v = fields === undefined ? undefined : fields[name];
+      let kind: number;
+      if (v === undefined && (fields === undefined || !(name in fields))) {
+        kind = K_ABSENT;
+      } else {
+        present++;
+        r = putKinded(w, n, v);
+        n = r >>> 4;
+        kind = r & 15;
+      }
+      const slot = i + 2;
+      shape |= kind << ((slot & 7) << 2);
+      if ((slot & 7) === 7) {
+        w[shape0 + (slot >>> 3)] = shape;
+        shape = 0;
+      }
+    }
+    if (((nv + 2) & 7) !== 0) w[shape0 + ((nv + 2) >>> 3)] = shape;
+    if (present !== nf || e.open) {
+      if (!e.open) return -1;
+      // Further fields of an open event, in the order they were written: a count, then (name, tagged value) each.
+      w[n++] = nf - present;
+      if (fields !== undefined && nf > present) {
+        for (const k in fields) {
+          if (e.fieldSet.has(k)) continue;
+          if (n + MAX_FIELD_WORDS > w.length) w = this.grow(n + MAX_FIELD_WORDS);
+          n = putString(w, n, k);
+          n = putValue(w, n, fields[k]);
+        }
+      }
+    }
+    return n;
+  }
+
+  /** The generic encoding: GENERIC, str(event), num(t), num(cpu), str(src), { str(key), value }*, END, field count. */
+  private encodeGeneric(src: string, cpu: number, event: string, t: number, fields: TraceFields | undefined): number {
+    let w = this.buf;
+    w[0] = GENERIC_A;
+    w[1] = GENERIC_B;
+    let n = putString(w, 2, event);
+    n = putNumber(w, n, t);
+    n = putNumber(w, n, cpu);
+    n = putString(w, n, src);
+    let nf = 0;
+    if (fields !== undefined) {
+      for (const k in fields) {
+        if (n + MAX_FIELD_WORDS + 2 > w.length) w = this.grow(n + MAX_FIELD_WORDS + 2);
+        n = putString(w, n, k);
+        n = putValue(w, n, fields[k]);
+        nf++;
+      }
+    }
+    w[n] = TAG_END;
+    w[n + 1] = nf;
+    return n + 2;
+  }
+
+  /** Subscribes to every record. */
   on<E extends keyof TraceBusEvents>(event: E, fn: TraceBusEvents[E]): this {
     this.ee.on(event, fn);
     this.listeners = this.ee.listenerCount('record');
@@ -325,6 +502,34 @@ export class TraceBus implements TraceEmitter {
     this.ee.off(event, fn);
     this.listeners = this.ee.listenerCount('record');
     return this;
+  }
+
+  /**
+   * Subscribes `fn` to the records of `events` only: records of other events are not even built
+   * for it. Records reach `record` listeners first, then the subscribers of their event in the
+   * order they subscribed. Returns the function that unsubscribes.
+   */
+  subscribe(events: Iterable<string>, fn: TraceListener): () => void {
+    const lists: TraceListener[][] = [];
+    for (const ev of new Set(events)) {
+      const e = ENTRIES.get(ev);
+      let list = e === undefined ? this.otherSubs.get(ev) : this.subs[e.id];
+      if (list === undefined) {
+        list = [];
+        if (e === undefined) this.otherSubs.set(ev, list);
+        else this.subs[e.id] = list;
+      }
+      list.push(fn);
+      lists.push(list);
+    }
+    return () => {
+      for (const list of lists) {
+        const i = list.indexOf(fn);
+        if (i >= 0) list.splice(i, 1);
+      }
+      for (let id = 0; id < N_ENTRIES; id++) if (this.subs[id]?.length === 0) this.subs[id] = undefined;
+      for (const [ev, list] of [...this.otherSubs]) if (list.length === 0) this.otherSubs.delete(ev);
+    };
   }
 
   /** Running hash of every record so far: 16 hex digits. Throws if hashing is disabled. */
@@ -346,22 +551,25 @@ export class TraceBus implements TraceEmitter {
   /** Records per event name, in order of first appearance. */
   counts(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [k, v] of this.perEvent) out[k] = v;
+    for (const k of this.order) out[k] = this.countOf(k);
     return out;
   }
 
   /** Records emitted so far with this event name. */
   countOf(event: string): number {
-    return this.perEvent.get(event) ?? 0;
+    const e = ENTRIES.get(event);
+    return e === undefined ? (this.otherCounts.get(event) ?? 0) : this.cnt[e.id]!;
   }
 
   private reserved(event: string, k: string): never {
     throw new SimError('trace', `trace event '${event}': field name '${k}' is reserved (t, cpu, src and event are set by the bus)`);
   }
 
-  /** Doubles the word buffer (records with many fields), keeping what is in it. */
-  private grow(): Int32Array {
-    const bigger = new Int32Array(this.buf.length * 2);
+  /** Grows the word buffer to at least `min` words (records with many fields), keeping what is in it. */
+  private grow(min: number): Int32Array {
+    let size = this.buf.length * 2;
+    while (size < min) size *= 2;
+    const bigger = new Int32Array(size);
     bigger.set(this.buf);
     this.buf = bigger;
     return bigger;

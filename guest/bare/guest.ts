@@ -30,6 +30,14 @@ import {
 
 export const BARE_PT_BASE = 0x2000;
 export const BARE_DEFAULT_APF_AREA = 0x1000;
+/** Bytes of the APF area the bare guest and the host use (the v6.7 struct). */
+export const BARE_APF_AREA_BYTES = 64;
+
+/** The GPA range [start, end) of the bare guest's identity page tables for `memoryBytes` of RAM. */
+export function barePageTables(memoryBytes: number): { readonly start: number; readonly end: number } {
+  const pages = Math.floor(memoryBytes / PAGE_SIZE);
+  return { start: BARE_PT_BASE, end: BARE_PT_BASE + (3 + Math.ceil(pages / 512)) * PAGE_SIZE };
+}
 const TIMER_VECTOR = LINUX_VECTOR.LOCAL_TIMER_VECTOR;
 
 export interface BareGuestOptions {
@@ -200,7 +208,7 @@ export class BareGuest implements GuestCode {
     this.step = -1;
     this.finished = true;
     this.record({ kind: 'done', cpl: this.cpu.cpl });
-    if (this.cpu.cpl === 3) yield insn.syscall(0);
+    if (this.cpu.cpl !== 0) yield insn.syscall(0);
     return yield* this.halted();
   }
 
@@ -240,17 +248,20 @@ export class BareGuest implements GuestCode {
       case 'cli':
         yield insn.cli();
         break;
-      case 'cpl':
+      case 'cpl': {
         if (s.cpl === this.cpu.cpl) break;
-        if (s.cpl === 3) {
-          const tf: TrapFrame = { event: { kind: 'syscall', nr: 0 }, savedCpl: 3, savedIf: this.cpu.ifFlag, seq: 0, t: this.sim.now };
+        // Between two rings above 0: back to CPL 0 first (SYSCALL), then IRET to the target ring
+        // with the interrupt flag the script had.
+        const ifFlag = this.cpu.ifFlag;
+        if (this.cpu.cpl !== 0) yield insn.syscall(0);
+        if (s.cpl !== 0) {
+          const tf: TrapFrame = { event: { kind: 'syscall', nr: 0 }, savedCpl: s.cpl, savedIf: ifFlag, seq: 0, t: this.sim.now };
           this.stack.push(new Frame('entry', 'to_user', this.toUser(tf), tf));
           yield insn.pause();
-        } else {
-          yield insn.syscall(0);
         }
         this.record({ kind: 'cpl', cpl: this.cpu.cpl, if: this.cpu.ifFlag });
         break;
+      }
       case 'touch': {
         const write = s.write === true;
         const value = (s.value ?? 1) >>> 0;
@@ -348,10 +359,20 @@ export class BareGuest implements GuestCode {
     yield insn.wrmsr(X86_MSR.IA32_TSC_DEADLINE, BigInt(Math.max(deadline, this.sim.now + 1)));
   }
 
+  /**
+   * Cancel the deadline `armTimer` set when the wait ended before it (TSC_DEADLINE := 0 disarms
+   * the timer), so it cannot fire into a later step of the script.
+   */
+  private *disarmTimer(deadline: number): Code {
+    if (!this.lapicOn || !Number.isFinite(deadline) || this.sim.now >= deadline) return;
+    yield insn.wrmsr(X86_MSR.IA32_TSC_DEADLINE, 0n);
+  }
+
   private *waitFor(until: BareCondition, timeoutNs: number | undefined, mode: 'sti_hlt' | 'spin' | undefined): Code {
     const start = this.sim.now;
     const deadline = timeoutNs === undefined ? Infinity : start + timeoutNs;
-    const spin = mode === 'spin' || this.cpu.cpl === 3;
+    // HLT is privileged: above CPL 0 a wait spins.
+    const spin = mode === 'spin' || this.cpu.cpl !== 0;
     const wasIf = this.cpu.ifFlag;
     yield* this.armTimer(deadline);
     let result = 'timeout';
@@ -368,6 +389,7 @@ export class BareGuest implements GuestCode {
         yield insn.cli();
       }
     }
+    yield* this.disarmTimer(deadline);
     if (!spin && wasIf) {
       // Restore IF; the PAUSE absorbs the STI shadow so the next step is interruptible.
       yield insn.sti();
@@ -484,6 +506,7 @@ export class BareGuest implements GuestCode {
       yield insn.stiHlt();
       yield insn.cli();
     }
+    yield* this.disarmTimer(deadline);
     this.record({ kind: 'wait', cpl: 0, token, result, waitedNs: this.sim.now - start });
   }
 }

@@ -15,6 +15,8 @@ type State =
   | { readonly s: 'wake-all'; readonly t: number }
   | { readonly s: 'dropped'; readonly t: number; readonly why: string }
   | { readonly s: 'halted' }
+  /** Outstanding on a CPU the guest's crash path stopped without disabling APF: an answer is allowed, none is required. */
+  | { readonly s: 'orphaned'; readonly t: number }
   | { readonly s: 'cancelled'; readonly t: number };
 
 interface Fault {
@@ -31,6 +33,7 @@ export const apfAnswered = defineChecker({
   invariant:
     'Each async #PF the host injects (token T) is answered by exactly one page-ready for T, or by a wake-all on that vCPU, or dropped by a ' +
     'documented path (APF disable, INIT/RESET, CR0.PG change on old hosts, vCPU/VM teardown, the guest kernel going away). ' +
+    'After a crash the other CPUs\' outstanding faults may still be answered (their APF stays on) and need not be. ' +
     'No page-ready goes to a token that was never injected or was already answered.',
   options: {},
   events: eventSet(['kvm_async_pf_not_present', 'kvm_async_pf_ready', 'kvm_async_pf_df_cancel', 'kvm_async_pf_wakeup_all'], APF_DROP_EVENTS, KERNEL_GONE),
@@ -96,6 +99,9 @@ export const apfAnswered = defineChecker({
         case 'dropped':
           if (notified) report(rec.t, rec.cpu, `page-ready for ${where(f)} after it was dropped (${f.state.why} at ${at(f.state.t)})`);
           return;
+        case 'orphaned':
+          if (notified) f.state = { s: 'ready', t: rec.t };
+          return;
         case 'cancelled':
           if (notified) report(rec.t, rec.cpu, `page-ready for token ${hex(token)} whose not-present was cancelled before the guest saw it (#DF cancellation at ${at(f.state.t)})`);
           return;
@@ -141,6 +147,10 @@ export const apfAnswered = defineChecker({
                 const f = faults.get(tok);
                 if (f !== undefined && (f.state.s === 'outstanding' || f.state.s === 'halted')) f.state = { s: 'dropped', t: rec.t, why: d.why };
               }
+            } else if (rec.src === 'guest' && rec.event === 'crash') {
+              // kvm_crash_shutdown disables APF on the crashing CPU only; the others stay registered.
+              dropCpu(rec.cpu, rec.t, `guest ${rec.event}`);
+              for (const f of faults.values()) if (f.state.s === 'outstanding') f.state = { s: 'orphaned', t: rec.t };
             } else if (rec.src === 'guest' && isKernelGone(rec.event)) dropCpu(-1, rec.t, `guest ${rec.event}`);
           }
         }

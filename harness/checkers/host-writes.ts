@@ -2,7 +2,11 @@
  * host-writes: the host writes into guest memory, on behalf of the APF protocol, only bytes 0–7
  * of the area the vCPU registered in MSR_KVM_ASYNC_PF_EN (flags and token), and nothing at all
  * once APF is disabled, the vCPU was reset, or the guest kernel that registered the area is gone
- * (kexec, crash, reboot without disabling).
+ * (kexec, reboot without disabling; a crash, for the crashing CPU's area).
+ *
+ * A crash tears down APF on the crashing CPU only (kvm_crash_shutdown); the NMI shootdown stops the
+ * other CPUs with their areas still registered, so the host completing their page-ins there keeps
+ * to the ABI and is not reported (the kdump kernel traces it as `kdump_area_changed`).
  */
 import { at, defineChecker, eventSet, hex, isKernelGone, KERNEL_GONE } from './types';
 
@@ -13,7 +17,8 @@ export const hostWrites = defineChecker({
   description: 'host writes only bytes 0-7 of the registered area, and nothing after a disable',
   invariant:
     'Every kvm_write_guest lies within bytes 0–7 of the area registered by the last successful enable on that vCPU, and none happens ' +
-    'while APF is disabled, after INIT/RESET, or after the guest kernel that registered the area kexec\'d, crashed or rebooted.',
+    'while APF is disabled, after INIT/RESET, or after the guest kernel that registered the area kexec\'d or rebooted, or crashed on that CPU ' +
+    '(a crash leaves the other CPUs\' areas registered).',
   options: {},
   events: eventSet(['kvm_async_pf_enable', 'kvm_async_pf_disable', 'kvm_vcpu_reset', 'kvm_vcpu_init', 'kvm_write_guest'], KERNEL_GONE),
   create(_opts, report) {
@@ -58,7 +63,9 @@ export const hostWrites = defineChecker({
             return;
           }
           default:
-            if (rec.src === 'guest' && isKernelGone(rec.event)) unregister(-1, rec.t, `the guest kernel that registered the area went away (${rec.event})`);
+            if (rec.src !== 'guest' || !isKernelGone(rec.event)) return;
+            // A crash: only the crashing CPU tore its area down (or, without the fix, left it to the kdump kernel).
+            unregister(rec.event === 'crash' ? rec.cpu : -1, rec.t, `the guest kernel that registered the area went away (${rec.event})`);
         }
       },
       finish() {},

@@ -14,7 +14,7 @@ import { staleTranslation } from './stale-translation';
 import { tokenUnique } from './token-unique';
 import type { Checker, CheckerDef, RunEndInfo, Violation } from './types';
 import type { TraceRecord } from '../../sim/trace';
-import { TraceRouter } from '../trace/consumer';
+import { TraceRouter, type TraceEventName } from '../trace/consumer';
 
 export * from './types';
 
@@ -59,6 +59,11 @@ export class CheckerSet {
       this.live.map((c) => c.checker),
       routing,
     );
+  }
+
+  /** The events the live checkers act on (every catalogue event when not routing). */
+  get events(): ReadonlySet<TraceEventName> {
+    return this.router.events;
   }
 
   /** Hands a record to the checkers that declared its event (every checker when not routing). */

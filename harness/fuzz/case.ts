@@ -12,7 +12,6 @@ import { runScenario, type RunReport } from '../runner';
 import { scenarioFromValue, ScenarioError } from '../scenario/load';
 import type { Scenario } from '../scenario/types';
 import { handlersForCase } from '../handlers-file';
-import { TraceRouter } from '../trace/consumer';
 import { canaryByName } from './canaries';
 import type { JsonObject } from './doc';
 import { hazardObserver, hostOracle, lostWakeupObserver, type Observer, type PropertyFailure } from './properties';
@@ -99,8 +98,7 @@ export function runScenarioCase(scenario: Scenario, opts: CaseOptions): CaseResu
         memory = p.memory;
       },
     });
-  const router = new TraceRouter([...observers, hazards]);
-  const report = runScenario(scenario, { machine, onRecord: router.onRecord });
+  const report = runScenario(scenario, { machine, consumers: [...observers, hazards] });
   const extra: PropertyFailure[] = [];
   // The host oracle reads state a crashed run may have left half-updated: only judge it on runs that did not throw.
   if (report.outcome !== 'error') for (const o of observers) extra.push(...o.finish());

@@ -20,8 +20,23 @@ export interface SearchSpec {
   readonly case: CaseOptions;
 }
 
+/** Arbitraries built per generator options (a few per process): building one costs about as much as a small run's scenario generation. */
+const ARBS = new Map<string, fc.Arbitrary<JsonObject>>();
+const MAX_ARBS = 16;
+
+/**
+ * The documents of a search. Arbitraries are immutable values (all randomness comes from the
+ * `Random` fast-check passes in), so one is built per distinct spec and reused by every run.
+ */
 export function docArb(spec: SearchSpec): fc.Arbitrary<JsonObject> {
-  return spec.case.mode === 'untrusted' ? untrustedDocArb(spec.gen) : scenarioDocArb(spec.gen);
+  const key = JSON.stringify([spec.case.mode === 'untrusted', spec.gen]);
+  let arb = ARBS.get(key);
+  if (arb === undefined) {
+    arb = spec.case.mode === 'untrusted' ? untrustedDocArb(spec.gen) : scenarioDocArb(spec.gen);
+    if (ARBS.size >= MAX_ARBS) ARBS.clear();
+    ARBS.set(key, arb);
+  }
+  return arb;
 }
 
 /** The document of run `index` of campaign `seed` (no run). */

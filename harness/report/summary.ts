@@ -4,7 +4,7 @@
  * synchronous faults, dummy nodes, ACKs, and how long each task waited for its pages.
  */
 import { WAKE_ALL } from '../checkers/types';
-import { ALL_TRACE_EVENTS, type AnyTraceRecord, type TraceConsumer } from '../trace/consumer';
+import { eventSet, type EventsIn, type TraceConsumer, type TraceEventName, type TraceRecordOf } from '../trace/consumer';
 
 export interface TaskWaits {
   readonly task: string;
@@ -41,96 +41,49 @@ export interface Summary {
   readonly waits: readonly TaskWaits[];
 }
 
-/** Aggregates a summary from records (all of them: it counts them and notes the last one's time). */
-export class SummaryBuilder implements TraceConsumer {
-  readonly events = ALL_TRACE_EVENTS;
-  private n = {
-    records: 0,
-    notPresent: 0,
-    asyncPfInjected: 0,
-    notPresentHalted: 0,
-    pageReadyDelivered: 0,
-    pageReadySuppressed: 0,
-    wakeAlls: 0,
-    artificialHalts: 0,
-    repeatedFaults: 0,
-    syncFaults: 0,
-    dummyNodes: 0,
-    dummiesConsumed: 0,
-    acks: 0,
-    pagesEvicted: 0,
-    pagesFaultedIn: 0,
-    guestBugs: 0,
-    warnings: 0,
-    hungTasks: 0,
-    panics: 0,
-    tasksStarted: 0,
-    tasksExited: 0,
-  };
+/** The events whose fields the summary reads; every other figure is a count the trace bus keeps. */
+const SUMMARY_EVENTS = eventSet(['kvm_async_pf_not_present', 'kvm_async_pf_ready', 'kvm_async_pf_sync', 'kvm_async_pf_task_wake', 'kvm_async_pf_task_woken'] as const);
+
+/** Per-event counts of a run (the trace bus: `countOf`, `recordCount`). */
+export interface EventCounts {
+  countOf(event: TraceEventName): number;
+  readonly recordCount: number;
+}
+
+/**
+ * Aggregates a summary: the records of the few events whose fields it reads (which way a
+ * not-present or page-ready went, why a fault was synchronous, dummy nodes, waits) as they stream
+ * by, the plain counts from the trace bus's per-event counters when the summary is built, so the
+ * records of every other event need not be built for it.
+ */
+export class SummaryBuilder implements TraceConsumer<EventsIn<typeof SUMMARY_EVENTS>> {
+  readonly events = SUMMARY_EVENTS;
+  private notPresentHalted = 0;
+  private asyncPfInjected = 0;
+  private pageReadyDelivered = 0;
+  private pageReadySuppressed = 0;
+  private wakeAlls = 0;
+  private dummyNodes = 0;
   private readonly syncWhy = new Map<string, number>();
   private readonly waits = new Map<string, { waits: number; totalNs: number; maxNs: number }>();
-  private endT = 0;
 
-  onRecord(rec: AnyTraceRecord): void {
-    const n = this.n;
-    n.records++;
-    this.endT = rec.t;
+  onRecord(rec: TraceRecordOf<EventsIn<typeof SUMMARY_EVENTS>>): void {
     switch (rec.event) {
       case 'kvm_async_pf_not_present':
-        n.notPresent++;
-        if (!rec.injected) n.notPresentHalted++;
-        else n.asyncPfInjected++;
+        if (!rec.injected) this.notPresentHalted++;
+        else this.asyncPfInjected++;
         break;
       case 'kvm_async_pf_ready':
         if (rec.token === WAKE_ALL) {
-          if (rec.notified) n.wakeAlls++;
-        } else if (!rec.notified) n.pageReadySuppressed++;
-        else n.pageReadyDelivered++;
+          if (rec.notified) this.wakeAlls++;
+        } else if (!rec.notified) this.pageReadySuppressed++;
+        else this.pageReadyDelivered++;
         break;
-      case 'kvm_async_pf_halt':
-        n.artificialHalts++;
-        break;
-      case 'kvm_async_pf_repeated_fault':
-      case 'kvm_async_pf_doublefault':
-        n.repeatedFaults++;
-        break;
-      case 'kvm_async_pf_sync': {
-        n.syncFaults++;
+      case 'kvm_async_pf_sync':
         this.syncWhy.set(rec.why, (this.syncWhy.get(rec.why) ?? 0) + 1);
         break;
-      }
       case 'kvm_async_pf_task_wake':
-        if (rec.dummy) n.dummyNodes++;
-        break;
-      case 'kvm_async_pf_dummy_consumed':
-        n.dummiesConsumed++;
-        break;
-      case 'kvm_async_pf_ack':
-        n.acks++;
-        break;
-      case 'host_page_evict':
-        n.pagesEvicted++;
-        break;
-      case 'host_page_fault_in':
-        n.pagesFaultedIn++;
-        break;
-      case 'bug':
-        n.guestBugs++;
-        break;
-      case 'warn':
-        n.warnings++;
-        break;
-      case 'hung_task':
-        n.hungTasks++;
-        break;
-      case 'panic':
-        n.panics++;
-        break;
-      case 'task_new':
-        n.tasksStarted++;
-        break;
-      case 'task_exit':
-        n.tasksExited++;
+        if (rec.dummy) this.dummyNodes++;
         break;
       case 'kvm_async_pf_task_woken': {
         const ns = rec.waited_ns;
@@ -144,12 +97,34 @@ export class SummaryBuilder implements TraceConsumer {
     }
   }
 
-  build(endT?: number): Summary {
+  /** The summary of a run that ended at `endT`, with the bus's counts of that run. */
+  build(endT: number, counts: EventCounts): Summary {
+    const c = (e: TraceEventName): number => counts.countOf(e);
     const syncFaultReasons: Record<string, number> = {};
     for (const [k, v] of [...this.syncWhy].sort((a, b) => a[0].localeCompare(b[0]))) syncFaultReasons[k] = v;
     return {
-      ...this.n,
-      endT: endT ?? this.endT,
+      records: counts.recordCount,
+      notPresent: c('kvm_async_pf_not_present'),
+      asyncPfInjected: this.asyncPfInjected,
+      notPresentHalted: this.notPresentHalted,
+      pageReadyDelivered: this.pageReadyDelivered,
+      pageReadySuppressed: this.pageReadySuppressed,
+      wakeAlls: this.wakeAlls,
+      artificialHalts: c('kvm_async_pf_halt'),
+      repeatedFaults: c('kvm_async_pf_repeated_fault') + c('kvm_async_pf_doublefault'),
+      syncFaults: c('kvm_async_pf_sync'),
+      dummyNodes: this.dummyNodes,
+      dummiesConsumed: c('kvm_async_pf_dummy_consumed'),
+      acks: c('kvm_async_pf_ack'),
+      pagesEvicted: c('host_page_evict'),
+      pagesFaultedIn: c('host_page_fault_in'),
+      guestBugs: c('bug'),
+      warnings: c('warn'),
+      hungTasks: c('hung_task'),
+      panics: c('panic'),
+      tasksStarted: c('task_new'),
+      tasksExited: c('task_exit'),
+      endT,
       syncFaultReasons,
       waits: [...this.waits].map(([task, w]) => ({ task, ...w })),
     };

@@ -102,6 +102,8 @@ export function describe(rec: AnyTraceRecord, ctx: TimelineContext = {}): string
       return verbose ? `${rec.write === true ? 'wrmsr' : 'rdmsr'} ${h(rec.ecx)}${rec.exception === true ? ' → #GP' : ''}` : undefined;
     case 'kvm_set_msr_host':
       return `userspace sets ${typeof rec.ecx === 'number' ? (APF_MSRS[rec.ecx] ?? h(rec.ecx)) : '?'} = ${h(rec.data)}${rec.ok === false ? ' (refused)' : ''}`;
+    case 'kvm_get_msr_host':
+      return `userspace reads ${typeof rec.ecx === 'number' ? (APF_MSRS[rec.ecx] ?? h(rec.ecx)) : '?'}${rec.ok === false ? ' (refused)' : ` = ${h(rec.data)}`}`;
     case 'kvm_apic_accept_irq':
       return verbose ? `LAPIC accepts ${vec(rec.vec)}${rec.coalesced === true ? ' (coalesced)' : ''}` : undefined;
     case 'kvm_inj_virq':

@@ -260,8 +260,9 @@ export type TaskInput = z.output<typeof TaskSchema>;
 
 /** How one field of a record is matched. */
 export type FieldMatch =
-  | { readonly kind: 'eq'; readonly value: number | bigint | string | boolean }
-  | { readonly kind: 'not'; readonly value: number | bigint | string | boolean }
+  /** `text`: the hex string as written, when `value` was read from one ("0x1000"). */
+  | { readonly kind: 'eq'; readonly value: number | bigint | string | boolean; readonly text?: string }
+  | { readonly kind: 'not'; readonly value: number | bigint | string | boolean; readonly text?: string }
   | { readonly kind: 'range'; readonly min?: number; readonly max?: number }
   | { readonly kind: 'capture'; readonly name: string };
 
@@ -281,8 +282,9 @@ const FieldMatchSchema = union(
 )
   .transform((v): FieldMatch => {
     if (typeof v === 'string' && /^\$[A-Za-z_][A-Za-z0-9_]*$/.test(v)) return { kind: 'capture', name: v.slice(1) };
-    if (typeof v !== 'object') return { kind: 'eq', value: scalarValue(v) };
-    if ('not' in v) return { kind: 'not', value: scalarValue(v.not) };
+    const text = (x: unknown): { text?: string } => (typeof x === 'string' && typeof scalarValue(x) !== 'string' ? { text: x } : {});
+    if (typeof v !== 'object') return { kind: 'eq', value: scalarValue(v), ...text(v) };
+    if ('not' in v) return { kind: 'not', value: scalarValue(v.not), ...text(v.not) };
     return { kind: 'range', ...(v.min === undefined ? {} : { min: v.min }), ...(v.max === undefined ? {} : { max: v.max }) };
   })
   .meta({ id: 'FieldMatch', description: 'A field value to match: a number, "0x..." hex, string or boolean; "$name" captures (in sequences); {"not": v}; {"min", "max"}.' });
@@ -333,6 +335,7 @@ export const ACTIONS = {
   vm_destroy: 'host: destroy the VM',
   evict: 'host: swap out pages now',
   set_msr: 'host-initiated MSR write (as userspace does on restore)',
+  get_msr: 'host-initiated MSR read (KVM_GET_MSRS, as userspace does on save), traced as kvm_get_msr_host',
   save_restore: 'migration: save the APF MSRs, continue on a fresh destination vCPU (no queue, token counter 0), restore them in `order`',
   nested_migrate: 'migration with post-copy while nested guests run: restore the nested state (`restore`) with its pages still on the source (docs/nested.md)',
   page_ready: 'host: send page-ready for `token` to a vCPU (write its token slot, raise its vector; the ABI allows any vCPU)',
@@ -386,6 +389,7 @@ const InjectionSchema = z.discriminatedUnion(
     act('vm_destroy', {}),
     act('evict', { pages: z.array(PageRefSchema, { error: 'expected a list of pages' }) }),
     act('set_msr', { cpu, msr: MsrIndex, value: U64 }),
+    act('get_msr', { cpu, msr: MsrIndex }),
     act('save_restore', {
       cpu,
       order: choice(['en-int', 'int-en'], 'expected "en-int" (EN restored first) or "int-en"').optional(),
@@ -442,10 +446,24 @@ const CountSchema = union(
       cpu: int('a vCPU index', -1, 63).optional(),
       src: Src.optional(),
       fields: z.record(z.string(), FieldMatchSchema).optional(),
+      window: obj({
+        from: Time.optional().meta({ description: 'Count records at or after this virtual time (default 0).' }),
+        to: Time.optional().meta({ description: 'Count records before this virtual time (default: the end of the run).' }),
+      })
+        .optional()
+        .meta({ description: 'Count only the records in this virtual-time window [from, to).' }),
     }),
   ],
-  'expected a count (a number) or {"min": n, "max": n, "cpu"?: n, "fields"?: {...}}',
+  'expected a count (a number) or {"min": n, "max": n, "cpu"?: n, "fields"?: {...}, "window"?: {"from"?, "to"?}}',
 );
+
+/** A latency expectation: the time from each record matching `from` to the first later record matching `to`. */
+const LatencyExpectSchema = obj({
+  from: MatchSchema.meta({ description: 'The record that starts the clock; "$name" captures bind per pair.' }),
+  to: MatchSchema.meta({ description: 'The record that stops it: the first later one that matches, with the same captures.' }),
+  min: Time.optional().meta({ description: 'Every pair takes at least this long.' }),
+  max: Time.optional().meta({ description: 'Every pair takes at most this long; a "from" never followed by its "to" fails.' }),
+}).meta({ id: 'LatencyExpectation', description: 'The latency between two matched events, e.g. not-present token T to the wake of token T.' });
 
 const CheckerList = z.array(nameOf('checker', checkerNames), { error: 'expected a list of checker names' });
 
@@ -456,6 +474,10 @@ const Expect = obj(
     counts: z.record(z.string(), CountSchema, { error: 'expected an object: event name -> count' }).optional().meta({ description: 'Event counts: exact, or {"min", "max"} with optional cpu/src/fields filter.' }),
     sequence: z.array(MatchSchema, { error: 'expected a list of trace patterns' }).optional().meta({ description: 'Records that must occur in this order (other records may come between).' }),
     absent: z.array(MatchSchema, { error: 'expected a list of trace patterns' }).optional().meta({ description: 'Records that must not occur.' }),
+    latency: z
+      .array(LatencyExpectSchema, { error: 'expected a list of latencies {"from", "to", "min"?, "max"?}' })
+      .optional()
+      .meta({ description: 'Latencies between matched events: each "from" record to the first later "to" record with the same captures, within [min, max].' }),
     checkers: obj({ pass: CheckerList.optional(), fire: CheckerList.optional() }).optional().meta({
       description: 'Checkers that must stay quiet (default: every enabled checker not listed under "fire") or must fire.',
     }),
@@ -578,7 +600,7 @@ export const BareStepSchema = z
       obj({ op: z.literal('cpuid'), leaf: HexOrInt('a CPUID leaf'), subleaf: HexOrInt('a CPUID subleaf').optional() }),
       noArgs('sti'),
       noArgs('cli'),
-      obj({ op: z.literal('cpl'), cpl: z.union([z.literal(0), z.literal(3)], { error: 'expected 0 or 3' }) }),
+      obj({ op: z.literal('cpl'), cpl: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)], { error: 'expected a privilege level: 0, 1, 2 or 3' }) }),
       obj({ op: z.literal('touch'), addr: GpaHex, write: bool('write').optional(), value: U32.optional() }),
       noArgs('hlt'),
       noArgs('sti_hlt'),
@@ -684,5 +706,6 @@ export type HostMemoryInput = z.output<typeof HostMemory>;
 export type ExpectInput = z.output<typeof Expect>;
 export type VariantInput = z.output<typeof Variant>;
 export type CountInput = z.output<typeof CountSchema>;
+export type LatencyExpectInput = z.output<typeof LatencyExpectSchema>;
 export type { PageBacking };
 export { MSR_NAMES };

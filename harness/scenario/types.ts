@@ -84,6 +84,20 @@ export interface CountExpectation {
   readonly cpu?: number;
   readonly src?: TraceSource;
   readonly fields: Readonly<Record<string, FieldMatch>>;
+  /** Count only records with `from <= t < to` (virtual ns). */
+  readonly window?: { readonly from: number; readonly to: number };
+}
+
+/**
+ * The time from each record matching `from` to the first later record matching `to` with the same
+ * captures (`"$name"`, bound per pair by `from`) lies in [min, max]; with `max`, every `from` must
+ * be followed by its `to`.
+ */
+export interface LatencyExpectation {
+  readonly from: Match;
+  readonly to: Match;
+  readonly min?: number;
+  readonly max?: number;
 }
 
 export interface Expectations {
@@ -92,6 +106,8 @@ export interface Expectations {
   readonly counts: readonly CountExpectation[];
   readonly sequence: readonly Match[];
   readonly absent: readonly Match[];
+  /** Latencies between matched events (absent: none). */
+  readonly latency?: readonly LatencyExpectation[];
   /** Checkers that must stay quiet; undefined = every enabled checker not in `fire`. */
   readonly pass?: readonly string[];
   readonly fire: readonly string[];

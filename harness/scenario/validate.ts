@@ -8,13 +8,15 @@ import type { KernelOp, TaskSpec, UserOp } from '../../guest/program';
 import { CHECKERS, type CheckerSetting } from '../checkers';
 import { eventInfo, hasField, knownEventNames } from '../trace/vocabulary';
 import { closest } from '../util/names';
-import { hex } from '../util/units';
-import type { ScenarioInput, OpInput, MatchInput, CountInput, InjectionInput, PageRef, BareInput, BareStepInput, ExpectInput } from './schema';
+import { fmtDuration, hex } from '../util/units';
+import type { FieldMatch, ScenarioInput, OpInput, MatchInput, CountInput, InjectionInput, PageRef, BareInput, BareStepInput, ExpectInput, LatencyExpectInput } from './schema';
 import type { BareCondition, BarePfPolicy, BareStep } from '../../guest/bare/script';
 import { convertNested, type NestedSpec } from './nested';
 import { checkMemslotAction, resolveMemslots } from './memslots';
-import { DEFAULTS, type BareSpec, type CountExpectation, type Expectations, type HostMemorySpec, type Injection, type Match, type Regression, type Scenario, type Action, type VariantSpec } from './types';
+import { DEFAULTS, type BareSpec, type CountExpectation, type Expectations, type LatencyExpectation, type HostMemorySpec, type Injection, type Match, type Regression, type Scenario, type Action, type VariantSpec } from './types';
 import { GUEST_KNOBS, HOST_KNOBS, knobValues } from './knobs';
+import { BARE_APF_AREA_BYTES, BARE_DEFAULT_APF_AREA, barePageTables } from '../../guest/bare/guest';
+import { ASYNC_PF_EN_GPA_MASK, MSR_KVM_ASYNC_PF_EN } from '../../shared-abi/msr';
 
 export interface Problem {
   readonly path: readonly (string | number)[];
@@ -57,6 +59,7 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
   if (tasksIn.length > 0 && input.bare !== undefined) c.add(['bare'], 'use either "tasks" (a guest kernel workload) or "bare" (a bare-metal script), not both');
   if (input.bare !== undefined && vcpus !== 1) c.add(['machine', 'vcpus'], `the bare-metal guest runs on one vCPU (got ${vcpus})`);
   if (input.bare?.apfArea !== undefined && input.bare.apfArea % 64 !== 0) c.add(['bare', 'apfArea'], `the APF area must be 64-byte aligned (got ${hex(input.bare.apfArea)})`);
+  if (input.bare !== undefined) checkBareAreas(c, input, input.bare);
 
   const taskPages = new Map<string, Set<number>>();
   const taskMm = new Map<string, string>();
@@ -247,12 +250,51 @@ export function buildScenario(input: ScenarioInput, name: string, file: string |
   return { scenario, problems: [] };
 }
 
+/**
+ * The bare guest's APF area must not overlap its page tables: the host writes the flags and the
+ * token there, which would overwrite page-table entries (and the loader zeroes the area after
+ * building the tables). Checked for `bare.apfArea`, and for the areas a script's WRMSR or a
+ * `set_msr` event registers in MSR_KVM_ASYNC_PF_EN (bit 0 set).
+ */
+function checkBareAreas(c: Checker, input: ScenarioInput, bare: BareInput): void {
+  const pt = barePageTables(input.machine?.memory ?? DEFAULTS.memoryBytes);
+  const check = (path: readonly (string | number)[], gpa: number, what: string): void => {
+    const end = gpa + BARE_APF_AREA_BYTES;
+    if (gpa >= pt.end || end <= pt.start) return;
+    c.add(
+      path,
+      `${what} at ${hex(gpa)} (${hex(gpa)}-${hex(end - 1)}) overlaps the bare guest's page tables (${hex(pt.start)}-${hex(pt.end - 1)}): ` +
+        `the host's flag and token writes would overwrite page-table entries; put the area outside them (the default is ${hex(BARE_DEFAULT_APF_AREA)})`,
+    );
+  };
+  check(['bare', 'apfArea'], bare.apfArea ?? BARE_DEFAULT_APF_AREA, 'the APF area');
+  const enArea = (value: bigint): number | undefined => ((value & 1n) === 0n ? undefined : Number(value & ASYNC_PF_EN_GPA_MASK));
+  const walk = (steps: readonly BareStepInput[], path: readonly (string | number)[]): void => {
+    steps.forEach((st, i) => {
+      if (st.op === 'wrmsr' && st.msr === MSR_KVM_ASYNC_PF_EN) {
+        const gpa = enArea(st.value);
+        if (gpa !== undefined) check([...path, i, 'value'], gpa, 'the APF area this WRMSR registers');
+      } else if (st.op === 'repeat') walk(st.body, [...path, i, 'body']);
+    });
+  };
+  walk(bare.script, ['bare', 'script']);
+  const events = (list: readonly InjectionInput[] | undefined, path: readonly (string | number)[]): void =>
+    list?.forEach((e, i) => {
+      if (e.do !== 'set_msr' || e.msr !== MSR_KVM_ASYNC_PF_EN) return;
+      const gpa = enArea(e.value);
+      if (gpa !== undefined) check([...path, i, 'value'], gpa, 'the APF area this set_msr registers');
+    });
+  events(input.events, ['events']);
+  for (const [name, v] of Object.entries(input.regression?.variants ?? {})) events(v.events, ['regression', 'variants', name, 'events']);
+}
+
 /** Expectations (the scenario's own, or a variant's) with their cross-field checks; problems are reported under `base`. */
 function convertExpect(c: Checker, ex: ExpectInput | undefined, enabled: ReadonlySet<string>, base: readonly (string | number)[]): Expectations {
   const counts: CountExpectation[] = [];
   for (const [event, v] of Object.entries(ex?.counts ?? {})) counts.push(convertCount(c, event, v, [...base, 'counts', event]));
   const sequence = (ex?.sequence ?? []).map((m, i) => convertMatch(c, m, [...base, 'sequence', i], true));
   const absent = (ex?.absent ?? []).map((m, i) => convertMatch(c, m, [...base, 'absent', i], false));
+  const latency = (ex?.latency ?? []).map((l, i) => convertLatency(c, l, [...base, 'latency', i]));
   const fire = ex?.checkers?.fire ?? [];
   const pass = ex?.checkers?.pass;
   fire.forEach((n, i) => {
@@ -273,9 +315,19 @@ function convertExpect(c: Checker, ex: ExpectInput | undefined, enabled: Readonl
     counts,
     sequence,
     absent,
+    ...(latency.length === 0 ? {} : { latency }),
     ...(pass === undefined ? {} : { pass }),
     fire,
   };
+}
+
+/** A latency expectation: both matches checked (captures allowed: `from` binds them per pair), and its bounds. */
+function convertLatency(c: Checker, l: LatencyExpectInput, path: readonly (string | number)[]): LatencyExpectation {
+  const from = convertMatch(c, l.from, [...path, 'from'], true);
+  const to = convertMatch(c, l.to, [...path, 'to'], true);
+  if (l.min === undefined && l.max === undefined) c.add(path, 'give "min", "max" or both (times like "200us")');
+  if (l.min !== undefined && l.max !== undefined && l.min > l.max) c.add(path, `min (${fmtDuration(l.min)}) is above max (${fmtDuration(l.max)})`);
+  return { from, to, ...(l.min === undefined ? {} : { min: l.min }), ...(l.max === undefined ? {} : { max: l.max }) };
 }
 
 function definedOnly<T extends string>(o: Readonly<Partial<Record<T, boolean | undefined>>>): Record<T, boolean> {
@@ -372,8 +424,36 @@ function checkEvent(c: Checker, eventPath: readonly (string | number)[], event: 
   }
 }
 
+/**
+ * Field values checked against the field types of the catalogue: a string field compares as text,
+ * so a value written as hex ("0x1000") stays the string "0x1000"; a number for a string field, or
+ * a string that is not a number for a numeric field, could never match and is refused.
+ */
+function typedFields(c: Checker, event: string, fields: Readonly<Record<string, FieldMatch>>, path: readonly (string | number)[]): Record<string, FieldMatch> {
+  const info = eventInfo(event);
+  const out: Record<string, FieldMatch> = {};
+  for (const [k, f] of Object.entries(fields)) {
+    out[k] = f;
+    const spec = info?.spec.fields[k];
+    if (spec === undefined || (f.kind !== 'eq' && f.kind !== 'not')) continue;
+    const v = f.value;
+    const where = [...path, k];
+    const shown = f.kind === 'not' ? '{"not": ...}' : 'the value';
+    if (spec.kind === 'string') {
+      if (f.text !== undefined) out[k] = { kind: f.kind, value: f.text };
+      else if (typeof v !== 'string') c.add(where, `"${k}" of ${event} is a string: ${shown} ${JSON.stringify(typeof v === 'bigint' ? v.toString() : v)} can never match it; write it as a string`);
+      else if (spec.values !== undefined && !spec.values.includes(v)) c.add(where, `"${k}" of ${event} is one of ${spec.values.map((x) => `"${x}"`).join(', ')} (got "${v}")`);
+    } else if (spec.kind === 'boolean') {
+      if (typeof v !== 'boolean') c.add(where, `"${k}" of ${event} is true or false: ${JSON.stringify(typeof v === 'bigint' ? v.toString() : v)} can never match it`);
+    } else if (typeof v === 'string' || typeof v === 'boolean') {
+      c.add(where, `"${k}" of ${event} is a number: ${JSON.stringify(v)} can never match it; write a number or "0x..." hex`);
+    }
+  }
+  return out;
+}
+
 function convertMatch(c: Checker, m: MatchInput, path: readonly (string | number)[], allowCapture: boolean): Match {
-  const fields = m.fields ?? {};
+  const fields = typedFields(c, m.event, m.fields ?? {}, [...path, 'fields']);
   checkEvent(c, [...path, 'event'], m.event, [...path, 'fields'], Object.keys(fields));
   if (!allowCapture) {
     for (const [k, f] of Object.entries(fields)) if (f.kind === 'capture') c.add([...path, 'fields', k], `captures ("$${f.name}") only work in "expect.sequence"`);
@@ -382,12 +462,14 @@ function convertMatch(c: Checker, m: MatchInput, path: readonly (string | number
 }
 
 function convertCount(c: Checker, event: string, v: CountInput, path: readonly (string | number)[]): CountExpectation {
-  const fields = typeof v === 'number' ? {} : (v.fields ?? {});
+  const fields = typeof v === 'number' ? {} : typedFields(c, event, v.fields ?? {}, [...path, 'fields']);
   checkEvent(c, path, event, [...path, 'fields'], Object.keys(fields));
   if (typeof v === 'number') return { event, min: v, max: v, fields: {} };
   for (const [k, f] of Object.entries(fields)) if (f.kind === 'capture') c.add([...path, 'fields', k], `captures ("$${f.name}") only work in "expect.sequence"`);
   if (v.min !== undefined && v.max !== undefined && v.min > v.max) c.add(path, `min (${v.min}) is above max (${v.max})`);
   if (v.min === undefined && v.max === undefined) c.add(path, 'give "min", "max" or both (or a plain number for an exact count)');
+  const window = v.window === undefined ? undefined : { from: v.window.from ?? 0, to: v.window.to ?? Number.MAX_SAFE_INTEGER };
+  if (window !== undefined && window.from >= window.to) c.add([...path, 'window'], `the window is empty: "from" (${fmtDuration(window.from)}) is not before "to" (${fmtDuration(window.to)})`);
   return {
     event,
     min: v.min ?? 0,
@@ -395,6 +477,7 @@ function convertCount(c: Checker, event: string, v: CountInput, path: readonly (
     fields,
     ...(v.cpu === undefined ? {} : { cpu: v.cpu }),
     ...(v.src === undefined ? {} : { src: v.src }),
+    ...(window === undefined ? {} : { window }),
   };
 }
 

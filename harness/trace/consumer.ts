@@ -73,6 +73,12 @@ export class TraceRouter {
     this.routes.clear();
   }
 
+  /** The events some consumer acts on (every catalogue event when not routing): what to subscribe to on the bus. */
+  get events(): ReadonlySet<TraceEventName> {
+    if (!this.routing) return ALL_TRACE_EVENTS;
+    return eventSet(...this.consumers.map((c) => c.events));
+  }
+
   /** Delivers one record (the bus's `record` listener). */
   readonly onRecord = (rec: TraceRecord): void => {
     const typed = typedRecord(rec);

@@ -35,9 +35,10 @@ function asNumber(v: unknown): number | undefined {
 export function fieldMatches(m: FieldMatch, got: unknown, bindings: Bindings | undefined, fresh: Map<string, unknown>): boolean {
   switch (m.kind) {
     case 'eq':
-      return sameValue(m.value, got);
+      // A hex-looking string also matches a string field that holds exactly that text.
+      return sameValue(m.value, got) || (m.text !== undefined && got === m.text);
     case 'not':
-      return got !== undefined && !sameValue(m.value, got);
+      return got !== undefined && !sameValue(m.value, got) && !(m.text !== undefined && got === m.text);
     case 'range': {
       const n = asNumber(got);
       if (n === undefined) return false;

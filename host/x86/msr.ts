@@ -41,19 +41,39 @@ export const MSR_IA32_TSC = 0x10;
 
 const u64 = (v: bigint): bigint => v & U64_MASK;
 
+/**
+ * The KVM PV MSRs KVM advertises to userspace (KVM_GET_MSR_INDEX_LIST's emulated MSRs) on this
+ * host: the async-PF MSRs (INT and ACK only where page ready is an interrupt) and the others above.
+ */
+function advertisedPvMsr(v: KvmVcpu, msr: number): boolean {
+  if (msr === MSR_KVM_ASYNC_PF_EN) return true;
+  if (msr === MSR_KVM_ASYNC_PF_INT || msr === MSR_KVM_ASYNC_PF_ACK) return v.kvm.toggles.interrupt_page_ready;
+  return OTHER_PV_MSRS.has(msr);
+}
+
+/**
+ * kvm_do_msr_access with 44dd0f5732b4: when an advertised PV MSR is refused because the guest's
+ * CPUID lacks its feature bit (KVM_MSR_RET_UNSUPPORTED), a host-initiated access still succeeds if
+ * it is a read (which returns 0) or a write of 0 (which does nothing). The guest's own access and
+ * any non-zero host write still fail.
+ */
+function hostMaySkip(v: KvmVcpu, msr: number, data: bigint, hostInitiated: boolean): boolean {
+  return hostInitiated && data === 0n && v.kvm.toggles.userspace_zero_pv_msr && advertisedPvMsr(v, msr);
+}
+
 /** WRMSR (guest) or KVM_SET_MSRS (host-initiated). */
-export function msrWrite(v: KvmVcpu, msr: number, value: bigint, _hostInitiated: boolean): boolean {
+export function msrWrite(v: KvmVcpu, msr: number, value: bigint, hostInitiated: boolean): boolean {
   const data = u64(value);
   const t = v.kvm.toggles;
   switch (msr) {
     case MSR_KVM_ASYNC_PF_EN:
       // 1. CPUID gate, in the switch before the helper (spec §3.2).
-      if (!guestPvHas(v, KVM_FEATURE_ASYNC_PF)) return false;
+      if (!guestPvHas(v, KVM_FEATURE_ASYNC_PF)) return hostMaySkip(v, msr, data, hostInitiated);
       return enableAsyncPf(v, data);
     case MSR_KVM_ASYNC_PF_INT:
       if (!t.interrupt_page_ready) return false;
       // spec §3.3: CPUID gate, reserved bits 63:8, in-kernel LAPIC, then store.
-      if (!guestPvHas(v, KVM_FEATURE_ASYNC_PF_INT)) return false;
+      if (!guestPvHas(v, KVM_FEATURE_ASYNC_PF_INT)) return hostMaySkip(v, msr, data, hostInitiated);
       if ((data & ASYNC_PF_INT_RESERVED_MASK) !== 0n) return false;
       if (t.reject_without_lapic && v.lapic === null) return false;
       v.apf.msrIntVal = data;
@@ -62,7 +82,7 @@ export function msrWrite(v: KvmVcpu, msr: number, value: bigint, _hostInitiated:
     case MSR_KVM_ASYNC_PF_ACK:
       if (!t.interrupt_page_ready) return false;
       // spec §3.4: CPUID gate; bit 0 clears pageready_pending and re-scans synchronously.
-      if (!guestPvHas(v, KVM_FEATURE_ASYNC_PF_INT)) return false;
+      if (!guestPvHas(v, KVM_FEATURE_ASYNC_PF_INT)) return hostMaySkip(v, msr, data, hostInitiated);
       if ((data & KVM_ASYNC_PF_ACK_BIT) !== 0n) {
         const was = v.apf.pageReadyPending;
         v.apf.pageReadyPending = false;
@@ -79,7 +99,7 @@ export function msrWrite(v: KvmVcpu, msr: number, value: bigint, _hostInitiated:
   if (isMceMsr(msr)) return mceMsrWrite(v, msr, data);
   const feature = OTHER_PV_MSRS.get(msr);
   if (feature !== undefined) {
-    if (!guestPvHas(v, feature)) return false;
+    if (!guestPvHas(v, feature)) return hostMaySkip(v, msr, data, hostInitiated);
     v.otherMsrs.set(msr, data);
     return true;
   }
@@ -96,17 +116,21 @@ export function msrWrite(v: KvmVcpu, msr: number, value: bigint, _hostInitiated:
 }
 
 /** RDMSR (guest) or KVM_GET_MSRS (host-initiated). */
-export function msrRead(v: KvmVcpu, msr: number, _hostInitiated: boolean): bigint | undefined {
+export function msrRead(v: KvmVcpu, msr: number, hostInitiated: boolean): bigint | undefined {
   const t = v.kvm.toggles;
+  // A refused read of an advertised PV MSR reads 0 for userspace (44dd0f5732b4).
+  const refused = (): bigint | undefined => (hostMaySkip(v, msr, 0n, hostInitiated) ? 0n : undefined);
   switch (msr) {
     case MSR_KVM_ASYNC_PF_EN:
-      if (!guestPvHas(v, KVM_FEATURE_ASYNC_PF)) return undefined;
+      if (!guestPvHas(v, KVM_FEATURE_ASYNC_PF)) return refused();
       return v.apf.msrEnVal;
     case MSR_KVM_ASYNC_PF_INT:
-      if (!t.interrupt_page_ready || !guestPvHas(v, KVM_FEATURE_ASYNC_PF_INT)) return undefined;
+      if (!t.interrupt_page_ready) return undefined;
+      if (!guestPvHas(v, KVM_FEATURE_ASYNC_PF_INT)) return refused();
       return v.apf.msrIntVal;
     case MSR_KVM_ASYNC_PF_ACK:
-      if (!t.interrupt_page_ready || !guestPvHas(v, KVM_FEATURE_ASYNC_PF_INT)) return undefined;
+      if (!t.interrupt_page_ready) return undefined;
+      if (!guestPvHas(v, KVM_FEATURE_ASYNC_PF_INT)) return refused();
       return ASYNC_PF_ACK_READ_VALUE;
     case MSR_IA32_TSC:
       return BigInt(v.kvm.sim.now);
@@ -116,7 +140,7 @@ export function msrRead(v: KvmVcpu, msr: number, _hostInitiated: boolean): bigin
   if (isMceMsr(msr)) return mceMsrRead(v, msr);
   const feature = OTHER_PV_MSRS.get(msr);
   if (feature !== undefined) {
-    if (!guestPvHas(v, feature)) return undefined;
+    if (!guestPvHas(v, feature)) return refused();
     return v.otherMsrs.get(msr) ?? 0n;
   }
   if (msr === X86_MSR.IA32_TSC_DEADLINE) {

@@ -114,7 +114,9 @@ function runEvent(v: KvmVcpu): void {
   }
   v.thread = 'scheduled';
   for (let i = 0; i < MAX_ITERATIONS; i++) {
-    if (v.resetPending !== null) {
+    // INIT/RESET is accepted after the request block of vcpu_enter_guest (kvm_apic_accept_events
+    // under KVM_REQ_EVENT, or in vcpu_block): a pending KVM_REQ_APF_HALT is served first.
+    if (v.resetPending !== null && !(v.requests.has('apf_halt') && vcpuRunning(v))) {
       resetVcpu(v, v.resetPending);
       continue;
     }
@@ -439,7 +441,12 @@ export function resetVcpu(v: KvmVcpu, kind: 'init' | 'reset'): void {
   v.tripleFaultPending = false;
   v.nmiPending = 0;
   v.smiPending = null;
-  v.requests.clear();
+  // kvm_vcpu_reset leaves vcpu->requests alone: a KVM_REQ_APF_READY the worker raised stays
+  // pending and is served at the next entry, where it finds the done list emptied by the clear
+  // above (a no-op). KVM_REQ_APF_HALT cannot straddle a reset: vcpu_enter_guest serves it before
+  // the INIT is accepted (runEvent keeps that order). Only the nested-state request goes, as
+  // leaving guest mode on reset clears it.
+  v.requests.delete('get_nested_state_pages');
   if (v.lapic !== null) v.lapic.reset();
   v.mpState = 'runnable';
   if (v.event !== null && v.thread !== 'scheduled') v.event.cancel();

@@ -58,7 +58,8 @@ export type XlateCode = typeof XLATE_OK | typeof XLATE_PF | typeof XLATE_EPT_WAL
 const TLB_P = 1;
 const TLB_RW = 2;
 const TLB_US = 4;
-const LEVEL_SHIFT = [39, 30, 21, 12] as const;
+/** 2 ** (39, 30, 21, 12): the divisor that gives each level's table index of an address. */
+const LEVEL_DIV = [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12] as const;
 
 export class GuestMmu {
   /** Virtual page number -> (page frame number * 8 | permission bits). */
@@ -120,8 +121,8 @@ export class GuestMmu {
     let table = cr3 - (cr3 % PAGE_SIZE);
     let rw = TLB_RW;
     let us = TLB_US;
-    for (const shift of LEVEL_SHIFT) {
-      const idx = floor(va / 2 ** shift) % 512;
+    for (let level = 0; level < 4; level++) {
+      const idx = floor(va / LEVEL_DIV[level]!) % 512;
       const entryGpa = table + idx * 8;
       const gfn = floor(entryGpa / PAGE_SIZE);
       const hfn = this.slat.translate(gfn, false);

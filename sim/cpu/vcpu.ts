@@ -310,7 +310,8 @@ export class Vcpu {
         result = this.clock.now;
         break;
       case 'syscall': {
-        if (this.cpl !== 3) return this.fault(VEC_UD, undefined, cost);
+        // From CPL 1-3 into the CPL 0 entry; the model refuses it at CPL 0.
+        if (this.cpl === 0) return this.fault(VEC_UD, undefined, cost);
         this.retire(undefined, shadow);
         this.lastCost = COST.syscall;
         this.vectorEvent({ kind: 'syscall', nr: insn.nr });

@@ -110,3 +110,18 @@ describe('raw operations', () => {
     expect(first?.vec).toBe(0);
   });
 });
+
+describe('wait with a timeout that ends early', () => {
+  test('the deadline timer is cancelled: it does not fire into a later step', () => {
+    // The wake-all ends the wait after ~10 us; its 1 ms deadline must not interrupt the 2 ms spin
+    // that follows with interrupts enabled.
+    const m = buildBareMachine({ script: [...enable, { op: 'spin', ns: 2_000_000 }] });
+    m.sim.run({ until: 50_000_000, stopWhen: () => m.guest.done() });
+    const g = m.guest;
+    expect(g.done()).toBe(true);
+    expect(g.entries('wait').map((e) => e.result)).toEqual(['condition']);
+    // Only the wake-all interrupted the guest: no timer vector (0xec) at the old 1 ms deadline.
+    expect(g.entries('interrupt').map((e) => e.vector)).toEqual([0xf3]);
+    expect(m.rec.records.filter((r) => r.event === 'kvm_msr' && r.ecx === 0x6e0 && r.data === 0n)).toHaveLength(1);
+  });
+});

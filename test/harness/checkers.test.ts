@@ -48,6 +48,15 @@ describe('apf-answered', () => {
   it('is quiet when that page-ready is not sent (current host)', () => {
     expect(check('apf-answered', [notPresent(10, T, 0, false), ready(100, T, 0, false)])).toEqual([]);
   });
+  it('after a crash: the crashing CPU\'s faults are dropped, the other CPUs\' may still be answered and need not be', () => {
+    const crash = rec(50, 1, 'crash', { message: 'sysrq' }, 'guest');
+    // CPU 0 (not the crashing CPU) keeps APF on: its late page-ready is allowed, and so is none.
+    expect(check('apf-answered', [notPresent(10), crash, ready(100)])).toEqual([]);
+    expect(check('apf-answered', [notPresent(10), crash])).toEqual([]);
+    // The crashing CPU's fault was dropped with the kernel: a page-ready for it is reported.
+    const v = check('apf-answered', [notPresent(10, 0x1002, 1), crash, ready(100, 0x1002, 1)]);
+    expect(v[0]?.message).toMatch(/after it was dropped \(guest crash/);
+  });
   it('fires on the 2017 #DF cancellation of two different tokens', () => {
     const v = check('apf-answered', [notPresent(10), notPresent(20, 0x2001), ready(30), rec(30, 0, 'kvm_async_pf_df_cancel', { token: T, pending_token: 0x2001 })]);
     expect(v).toHaveLength(1);
@@ -88,6 +97,13 @@ describe('host-writes', () => {
   it('fires on a write after the guest kexec\'d without disabling', () => {
     const v = check('host-writes', [enable(), rec(5, 0, 'kexec', {}, 'guest'), write(10, 0x10004)]);
     expect(v[0]?.message).toMatch(/kexec/);
+  });
+  it('after a crash on cpu1: fires on a write into cpu1\'s area, not into cpu0\'s (the crash path leaves it registered)', () => {
+    const crash = rec(5, 1, 'crash', { message: 'sysrq' }, 'guest');
+    const enable1 = rec(0, 1, 'kvm_async_pf_enable', { msr_en_val: 0x10081n, gpa: 0x10080, send_always: false, delivery_as_int: true, pf_vmexit: false });
+    expect(check('host-writes', [enable(), enable1, crash, write(10, 0x10004)])).toEqual([]);
+    const v = check('host-writes', [enable(), enable1, crash, write(10, 0x10084, 'token', 4, 1)]);
+    expect(v[0]?.message).toMatch(/went away \(crash\)/);
   });
   it('fires on a write for a vCPU that never enabled', () => {
     expect(check('host-writes', [write(10, 0x10004)])).toHaveLength(1);

@@ -4,6 +4,7 @@ import { KVM_APF_WAKE_ALL_TOKEN } from '../../shared-abi/apf';
 import { MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT, X86_MSR } from '../../shared-abi/msr';
 import { HYPERVISOR_CALLBACK_VECTOR, PF_VECTOR } from '../../shared-abi/vectors';
 import { faultinPfn } from '../../host/mmu';
+import { resetVcpu } from '../../host/x86/run';
 import { apfPfHandler, AREA, DATA_GFN, dataGpa, enableModern, makeWorld, pageReadyHandler, SPIV_ON, touch, type World } from './world';
 
 const swapped = (ns = 100_000) => ({ pages: [{ gfn: DATA_GFN, count: 8, backing: 'swapped' as const }], swapLatency: { kind: 'fixed' as const, ns } });
@@ -110,6 +111,35 @@ describe.each(['init', 'reset'] as const)('kvm_vcpu_reset (%s)', (kind) => {
       'kvm_async_pf_completed',
       'kvm_async_pf_clear_queue_done',
     ]);
+  });
+
+  test('pending requests survive the reset: KVM_REQ_APF_READY is served after it and finds nothing', () => {
+    const w = inFlight(2);
+    w.kvm.start();
+    w.v.makeRequest('apf_ready');
+    resetVcpu(w.v, kind);
+    // kvm_vcpu_reset leaves vcpu->requests alone.
+    expect(w.v.requests.has('apf_ready')).toBe(true);
+    const mark = w.rec.records.length;
+    w.run(1_000_000);
+    // Served at the next entry: the done list was emptied by the reset, so no page-ready follows.
+    expect(w.v.requests.has('apf_ready')).toBe(false);
+    expect(after(w, mark).filter((r) => r.event === 'kvm_async_pf_ready')).toHaveLength(0);
+  });
+
+  test('a pending KVM_REQ_APF_HALT is served before the INIT/RESET is accepted, which un-halts', () => {
+    const w = inFlight(0);
+    w.kvm.start();
+    w.run(1);
+    w.v.makeRequest('apf_halt', { gfn: DATA_GFN, why: 'repeated' });
+    w.v.entryNeeded = true;
+    if (kind === 'init') w.kvm.vcpuInit(0);
+    else w.kvm.vcpuReset(0);
+    w.run(10_000);
+    const order = w.rec.records.filter((r) => r.event === 'kvm_async_pf_halt' || r.event === 'kvm_vcpu_init' || r.event === 'kvm_vcpu_reset').map((r) => r.event);
+    expect(order).toEqual(['kvm_async_pf_halt', kind === 'init' ? 'kvm_vcpu_init' : 'kvm_vcpu_reset']);
+    expect(w.v.apf.halted).toBe(false);
+    expect(w.v.requests.has('apf_halt')).toBe(false);
   });
 
   test('INIT IPI from another vCPU resets the target', () => {

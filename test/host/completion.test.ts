@@ -316,3 +316,12 @@ test('world fixture keeps the guest area where the tests expect it', () => {
   expect(areaOf(1)).toBe(AREA + 0x40);
   expect(touch(1)).toBeInstanceOf(Function);
 });
+
+describe('the CPL rule is CPL 0 or not (kvm_can_deliver_async_pf)', () => {
+  test.each([0, 1, 2, 3] as const)('a user-only guest at CPL %i', (cpl) => {
+    const w = unit({ cpl });
+    fault(w, 0);
+    // Rings 1 and 2 are "not CPL 0": injected like ring 3. Ring 0 without SEND_ALWAYS: halted.
+    expect(w.ev('kvm_async_pf_not_present').at(-1)).toMatchObject({ injected: cpl !== 0, halt: cpl === 0 });
+  });
+});

@@ -44,7 +44,7 @@ test('every toggle has a scenario here', () => {
     'pending_exception_gate', 'no_df_cancellation', 'can_deliver_cleanup', 'interrupt_page_ready', 'page_ready_needs_not_present',
     'reject_without_lapic', 'lapic_enabled_check', 'nonzero_token', 'paging_check', 'nested_payload',
     'protected_state_cpl0', 'keep_queue_on_cr0_pg', 'honour_send_always', 'cpl0_needs_send_always',
-    'gfn_cache_refresh', 'gfn_cache_unpinned',
+    'gfn_cache_refresh', 'gfn_cache_unpinned', 'userspace_zero_pv_msr',
   ];
   expect([...covered].sort()).toEqual(Object.keys(HOST_TOGGLES).sort());
 });
@@ -389,5 +389,28 @@ describe('gfn_cache_unpinned (off: the cache holds its page, no migration while 
     expect(w.kvm.setMsr(0, MSR_KVM_ASYNC_PF_EN, encodeAsyncPfEn({ enabled: true, deliveryAsInt: true, gpa: 0x3000 }))).toBe(true);
     expect(w.kvm.hostMem.translate(1, false)).not.toBe(1);
     expect(w.ev('host_page_migrate').at(-1)).toMatchObject({ ok: true, why: on ? 'unpinned' : 'requested' });
+  });
+});
+
+describe('userspace_zero_pv_msr (44dd0f5732b4): userspace reads, and writes 0 to, a PV MSR the guest CPUID hides', () => {
+  // PV CPUID enforced, ASYNC_PF exposed, ASYNC_PF_INT (bit 14) hidden.
+  const hidden = (on: boolean): World =>
+    makeWorld({ start: false, toggles: { userspace_zero_pv_msr: on }, vm: { enforcePvCpuid: true, kvmFeatures: 1 << 4 } });
+  test.each([true, false])('%s', (on) => {
+    const w = hidden(on);
+    expect(w.kvm.getMsrTraced(0, MSR_KVM_ASYNC_PF_INT)).toBe(on ? 0n : undefined);
+    expect(w.ev('kvm_get_msr_host').at(-1)).toMatchObject({ ecx: MSR_KVM_ASYNC_PF_INT, data: 0n, ok: on });
+    expect(w.kvm.setMsr(0, MSR_KVM_ASYNC_PF_INT, 0n)).toBe(on);
+    expect(w.kvm.setMsr(0, MSR_KVM_ASYNC_PF_ACK, 0n)).toBe(on);
+    // A non-zero write is refused either way, and nothing was stored.
+    expect(w.kvm.setMsr(0, MSR_KVM_ASYNC_PF_INT, 0xf3n)).toBe(false);
+    expect(w.v.apf.msrIntVal).toBe(0n);
+    // The exposed MSR is not affected: it reads back what was written.
+    expect(w.kvm.getMsr(0, MSR_KVM_ASYNC_PF_EN)).toBe(0n);
+  });
+  test('a host without interrupt page ready does not advertise INT: refused even with the fix', () => {
+    const w = makeWorld({ start: false, toggles: { userspace_zero_pv_msr: true, interrupt_page_ready: false }, vm: { enforcePvCpuid: true, kvmFeatures: 1 << 4 } });
+    expect(w.kvm.getMsr(0, MSR_KVM_ASYNC_PF_INT)).toBeUndefined();
+    expect(w.kvm.setMsr(0, MSR_KVM_ASYNC_PF_INT, 0n)).toBe(false);
   });
 });

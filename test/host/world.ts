@@ -64,7 +64,7 @@ export interface WorldOptions {
   readonly guest?: ScriptedGuestOptions;
   /** Paging on with the identity map (default true). */
   readonly paging?: boolean;
-  readonly cpl?: 0 | 3;
+  readonly cpl?: 0 | 1 | 2 | 3;
   readonly ifFlag?: boolean;
   readonly seed?: number;
   readonly start?: boolean;

@@ -67,6 +67,23 @@ const SYMPTOMS: Readonly<Record<string, { readonly what: string; readonly shows:
     what: 'after the wrap-around a fault gets token 0 and its sleeper is never woken',
     shows: (r) => has(r, 'kvm_async_pf_not_present', { token: 0 }) && fired(r, 'token-unique') && has(r, 'hung_task', { task: 'y' }),
   },
+  'userspace-zero-pv-msr': {
+    what: 'userspace cannot read, or write 0 to, the advertised MSR_KVM_ASYNC_PF_INT the guest CPUID hides',
+    shows: (r) => has(r, 'kvm_get_msr_host', { ecx: 0x4b564d06, ok: false }) && has(r, 'kvm_set_msr_host', { ecx: 0x4b564d06, data: 0n, ok: false }),
+  },
+  'crash-other-cpus-keep-apf': {
+    what: "after a crash on CPU 1, CPU 0's page-in completes into its still-registered area in the old kernel's memory",
+    shows: (r) => has(r, 'kvm_write_guest', { field: 'token', value: 0x1000 }, 0) && has(r, 'kdump_area_changed', { area_cpu: 0 }),
+  },
+  'page-ready-never-acked': {
+    what: 'no ACK reaches the host, and the page-ready for token 0x1000 waits for an unrelated exit (more than 2 ms)',
+    shows: (r) =>
+      !has(r, 'kvm_async_pf_ack') && fired(r, 'guest-rules') && recs(r, 'kvm_async_pf_ready', { token: 0x1000 }).some((x) => x.t > 2 * ms),
+  },
+  'page-ready-token-never-zeroed': {
+    what: 'the slot stays busy: the completed page-in of token 0x1000 is never posted and task a never wakes',
+    shows: (r) => has(r, 'kvm_async_pf_completed') && !has(r, 'kvm_async_pf_ready', { token: 0x1000 }) && !has(r, 'kvm_async_pf_task_woken', { task: 'a' }),
+  },
   'smi-clears-apf-queue': {
     what: 'SMM entry clears the queue (reason cr0_pg) and the sleeper hangs',
     shows: (r) => has(r, 'kvm_async_pf_clear_queue', { reason: 'cr0_pg', dropped: 1 }) && has(r, 'hung_task', { task: 'reader' }),

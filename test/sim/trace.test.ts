@@ -13,8 +13,10 @@ import {
 
 type Emit = [TraceSource, number, string, TraceFields?];
 
-/** Hash of `base` below. */
-const PINNED_HASH = '080a206d7fd6cca1';
+/** Hash of `base` below (records outside the catalogue's declarations: the generic encoding). */
+const PINNED_HASH = '2f5642c50ce4baa7';
+/** Hash of `catalogued` below (the catalogue encoding). */
+const PINNED_CATALOGUED_HASH = '8901efe28a02de86';
 
 /** Emits `items` at times 10, 20, 30, ... and returns the bus. */
 function busWith(items: readonly Emit[], opts?: { hashEnabled?: boolean }): TraceBus {
@@ -167,6 +169,39 @@ describe('TraceBus hash', () => {
   test('string boundaries are unambiguous', () => {
     expect(busWith([['host', 0, 'e', { a: 'bc' }]]).hash).not.toBe(busWith([['host', 0, 'e', { ab: 'c' }]]).hash);
     expect(busWith([['host', 0, 'ab', {}]]).hash).not.toBe(busWith([['host', 0, 'a', { b: undefined }]]).hash);
+  });
+
+  // Records that fit their catalogue entry (what the model emits) take the catalogue encoding.
+  const catalogued: Emit[] = [
+    ['host', 0, 'kvm_async_pf_ready', { token: 7, gva: 0x7f0000001000, notified: true }],
+    ['guest', 1, 'kvm_async_pf_task_woken', { token: 7, task: 'reader', waited_ns: 2 ** 40 + 1 }],
+    ['worker', -1, 'host_page_fault_in', { gfn: 5, checksum: -3, ok: true, backing: 'swapped', why: 'worker' }],
+    ['worker', 0, 'kvm_async_pf_completed', { address: 0x5000, pfn: 9, gva: 0x1000, ok: true }],
+    ['harness', -1, 'inject', { what: 'nmi', late: 0.25 }],
+  ];
+  test("catalogue records: pinned, and the emit site's field order does not matter", () => {
+    expect(busWith(catalogued).hash).toBe(PINNED_CATALOGUED_HASH);
+    const reordered = catalogued.map((e) => [e[0], e[1], e[2], Object.fromEntries(Object.entries(e[3] ?? {}).reverse())] as Emit);
+    expect(busWith(reordered).hash).toBe(busWith(catalogued).hash);
+  });
+
+  const catalogueVariants: Array<[string, (xs: Emit[]) => void]> = [
+    ['an int32 value', (xs) => (xs[0]![3] = { ...xs[0]![3], token: 8 })],
+    ['a value beyond int32', (xs) => (xs[0]![3] = { ...xs[0]![3], gva: 0x7f0000002000 })],
+    ['a boolean', (xs) => (xs[0]![3] = { ...xs[0]![3], notified: false })],
+    ['a string value by content', (xs) => (xs[1]![3] = { ...xs[1]![3], task: 'readex' })],
+    ['the source of a two-source event', (xs) => (xs[2]![0] = 'host')],
+    ['an optional field present vs absent', (xs) => (xs[3]![3] = { address: 0x5000, gva: 0x1000, ok: true })],
+    ['an absent vs an undefined field', (xs) => (xs[3]![3] = { address: 0x5000, pfn: undefined, gva: 0x1000, ok: true })],
+    ["an open event's further field", (xs) => (xs[4]![3] = { what: 'nmi', late: 0.5 })],
+    ["an open event's further field's name", (xs) => (xs[4]![3] = { what: 'nmi', early: 0.25 })],
+    ['a field the entry does not declare (generic encoding)', (xs) => (xs[0]![3] = { ...xs[0]![3], extra: 1 })],
+    ['the time', (xs) => xs.unshift(['harness', -1, 'inject', { what: 'nmi' }])],
+  ];
+  test.each(catalogueVariants)('catalogue records: changes when %s changes', (_what, mutate) => {
+    const xs = catalogued.map((e) => [...e] as Emit);
+    mutate(xs);
+    expect(busWith(xs).hash).not.toBe(busWith(catalogued).hash);
   });
 
   test('hashEnabled: false skips hashing; hash then throws', () => {

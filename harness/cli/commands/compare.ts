@@ -13,7 +13,7 @@
 import * as path from 'node:path';
 import { formatDuration } from '../../../sim/clock';
 import { PAGE_SIZE } from '../../../shared-abi/addr';
-import { eventSet, TraceRouter, type EventsIn, type TraceConsumer, type TraceRecordOf } from '../../trace/consumer';
+import { eventSet, type EventsIn, type TraceConsumer, type TraceRecordOf } from '../../trace/consumer';
 import { guestProfileNames, hostProfileNames } from '../../registry';
 import { runScenario, type RunReport } from '../../runner';
 import { loadScenarioFile, ScenarioError } from '../../scenario/load';
@@ -267,7 +267,7 @@ export function compareCommand(argv: readonly string[], io: CliIo, deps: CliDeps
             const s = applyOverrides({ ...ctx.scenario, file: ctx.given }, o);
             checkHandlersApply('compare', hs, s, ctx.given);
             const meter = new StallMeter();
-            const r = runScenario(s, { ...(machine === undefined ? {} : { machine }), onRecord: new TraceRouter([meter]).onRecord });
+            const r = runScenario(s, { ...(machine === undefined ? {} : { machine }), consumers: [meter] });
             // A machine that cannot be built is the file's mistake, whichever the profiles: bad input.
             if (r.outcome === 'bad_machine') throw new ScenarioError(ctx.given, '', r.endDetail ?? 'the machine cannot be built from this scenario');
             meter.finish(r.endT);
