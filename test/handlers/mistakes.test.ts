@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { native } from '../support/native';
 
+// `apf check` runs outside Jest's sandbox (test/support/native.ts): some mistakes spin to the event budget.
 const { CHECK_RUNS, runCheck } = native<typeof import('../../harness/cli/commands/check')>('harness/cli/commands/check');
 const { loadHandlers } = native<typeof import('../../harness/handlers-file')>('harness/handlers-file');
 
