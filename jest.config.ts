@@ -18,6 +18,8 @@ const config: Config = {
   transformIgnorePatterns: ['/node_modules/(?!nanoid/)'],
   setupFiles: ['<rootDir>/test/setup-fast-check.ts'],
   reporters: ['default', '<rootDir>/tools/jest/summary-reporter.js'],
+  // The longest files first when Jest has no timings yet (a fresh CI checkout).
+  testSequencer: '<rootDir>/tools/jest/sequencer.js',
   testPathIgnorePatterns: ['/node_modules/', '/test/lint-fixtures/'],
 };
 

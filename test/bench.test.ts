@@ -6,11 +6,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { runBaseline } from '../bench/baseline';
 import { BenchUsageError, parseArgs } from '../bench/main';
 import { hottest, LAYERS, OTHER, selfTimeByLayer, type CpuProfile } from '../bench/profile';
-import { PAGES_PER_TASK, runRoundTrips } from '../bench/roundtrip';
 import { REPO } from './harness/cli-helpers';
+import { native } from './support/native';
+
+// The workloads run outside Jest's sandbox (test/support/native.ts).
+const { runBaseline } = native<typeof import('../bench/baseline')>('bench/baseline');
+const { PAGES_PER_TASK, runRoundTrips } = native<typeof import('../bench/roundtrip')>('bench/roundtrip');
 
 describe('bench workloads', () => {
   it.each([
@@ -101,7 +104,8 @@ describe('npm run bench:profile', () => {
   });
 
   it('refuses an unknown workload with exit 2', () => {
-    const r = spawnSync(process.execPath, [require.resolve('ts-node/dist/bin.js'), '--transpile-only', path.join(REPO, 'bench/profile.ts'), '--workload', '3x3'], {
+    // What `npm run bench:profile` runs (package.json), as a real process.
+    const r = spawnSync(process.execPath, ['-r', path.join(REPO, 'tools/register.js'), path.join(REPO, 'bench/profile.ts'), '--workload', '3x3'], {
       cwd: REPO,
       encoding: 'utf8',
     });

@@ -4,7 +4,10 @@
  * A refactor must leave this file alone; a deliberate behaviour change regenerates it.
  */
 import * as fs from 'node:fs';
-import { GOLDEN_FILE, goldenRows, type GoldenRow } from '../harness/tools/golden-hashes';
+import type { GoldenRow } from '../harness/tools/golden-hashes';
+import { native } from './support/native';
+
+const { GOLDEN_FILE, goldenRows } = native<typeof import('../harness/tools/golden-hashes')>('harness/tools/golden-hashes');
 
 describe('trace hashes of every shipped scenario', () => {
   const want = JSON.parse(fs.readFileSync(GOLDEN_FILE, 'utf8')) as Record<string, GoldenRow>;

@@ -20,6 +20,12 @@ import { processIo, type CliIo } from './io';
 /** Replaceable parts, for tests. */
 export interface CliDeps {
   readonly machine?: MachineFactory;
+  /**
+   * Worker threads a command starts when its --jobs is not given (`apf fuzz`, `apf fuzz merge`,
+   * `apf check`, suite runs); default the machine's cores. A test running many commands in one
+   * process sets 0 (this thread): the results are the same whatever the number of workers.
+   */
+  readonly jobs?: number;
 }
 
 type Command = (argv: readonly string[], io: CliIo, deps: CliDeps) => number;
@@ -30,7 +36,7 @@ const COMMANDS: Readonly<Record<string, { run: Command; about: string }>> = {
   list: { run: (a, io) => (require('./commands/list') as typeof import('./commands/list')).listCommand(a, io), about: 'list scenarios, profiles, toggles, checkers (--json)' },
   compare: { run: (a, io, d) => (require('./commands/compare') as typeof import('./commands/compare')).compareCommand(a, io, d), about: 'run one scenario over guest × host profiles and print a table of outcomes' },
   diff: { run: (a, io, d) => (require('./commands/diff') as typeof import('./commands/diff')).diffCommand(a, io, d), about: 'align two traces per vCPU (two jsonl files, or one scenario under two settings) and show the first divergence' },
-  fuzz: { run: (a, io) => (require('./commands/fuzz') as typeof import('./commands/fuzz')).fuzzCommand(a, io), about: 'seeded search for failing interleavings: random scenarios on worker threads, shrunk failures with replay lines' },
+  fuzz: { run: (a, io, d) => (require('./commands/fuzz') as typeof import('./commands/fuzz')).fuzzCommand(a, io, d), about: 'seeded search for failing interleavings: random scenarios on worker threads, shrunk failures with replay lines' },
   schema: { run: (a, io) => (require('./commands/schema') as typeof import('./commands/schema')).schemaCommand(a, io), about: 'print the JSON Schema of scenario files' },
   check: { run: (a, io, d) => (require('./commands/check') as typeof import('./commands/check')).checkCommand(a, io, d), about: 'check guest handlers (--handlers FILE): every applicable scenario plus a fuzz campaign, one verdict table' },
 };

@@ -164,7 +164,7 @@ export function suiteCommand(o: SuiteOptions, io: CliIo, deps: CliDeps): number 
     header: false,
     ...(o.report === undefined ? {} : { collect: REPORT_RECORDS }),
   }));
-  const verdicts = runAll(reqs, o.jobs ?? Math.min(defaultJobs(), files.length), deps);
+  const verdicts = runAll(reqs, o.jobs ?? deps.jobs ?? Math.min(defaultJobs(), files.length), deps);
   if (o.junit !== undefined) {
     const abs = path.resolve(io.cwd, o.junit);
     try {

@@ -8,13 +8,16 @@
  * prints them as markdown; test/caches/docs.test.ts checks that docs/caches.md has them verbatim.
  */
 import * as path from 'node:path';
-import { runScenario } from '../../harness/runner';
-import { loadScenarioFile } from '../../harness/scenario/load';
-import { applyOverrides, parseToggle } from '../../harness/scenario/overrides';
-import { formatTextLine } from '../../harness/trace/text';
 import type { Violation } from '../../harness/checkers';
 import type { TraceSink } from '../../harness/trace/sink';
 import type { TraceRecord } from '../../sim/trace';
+import { native } from '../support/native';
+
+// The runs happen outside Jest's sandbox (test/support/native.ts).
+const { runScenario } = native<typeof import('../../harness/runner')>('harness/runner');
+const { loadScenarioFile } = native<typeof import('../../harness/scenario/load')>('harness/scenario/load');
+const { applyOverrides, parseToggle } = native<typeof import('../../harness/scenario/overrides')>('harness/scenario/overrides');
+const { formatTextLine } = native<typeof import('../../harness/trace/text')>('harness/trace/text');
 
 export const CACHE_SCENARIOS = ['memslot-move-tokens-outstanding', 'apf-page-migrated', 'memslot-delete-readd', 'area-ram-unplugged'] as const;
 

@@ -5,12 +5,16 @@
  * and the scenario's other consequences show; with the pinned variant the migration is refused.
  */
 import * as path from 'node:path';
-import { scenarioFiles } from '../../harness/cli/commands/list';
-import { runScenario, type RunReport } from '../../harness/runner';
-import { loadScenarioFile } from '../../harness/scenario/load';
-import { applyOverrides, parseToggle } from '../../harness/scenario/overrides';
+import type { RunReport } from '../../harness/runner';
 import type { Scenario } from '../../harness/scenario/types';
 import type { TraceRecord } from '../../sim/trace';
+import { native } from '../support/native';
+
+// The runs happen outside Jest's sandbox (test/support/native.ts).
+const { scenarioFiles } = native<typeof import('../../harness/cli/commands/list')>('harness/cli/commands/list');
+const { runScenario } = native<typeof import('../../harness/runner')>('harness/runner');
+const { loadScenarioFile } = native<typeof import('../../harness/scenario/load')>('harness/scenario/load');
+const { applyOverrides, parseToggle } = native<typeof import('../../harness/scenario/overrides')>('harness/scenario/overrides');
 
 const DIR = path.join(__dirname, '..', '..', 'scenarios', 'caches');
 const load = (name: string): Scenario => loadScenarioFile(path.join(DIR, `${name}.json`), `scenarios/caches/${name}.json`);

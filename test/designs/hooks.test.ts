@@ -5,9 +5,12 @@
 import * as path from 'node:path';
 import { DESIGN_NAMES } from '../../shared-abi/designs';
 import type { TraceRecord } from '../../sim/trace';
-import { runScenario } from '../../harness/runner';
-import { loadScenarioFile } from '../../harness/scenario/load';
-import { withDesign } from '../../harness/tools/designs-doc';
+import { native } from '../support/native';
+
+// The runs happen outside Jest's sandbox (test/support/native.ts).
+const { runScenario } = native<typeof import('../../harness/runner')>('harness/runner');
+const { loadScenarioFile } = native<typeof import('../../harness/scenario/load')>('harness/scenario/load');
+const { withDesign } = native<typeof import('../../harness/tools/designs-doc')>('harness/tools/designs-doc');
 
 const REPO = path.join(__dirname, '..', '..');
 const base = loadScenarioFile(path.join(REPO, 'scenarios/page-failure/user-sigbus.json'), 'user-sigbus.json');

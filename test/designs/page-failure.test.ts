@@ -7,8 +7,12 @@
  */
 import * as path from 'node:path';
 import type { TraceRecord } from '../../sim/trace';
-import { runScenario, type RunReport } from '../../harness/runner';
-import { loadScenarioFile } from '../../harness/scenario/load';
+import type { RunReport } from '../../harness/runner';
+import { native } from '../support/native';
+
+// The runs happen outside Jest's sandbox (test/support/native.ts).
+const { runScenario } = native<typeof import('../../harness/runner')>('harness/runner');
+const { loadScenarioFile } = native<typeof import('../../harness/scenario/load')>('harness/scenario/load');
 
 const REPO = path.join(__dirname, '..', '..');
 const S = 1_000_000_000;

@@ -5,7 +5,11 @@
  */
 import * as fs from 'node:fs';
 import { DESIGN_NAMES } from '../../shared-abi/designs';
-import { BEGIN, CONTEXTS, DESIGNS_DOC, END, renderDoc, runCells, tableMarkdown, type Cell } from '../../harness/tools/designs-doc';
+import type { Cell } from '../../harness/tools/designs-doc';
+import { native } from '../support/native';
+
+// The runs happen outside Jest's sandbox (test/support/native.ts).
+const { BEGIN, CONTEXTS, DESIGNS_DOC, END, renderDoc, runCells, tableMarkdown } = native<typeof import('../../harness/tools/designs-doc')>('harness/tools/designs-doc');
 
 let cells: Cell[] = [];
 beforeAll(() => {

@@ -14,7 +14,9 @@
  * repository's scenarios/, docs/ and test/ (its bad scenario files), with APF_RUNS_DIR inside it,
  * so files the commands write stay out of the checkout. `npm start` is `apf run`, `npm run apf --`
  * is `apf`; `> FILE` sends stdout to a file in the scratch directory and `*` in a word expands to
- * the matching files, as the shell would. A bare command that an earlier one repeats word for word
+ * the matching files, as the shell would. A command without --jobs runs its fuzz campaign or suite
+ * in this thread (the CLI's `jobs` dependency; results do not depend on the number of workers,
+ * test/fuzz/campaign.test.ts); one with --jobs starts its workers as written. A bare command that an earlier one repeats word for word
  * is not run again (its earlier exit status stands). A command line fails the test when it does not parse
  * (an open quote, a placeholder like `[--json]` or `DIR`) or names an input file that does not exist
  * when it runs (files earlier commands wrote count).
@@ -33,8 +35,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runCli } from '../../harness/cli/cli';
 import { REPO, tmpDir } from '../harness/cli-helpers';
+import { native } from '../support/native';
+
+// The CLI entry function, loaded outside Jest's sandbox (test/support/native.ts): the doc's fuzz
+// campaigns and suite runs are simulation-bound.
+const { runCli } = native<typeof import('../../harness/cli/cli')>('harness/cli/cli');
 
 export interface Sample {
   readonly doc: string;
@@ -296,7 +302,7 @@ describe('command lines in README.md and docs/', () => {
       err: (t) => (printed += t),
       cwd: scratch,
       env: { APF_RUNS_DIR: path.join(scratch, 'runs') },
-    });
+    }, { jobs: 0 });
     if (s.stdoutTo !== undefined) fs.writeFileSync(path.join(scratch, s.stdoutTo), stdout);
     if (s.expected === undefined) bareRuns.set(key, code);
     expect(printed).not.toMatch(/\n\s+at .+:\d+:\d+\)?\n/);

@@ -1,11 +1,17 @@
 /**
- * Campaigns on worker threads (the simulation runs there at full speed, outside Jest's vm
- * context): the CI campaign of a few thousand runs with zero failures on the current profiles,
- * and determinism for a given seed whatever the number of workers.
+ * Campaigns: the CI campaign of a few thousand runs with zero failures on the current profiles,
+ * and determinism for a given seed whatever the number of workers (1, 2, or none: this thread).
+ * The long campaigns run in this thread, outside Jest's vm context (test/support/native.ts): the
+ * result is the same on workers (the last two tests), and a worker pool costs each worker its own
+ * start-up and warm-up.
  */
-import { runCampaign, type CampaignResult } from '../../harness/fuzz/campaign';
+import type { CampaignResult } from '../../harness/fuzz/campaign';
+import { native } from '../support/native';
 import { spec } from './support';
 import { cases } from '../support/scale';
+
+// The in-thread campaigns (jobs 0) run outside Jest's sandbox, as the workers do.
+const { runCampaign } = native<typeof import('../../harness/fuzz/campaign')>('harness/fuzz/campaign');
 
 /** The figures that must not depend on the number of workers. */
 const figures = (r: CampaignResult): unknown => ({
@@ -23,24 +29,26 @@ const figures = (r: CampaignResult): unknown => ({
 
 const CI_RUNS = cases(1000, 3000);
 const UNTRUSTED_RUNS = cases(150, 400);
+/** The long campaigns run on one core of a machine that may be busy (and 3× longer with APF_THOROUGH=1). */
+const LONG = 300_000;
 
 describe('fuzz campaigns', () => {
   it(
-    `CI campaign: ${CI_RUNS} small runs of seed "ci" on the current profiles, 2 workers, no failure (3000 with APF_THOROUGH=1)`,
+    `CI campaign: ${CI_RUNS} small runs of seed "ci" on the current profiles, no failure (3000 with APF_THOROUGH=1)`,
     () => {
-      const r = runCampaign({ runs: CI_RUNS, seed: 'ci', jobs: 2, spec: spec('trusted') });
+      const r = runCampaign({ runs: CI_RUNS, seed: 'ci', jobs: 0, spec: spec('trusted') });
       expect({ runs: r.runs, failed: r.failed, byProperty: r.byProperty }).toEqual({ runs: CI_RUNS, failed: 0, byProperty: {} });
     },
-    60_000,
+    LONG,
   );
 
   it(
     `untrusted-guest campaign: ${UNTRUSTED_RUNS} hostile-guest runs against the current host, no failure (400 with APF_THOROUGH=1)`,
     () => {
-      const r = runCampaign({ runs: UNTRUSTED_RUNS, seed: 'ci', jobs: 2, spec: spec('untrusted') });
+      const r = runCampaign({ runs: UNTRUSTED_RUNS, seed: 'ci', jobs: 0, spec: spec('untrusted') });
       expect({ runs: r.runs, failed: r.failed, byProperty: r.byProperty }).toEqual({ runs: UNTRUSTED_RUNS, failed: 0, byProperty: {} });
     },
-    60_000,
+    LONG,
   );
 
   it(

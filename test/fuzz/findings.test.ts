@@ -10,9 +10,12 @@
  * The others are real behaviours of the modelled kernels that the generator now avoids or reports
  * as known hazards (docs/fuzzing.md): they are pinned here so that a change to them is noticed.
  */
-import { runScenarioCase } from '../../harness/fuzz/case';
-import { runScenario } from '../../harness/runner';
-import { scenarioFromValue } from '../../harness/scenario/load';
+import { native } from '../support/native';
+
+// The runs happen outside Jest's sandbox (test/support/native.ts).
+const { runScenarioCase } = native<typeof import('../../harness/fuzz/case')>('harness/fuzz/case');
+const { runScenario } = native<typeof import('../../harness/runner')>('harness/runner');
+const { scenarioFromValue } = native<typeof import('../../harness/scenario/load')>('harness/scenario/load');
 
 const swapped = { pages: [{ page: '0x7f0000001000', backing: 'swapped' }] };
 const touchOnce = [{ name: 't0', program: [{ op: 'touch', page: '0x7f0000001000' }] }];

@@ -86,6 +86,20 @@ describe('apf fuzz --handlers', () => {
     expect(r.out).toMatch(/reproduce the campaign: npx apf fuzz --runs 4 --seed 1 --handlers test\/handlers\/mistakes\/no-ack\.ts/);
   });
 
+  it('on worker threads (each loads the handlers file) the campaign finds what it finds in this thread', () => {
+    const campaign = (jobs: string): Record<string, unknown> => {
+      const r = cli(['fuzz', '--runs', '4', '--seed', '1', '--jobs', jobs, '--handlers', NO_ACK, '--shrink-budget', '5', '--out', tmpDir(), '--json'], { cwd: REPO });
+      expect(r.code).toBe(1);
+      const { elapsedMs: _e, runsPerSec: _r, jobs: j, shrunk, ...rest } = JSON.parse(r.out) as Record<string, unknown>;
+      expect(j).toBe(Number(jobs));
+      // The shrunk runs without the files they were written to (each campaign has its own --out).
+      return { ...rest, shrunk: (shrunk as Array<Record<string, unknown>>).map(({ file: _f, originalFile: _o, replay: _p, judge: _j, ...x }) => x) };
+    };
+    const here = campaign('0');
+    expect(here.failed).toBeGreaterThan(0);
+    expect(campaign('2')).toEqual(here);
+  });
+
   it('a canary\'s replay line runs the canary', () => {
     const out = tmpDir();
     const r = cli(['fuzz', '--runs', '4', '--seed', '1', '--jobs', '0', '--canary', 'no-ack', '--shrink-budget', '5', '--out', out, '--quiet'], { cwd: REPO });

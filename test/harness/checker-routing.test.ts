@@ -5,16 +5,21 @@
  */
 import fc from 'fast-check';
 import * as path from 'node:path';
-import { scenarioFiles } from '../../harness/cli/commands/list';
-import { APF_DROP_EVENTS, CHECKERS, CheckerSet, KERNEL_GONE, type Violation } from '../../harness/checkers';
-import { runScenario } from '../../harness/runner';
-import { loadScenarioFile } from '../../harness/scenario/load';
-import { applyVariant, variantNames } from '../../harness/scenario/overrides';
+import type { Violation } from '../../harness/checkers';
 import type { Scenario } from '../../harness/scenario/types';
-import { recordProblems, TRACE_EVENTS, type EventInfo } from '../../harness/trace/vocabulary';
+import type { EventInfo } from '../../harness/trace/vocabulary';
 import type { TraceFieldSpec } from '../../shared-abi/trace-catalogue';
 import type { TraceRecord, TraceSource } from '../../sim/trace';
+import { native } from '../support/native';
 import { REPO } from './cli-helpers';
+
+// The scenario runs and the checker replays run outside Jest's sandbox (test/support/native.ts).
+const { scenarioFiles } = native<typeof import('../../harness/cli/commands/list')>('harness/cli/commands/list');
+const { APF_DROP_EVENTS, CHECKERS, CheckerSet, KERNEL_GONE } = native<typeof import('../../harness/checkers')>('harness/checkers');
+const { runScenario } = native<typeof import('../../harness/runner')>('harness/runner');
+const { loadScenarioFile } = native<typeof import('../../harness/scenario/load')>('harness/scenario/load');
+const { applyVariant, variantNames } = native<typeof import('../../harness/scenario/overrides')>('harness/scenario/overrides');
+const { recordProblems, TRACE_EVENTS } = native<typeof import('../../harness/trace/vocabulary')>('harness/trace/vocabulary');
 
 function replay(settings: Scenario['checkers'], records: readonly TraceRecord[], end: { t: number; outcome: string }, routing: boolean): Violation[] {
   const set = new CheckerSet(settings, undefined, routing);

@@ -3,7 +3,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runCli, type CliDeps } from '../../harness/cli/cli';
+import { runCli as sandboxRunCli, type CliDeps } from '../../harness/cli/cli';
+import { native } from '../support/native';
+
+const { runCli: nativeRunCli } = native<typeof import('../../harness/cli/cli')>('harness/cli/cli');
 
 export interface CliRun {
   code: number;
@@ -11,7 +14,12 @@ export interface CliRun {
   err: string;
 }
 
+/**
+ * The CLI runs outside Jest's sandbox (test/support/native.ts), at full speed; with `deps` (a fake
+ * machine built from the sandbox's copy of the harness) it runs in the sandbox, with that copy.
+ */
 export function cli(argv: readonly string[], opts: { cwd?: string; deps?: CliDeps; env?: Record<string, string> } = {}): CliRun {
+  const runCli = opts.deps === undefined ? nativeRunCli : sandboxRunCli;
   let out = '';
   let err = '';
   const code = runCli(argv, { out: (s) => (out += s), err: (s) => (err += s), cwd: opts.cwd ?? process.cwd(), env: opts.env ?? {} }, opts.deps ?? {});

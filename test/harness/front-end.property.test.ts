@@ -9,8 +9,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import YAML from 'yaml';
-import { scenarioFromText, ScenarioError } from '../../harness/scenario/load';
+import { native } from '../support/native';
 import { cli, REPO, tmpDir } from './cli-helpers';
+
+// The loader and the CLI (cli-helpers) from the copy outside Jest's sandbox (test/support/native.ts).
+const { scenarioFromText, ScenarioError } = native<typeof import('../../harness/scenario/load')>('harness/scenario/load');
 
 const SEED = 20261207;
 const BUDGET = ['--max-events', '5000', '--max-time', '5ms'];

@@ -5,12 +5,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { roundTripScenario } from '../../bench/roundtrip';
-import { scenarioFiles } from '../../harness/cli/commands/list';
-import { runScenario } from '../../harness/runner';
-import { loadScenarioFile, scenarioFromValue } from '../../harness/scenario/load';
 import type { Scenario } from '../../harness/scenario/types';
+import { native } from '../support/native';
 import { REPO } from './cli-helpers';
+
+const { roundTripScenario } = native<typeof import('../../bench/roundtrip')>('bench/roundtrip');
+const { scenarioFiles } = native<typeof import('../../harness/cli/commands/list')>('harness/cli/commands/list');
+const { runScenario } = native<typeof import('../../harness/runner')>('harness/runner');
+const { loadScenarioFile, scenarioFromValue } = native<typeof import('../../harness/scenario/load')>('harness/scenario/load');
 
 function same(s: Scenario): void {
   const on = runScenario(s, { inlineContinuation: true });

@@ -5,11 +5,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { scenarioFiles } from '../../harness/cli/commands/list';
-import { runScenario } from '../../harness/runner';
-import { loadScenarioFile } from '../../harness/scenario/load';
-import { recordProblems } from '../../harness/trace/vocabulary';
+import { native } from '../support/native';
 import { cli, REPO, tmpDir } from './cli-helpers';
+
+const { scenarioFiles } = native<typeof import('../../harness/cli/commands/list')>('harness/cli/commands/list');
+const { runScenario } = native<typeof import('../../harness/runner')>('harness/runner');
+const { loadScenarioFile } = native<typeof import('../../harness/scenario/load')>('harness/scenario/load');
+const { recordProblems } = native<typeof import('../../harness/trace/vocabulary')>('harness/trace/vocabulary');
 
 const files = scenarioFiles(path.join(REPO, 'scenarios')).map((f) => path.relative(REPO, f));
 const runs = tmpDir();

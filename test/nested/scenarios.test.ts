@@ -5,10 +5,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runScenario } from '../../harness/runner';
-import { loadScenarioFile } from '../../harness/scenario/load';
+import { native } from '../support/native';
 import { renderTable, rowOf, tableIn, writeTable } from './doc-table';
 import { failures, nestedScenarioFiles, REPO } from './support';
+
+const { runScenario } = native<typeof import('../../harness/runner')>('harness/runner');
+const { loadScenarioFile } = native<typeof import('../../harness/scenario/load')>('harness/scenario/load');
 
 const files = nestedScenarioFiles();
 const DOC = path.join(REPO, 'docs', 'nested.md');

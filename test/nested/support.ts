@@ -2,9 +2,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TraceRecord } from '../../sim/trace';
-import { buildMachine, type MachineExtras } from '../../harness/machine';
-import { runScenario, type RunReport } from '../../harness/runner';
-import { scenarioFromValue } from '../../harness/scenario/load';
+import type { MachineExtras } from '../../harness/machine';
+import type { RunReport } from '../../harness/runner';
+import { native } from '../support/native';
+
+// The runs happen outside Jest's sandbox (test/support/native.ts).
+const { buildMachine } = native<typeof import('../../harness/machine')>('harness/machine');
+const { runScenario } = native<typeof import('../../harness/runner')>('harness/runner');
+const { scenarioFromValue } = native<typeof import('../../harness/scenario/load')>('harness/scenario/load');
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const NESTED_DIR = path.join(REPO, 'scenarios', 'nested');

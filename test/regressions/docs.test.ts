@@ -1,7 +1,10 @@
 /** docs/regressions.md is generated from the scenario headers and must be up to date. */
 import * as fs from 'node:fs';
-import { fixLabel, regressionsDoc, REGRESSIONS_DOC } from '../../harness/tools/regressions-doc';
-import { regressionFiles } from '../../harness/tools/regressions';
+import { native } from '../support/native';
+
+// The generator runs the regression scenarios outside Jest's sandbox (test/support/native.ts).
+const { fixLabel, regressionsDoc, REGRESSIONS_DOC } = native<typeof import('../../harness/tools/regressions-doc')>('harness/tools/regressions-doc');
+const { regressionFiles } = native<typeof import('../../harness/tools/regressions')>('harness/tools/regressions');
 
 describe('docs/regressions.md', () => {
   it('is what harness/tools/regressions-doc.ts generates from scenarios/regressions (regenerate: npx ts-node --transpile-only harness/tools/regressions-doc.ts)', () => {

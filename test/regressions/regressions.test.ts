@@ -6,10 +6,15 @@
  */
 import * as path from 'node:path';
 import type { TraceRecord } from '../../sim/trace';
-import { runScenario, type RunReport } from '../../harness/runner';
-import { applyVariant, variantNames } from '../../harness/scenario/overrides';
+import type { RunReport } from '../../harness/runner';
 import type { Scenario } from '../../harness/scenario/types';
-import { loadRegression, regressionFiles, type RegressionScenario } from '../../harness/tools/regressions';
+import type { RegressionScenario } from '../../harness/tools/regressions';
+import { native } from '../support/native';
+
+// The runs happen outside Jest's sandbox (test/support/native.ts).
+const { runScenario } = native<typeof import('../../harness/runner')>('harness/runner');
+const { applyVariant, variantNames } = native<typeof import('../../harness/scenario/overrides')>('harness/scenario/overrides');
+const { loadRegression, regressionFiles } = native<typeof import('../../harness/tools/regressions')>('harness/tools/regressions');
 
 const WAKE_ALL = 0xffffffff;
 const ms = 1_000_000;

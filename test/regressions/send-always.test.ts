@@ -4,7 +4,10 @@
  */
 import * as fs from 'node:fs';
 import type { CompareCell } from '../../harness/cli/commands/compare';
-import { contextFiles, MATRIX_GUESTS, MATRIX_HOSTS, matrixCells, SEND_ALWAYS_DOC, sendAlwaysDoc } from '../../harness/tools/send-always-doc';
+import { native } from '../support/native';
+
+// The matrix runs outside Jest's sandbox (test/support/native.ts).
+const { contextFiles, MATRIX_GUESTS, MATRIX_HOSTS, matrixCells, SEND_ALWAYS_DOC, sendAlwaysDoc } = native<typeof import('../../harness/tools/send-always-doc')>('harness/tools/send-always-doc');
 
 const IF_ON = ['preemptible-kernel', 'preempt-disabled', 'spinlock-held', 'rcu-read-side', 'idle-task', 'copy-from-user'];
 const IF_OFF = ['irqs-disabled', 'nmi-handler'];

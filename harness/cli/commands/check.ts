@@ -216,7 +216,7 @@ export function checkLines(r: CheckResult): string[] {
   return lines;
 }
 
-export function checkCommand(argv: readonly string[], io: CliIo, _deps: CliDeps): number {
+export function checkCommand(argv: readonly string[], io: CliIo, deps: CliDeps): number {
   const p = parse('check', argv, OPTIONS, 0);
   if (flag(p, 'help')) {
     io.out(CHECK_HELP);
@@ -234,7 +234,7 @@ export function checkCommand(argv: readonly string[], io: CliIo, _deps: CliDeps)
     fuzz: !flag(p, 'no-fuzz'),
     runs: positiveIntArg('check', p, 'runs') ?? CHECK_RUNS,
     seed: seedArg('check', p) ?? CHECK_SEED,
-    jobs: nonNegativeInt(p, 'jobs') ?? defaultJobs(),
+    jobs: nonNegativeInt(p, 'jobs') ?? deps.jobs ?? defaultJobs(),
     failFast: flag(p, 'fail-fast'),
     out: path.resolve(io.cwd, str(p, 'out') ?? (io.env.APF_RUNS_DIR === undefined ? path.join('runs', 'check') : path.join(io.env.APF_RUNS_DIR, 'check'))),
   });

@@ -31,6 +31,7 @@ import { APF_COMMAND, checkProfile, parseToggle, shellWord, UsageError, type Tog
 import { closest } from '../../util/names';
 import { parseShard, type Shard } from '../../util/shard';
 import { flag, helpText, list, parse, positiveIntArg, seedArg, str, type OptionSpecs, type Parsed } from '../args';
+import type { CliDeps } from '../cli';
 import { ALL_ERRORS_OPTION, shownPath, type CliIo } from '../io';
 import { errnoText, outputDirProblem, readTextFile } from '../../util/files';
 
@@ -131,7 +132,7 @@ function handlersArg(p: Parsed, io: CliIo, canary: string | undefined, untrusted
   return { spec };
 }
 
-function settings(p: Parsed, io: CliIo): FuzzSettings {
+function settings(p: Parsed, io: CliIo, deps: CliDeps): FuzzSettings {
   const untrusted = flag(p, 'untrusted');
   const canary0 = canaryArg(p);
   const hs = handlersArg(p, io, canary0, untrusted);
@@ -159,7 +160,7 @@ function settings(p: Parsed, io: CliIo): FuzzSettings {
   const shard = shardText === undefined ? undefined : parseShard(shardText);
   if (shard !== undefined && flag(p, 'fail-fast')) throw new UsageError('apf fuzz: --fail-fast cannot be combined with --shard (a shard cannot know where the other shards fail first)');
   const runs = positiveIntArg('fuzz', p, 'runs') ?? 500;
-  const jobs = jobsArg('apf fuzz', p, io, runs);
+  const jobs = jobsArg('apf fuzz', p, io, runs, deps);
   const out = outArg('apf fuzz', p, io);
   return {
     runs,
@@ -180,11 +181,11 @@ function settings(p: Parsed, io: CliIo): FuzzSettings {
 }
 
 /** --jobs: workers that really start, never more than the cores (said on stderr) nor than the runs to share out. */
-function jobsArg(cmd: string, p: Parsed, io: CliIo, runs: number): number {
+function jobsArg(cmd: string, p: Parsed, io: CliIo, runs: number, deps: CliDeps): number {
   const cores = defaultJobs();
   const asked = nonNegativeInt(p, 'jobs');
   if (asked !== undefined && asked > cores) io.err(`${cmd}: --jobs ${asked}: using ${cores}, the number of cores (each worker holds its own copy of the simulator)\n`);
-  return Math.min(asked ?? cores, cores, Math.max(runs, 1));
+  return Math.min(asked ?? deps.jobs ?? cores, cores, Math.max(runs, 1));
 }
 
 /** --out, checked before any run so that results cannot be lost to a bad path at the end. */
@@ -431,7 +432,7 @@ function readShard(io: CliIo, file: string): MergeData {
 }
 
 /** `apf fuzz merge FILE...`. */
-function mergeCommand(argv: readonly string[], io: CliIo): number {
+function mergeCommand(argv: readonly string[], io: CliIo, deps: CliDeps): number {
   const specs: OptionSpecs = { jobs: OPTIONS.jobs!, out: OPTIONS.out!, json: OPTIONS.json!, help: OPTIONS.help! };
   const p = parse('fuzz merge', argv, specs, Number.MAX_SAFE_INTEGER);
   if (flag(p, 'help')) {
@@ -466,15 +467,15 @@ function mergeCommand(argv: readonly string[], io: CliIo): number {
   const have = new Map<number, ShrinkOutcome>();
   for (const x of parts) for (const sh of x.data.shrunk) have.set(sh.index, sh);
   const todo = targets.filter((i) => !have.has(i));
-  const jobs = jobsArg('apf fuzz merge', p, io, todo.length);
+  const jobs = jobsArg('apf fuzz merge', p, io, todo.length, deps);
   for (const sh of shrinkRuns({ spec: d.spec, seed: d.seedInput, jobs, shrinkBudget: d.shrinkBudget }, todo)) have.set(sh.index, sh);
   const shrunk = targets.map((i) => have.get(i)).filter((x): x is ShrinkOutcome => x !== undefined);
   const result = resultFromTally(tally, { seed: canonicalSeed(d.seedInput), total: d.total, shrunk, jobs, elapsedMs: Date.now() - start, runsPerSec: 0 });
   return report(io, flag(p, 'json'), { result, spec: d.spec, command: d.campaign, campaign: d.campaign, out, ...(d.spec.case.handlersFile === undefined ? {} : { handlers: d.spec.case.handlersFile }) }, undefined);
 }
 
-export function fuzzCommand(argv: readonly string[], io: CliIo): number {
-  if (argv[0] === 'merge') return mergeCommand(argv.slice(1), io);
+export function fuzzCommand(argv: readonly string[], io: CliIo, deps: CliDeps = {}): number {
+  if (argv[0] === 'merge') return mergeCommand(argv.slice(1), io, deps);
   const p = parse('fuzz', argv, OPTIONS, 0);
   if (flag(p, 'help')) {
     io.out(FUZZ_HELP);
@@ -482,7 +483,7 @@ export function fuzzCommand(argv: readonly string[], io: CliIo): number {
   }
   const replay = str(p, 'replay');
   if (replay !== undefined) return replayOne(p, io, replay);
-  const s = settings(p, io);
+  const s = settings(p, io, deps);
   const json = flag(p, 'json');
   const quiet = flag(p, 'quiet') || json;
   const g = s.spec.gen;
