@@ -13,14 +13,14 @@
  */
 import { PAGE_SIZE } from '../shared-abi/addr';
 import { kvmFeatureEax } from '../shared-abi/cpuid';
-import { MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT } from '../shared-abi/msr';
+import { ASYNC_PF_EN_GPA_MASK, MSR_KVM_ASYNC_PF_EN, MSR_KVM_ASYNC_PF_INT } from '../shared-abi/msr';
 import type { Simulation } from '../sim/engine';
 import { GuestMemory } from '../sim/memory';
 import type { HostMemoryConfig, PageRangeConfig, VmConfig } from '../host/config';
 import { Kvm, type KvmVcpu } from '../host/kvm';
 import { resolveHostProfile } from '../host/profiles';
 import { GuestKernel, mmName, planGuestLayout } from '../guest/kernel';
-import type { GuestLayoutPlan } from '../guest/layout';
+import { PAGE_TABLE_BASE, type GuestLayoutPlan } from '../guest/layout';
 import type { ApfHandlers } from '../guest/handlers';
 import type { GuestProfileName, GuestToggle } from '../guest/profiles';
 import type { TaskSpec } from '../guest/program';
@@ -253,6 +253,29 @@ function buildBareMachine(s: Scenario, sim: Simulation, bare: NonNullable<Scenar
   };
 }
 
+/** Bytes of `kvm_vcpu_pv_apf_data` the host may write (the 64-byte area the EN MSR registers). */
+const APF_AREA_BYTES = 64;
+
+/**
+ * A `set_msr` event that registers an APF area inside the guest kernel's page-table region: the
+ * host's flag and token writes would land in page-table entries. Refused before the run (the file's
+ * mistake, exit 2), like the same area in the bare guest's page tables.
+ */
+function checkKernelApfAreas(s: Scenario, layout: GuestLayoutPlan): void {
+  const start = PAGE_TABLE_BASE;
+  const end = layout.userPoolStart;
+  for (const e of s.events) {
+    const a = e.action;
+    if (a.do !== 'set_msr' || a.msr !== MSR_KVM_ASYNC_PF_EN || (a.value & 1n) === 0n) continue;
+    const gpa = Number(a.value & ASYNC_PF_EN_GPA_MASK);
+    if (gpa + APF_AREA_BYTES <= start || gpa >= end) continue;
+    throw new MachineBuildError(
+      `events[${e.index}]: set_msr registers an APF area at ${hex(gpa)}, inside the guest kernel's page tables (${hex(start)}-${hex(end - 1)}): ` +
+        `the host's flag and token writes would overwrite page-table entries`,
+    );
+  }
+}
+
 export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras = {}): Machine {
   if (s.bare !== undefined) return buildBareMachine(s, sim, s.bare, extras);
   const m = s.machine;
@@ -269,6 +292,7 @@ export function buildMachine(s: Scenario, sim: Simulation, extras: MachineExtras
     if (e instanceof RangeError && e.message.startsWith('guest layout:')) throw new MachineBuildError(`machine.memory: ${e.message.replace(/^guest layout: /, '')}`);
     throw e;
   }
+  checkKernelApfAreas(s, layout);
   const plan = planPages(layout, tasks);
   const memCfg = memoryConfig(s, plan, frames);
   const kvm = createVm(s, sim, memory, vmConfig(s, nested === null ? memCfg : nested.hostMemory(memCfg)));

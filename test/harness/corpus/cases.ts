@@ -196,6 +196,8 @@ export const CASES: readonly CorpusCase[] = [
   { id: 'bare-pf-body-cpl', file: { bare: { script: [], pf: { body: [{ op: 'cpl', cpl: 3 }] } } }, code: 2, msg: 'bare.pf.body[0]' },
   { id: 'bare-area-unaligned', file: { bare: { script: [], apfArea: '0x1001' } }, code: 2, msg: 'must be 64-byte aligned' },
   { id: 'bare-op-typo', file: { bare: { script: [{ op: 'spinn', for: '1us' }] } }, code: 2, msg: 'bare.script[0]' },
+  { id: 'kernel-area-in-page-tables', file: ev({ do: 'set_msr', cpu: 0, msr: 'ASYNC_PF_EN', value: '0x10100d' }), code: 2, msg: "events[0]: set_msr registers an APF area at 0x101000, inside the guest kernel's page tables (0x100000-0x" },
+  { id: 'kernel-area-in-page-tables-disabled-ok', file: ev({ do: 'set_msr', cpu: 0, msr: 'ASYNC_PF_EN', value: '0x101000' }), code: 0, msg: 'PASS' },
   { id: 'bare-area-in-page-tables', file: { bare: { script: [], apfArea: '0x3000' } }, code: 2, msg: "bare.apfArea: the APF area at 0x3000 (0x3000-0x303f) overlaps the bare guest's page tables (0x2000-0x" },
   { id: 'bare-wrmsr-area-in-page-tables', file: { bare: { script: [{ op: 'repeat', times: 1, body: [{ op: 'wrmsr', msr: 'ASYNC_PF_EN', value: '0x2009' }] }] } }, code: 2, msg: 'bare.script[0].body[0].value: the APF area this WRMSR registers at 0x2000' },
   { id: 'bare-set-msr-area-in-page-tables', file: { bare: { script: [] }, events: [{ at: '1us', do: 'set_msr', cpu: 0, msr: 'ASYNC_PF_EN', value: '0x4001' }] }, code: 2, msg: 'events[0].value: the APF area this set_msr registers at 0x4000' },
