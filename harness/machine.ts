@@ -21,6 +21,7 @@ import { Kvm, type KvmVcpu } from '../host/kvm';
 import { resolveHostProfile } from '../host/profiles';
 import { GuestKernel, mmName, planGuestLayout } from '../guest/kernel';
 import { PAGE_TABLE_BASE, type GuestLayoutPlan } from '../guest/layout';
+import { hostWritableBytes } from '../shared-abi/layout';
 import type { ApfHandlers } from '../guest/handlers';
 import type { GuestProfileName, GuestToggle } from '../guest/profiles';
 import type { TaskSpec } from '../guest/program';
@@ -253,9 +254,6 @@ function buildBareMachine(s: Scenario, sim: Simulation, bare: NonNullable<Scenar
   };
 }
 
-/** Bytes of `kvm_vcpu_pv_apf_data` the host may write (the 64-byte area the EN MSR registers). */
-const APF_AREA_BYTES = 64;
-
 /**
  * A `set_msr` event that registers an APF area inside the guest kernel's page-table region: the
  * host's flag and token writes would land in page-table entries. Refused before the run (the file's
@@ -264,11 +262,13 @@ const APF_AREA_BYTES = 64;
 function checkKernelApfAreas(s: Scenario, layout: GuestLayoutPlan): void {
   const start = PAGE_TABLE_BASE;
   const end = layout.userPoolStart;
+  // The most any host era writes into the area (flags and token, from v5.8).
+  const written = hostWritableBytes('v5.8').length;
   for (const e of s.events) {
     const a = e.action;
     if (a.do !== 'set_msr' || a.msr !== MSR_KVM_ASYNC_PF_EN || (a.value & 1n) === 0n) continue;
     const gpa = Number(a.value & ASYNC_PF_EN_GPA_MASK);
-    if (gpa + APF_AREA_BYTES <= start || gpa >= end) continue;
+    if (gpa + written <= start || gpa >= end) continue;
     throw new MachineBuildError(
       `events[${e.index}]: set_msr registers an APF area at ${hex(gpa)}, inside the guest kernel's page tables (${hex(start)}-${hex(end - 1)}): ` +
         `the host's flag and token writes would overwrite page-table entries`,
